@@ -1,0 +1,100 @@
+//! Adapters turn (signature, demos, inputs) into chat messages and completions back
+//! into typed field values. The adapter owns the prompt format.
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use crate::data::Example;
+use crate::lm::{Lm, Message, OutputConstraint};
+use crate::signature::Signature;
+
+/// Parsed output fields, in signature order.
+pub type Fields = IndexMap<String, Value>;
+
+/// Formatting failures (the inputs do not fit the signature).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FormatError {
+    #[error("missing input field `{field}` (signature: {signature})")]
+    MissingInput { field: String, signature: String },
+    #[error("unexpected input field `{field}` (signature: {signature})")]
+    UnexpectedInput { field: String, signature: String },
+    #[error("input field `{field}` should be {expected}, got {got}")]
+    BadInputType { field: String, expected: String, got: String },
+}
+
+/// Why a completion could not be parsed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParseFailure {
+    #[error("output field `{0}` is missing")]
+    MissingField(String),
+    #[error("output field `{field}` should be {expected}, got {got:?}")]
+    BadValue { field: String, expected: String, got: String },
+    #[error("the completion is not a JSON object: {0}")]
+    NotJson(String),
+    #[error("the completion is empty")]
+    Empty,
+}
+
+/// A completion that did not parse. Carries the raw completion so nothing is lost.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{adapter} could not parse the completion: {failure}")]
+pub struct ParseError {
+    pub adapter: String,
+    pub failure: ParseFailure,
+    pub raw: String,
+}
+
+/// Formats prompts and parses completions for one wire format.
+pub trait Adapter: Send + Sync {
+    /// Short name (`chat`, `json`).
+    fn name(&self) -> &'static str;
+
+    /// The messages for a call: system, then a user/assistant pair per demo, then the user turn.
+    fn format(&self, signature: &Signature, demos: &[Example], inputs: &Example) -> Result<Vec<Message>, FormatError>;
+
+    /// Typed output values from a completion.
+    fn parse(&self, signature: &Signature, completion: &str) -> Result<Fields, ParseError>;
+
+    /// The output constraint to send with the request, if the LM can use it.
+    fn constraint(&self, signature: &Signature, lm: &dyn Lm) -> Option<OutputConstraint> {
+        let _ = (signature, lm);
+        None
+    }
+}
+
+/// What `Predict` does when the primary adapter's parse fails.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FallbackPolicy {
+    /// Surface the parse error.
+    Off,
+    /// Re-ask with the JSON adapter up to `retries` times. Each use is counted on the
+    /// prediction (`Prediction::fallbacks`) and in the trace.
+    Json { retries: u32 },
+}
+
+impl Default for FallbackPolicy {
+    fn default() -> Self {
+        FallbackPolicy::Json { retries: 1 }
+    }
+}
+
+/// Checks the inputs hold exactly the signature's input fields.
+pub fn check_inputs(signature: &Signature, inputs: &Example) -> Result<(), FormatError> {
+    for f in signature.inputs() {
+        if inputs.get(&f.name).is_none() {
+            return Err(FormatError::MissingInput { field: f.name.clone(), signature: signature.to_signature_string() });
+        }
+    }
+    for k in inputs.keys() {
+        if !signature.inputs().iter().any(|f| f.name == k) {
+            return Err(FormatError::UnexpectedInput { field: k.to_string(), signature: signature.to_signature_string() });
+        }
+    }
+    Ok(())
+}
+
+mod chat;
+mod json;
+
+pub use chat::ChatAdapter;
+pub use json::JsonAdapter;

@@ -1,0 +1,1 @@
+//! Evaluate: run a program over a dataset and score it (in progress).

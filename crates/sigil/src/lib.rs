@@ -1,0 +1,39 @@
+//! # Sigil: declarative LM programming
+//!
+//! Declare what each LM step takes and returns as a [`Signature`], compose steps
+//! into a program of [`Module`]s, and run it with a [`Ctx`] that carries the LM.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use sigil::prelude::*;
+//!
+//! let lm = sigil::lm::OpenAiClient::from_model_id("openai/gpt-4o-mini")?;
+//! let ctx = Ctx::new(lm);
+//! let qa = Predict::parse("question -> answer")?;
+//! let out = qa.forward(&ctx, Example::new().input("question", "What is 2+2?")).await?;
+//! println!("{}", out.get_str("answer").unwrap_or_default());
+//! # Ok(()) }
+//! ```
+//!
+//! The map, in the order a newcomer meets it: [`signature`] → [`data`] →
+//! [`adapter`] → [`lm`] → [`module`] → [`evaluate`].
+
+pub mod adapter;
+pub mod data;
+pub mod evaluate;
+pub mod lm;
+pub mod module;
+pub mod rng;
+pub mod signature;
+pub mod testing;
+
+pub use sigil_macros::Signature;
+
+/// The names most programs use.
+pub mod prelude {
+    pub use crate::adapter::{Adapter, ChatAdapter, FallbackPolicy, JsonAdapter};
+    pub use crate::data::{Dataset, Example, Prediction};
+    pub use crate::lm::{Lm, LmParams, LmRequest, LmResponse, Message, Usage};
+    pub use crate::module::{ChainOfThought, Ctx, Module, ModuleError, Predict, bind_paths};
+    pub use crate::signature::{Field, FieldKind, FieldType, Signature};
+}

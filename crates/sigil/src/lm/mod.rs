@@ -1,0 +1,51 @@
+//! Language-model clients: the [`Lm`] trait, requests and responses, and the layers in
+//! front of a provider (cache, retries, concurrency limits, usage and cost).
+//!
+//! The client owns transport: formatting prompts is the adapter's job, and only
+//! [`crate::module::Predict`] calls an LM.
+
+mod types;
+
+pub use types::*;
+
+use async_trait::async_trait;
+
+/// A language model that answers chat requests.
+///
+/// Object-safe and `Send + Sync` so a program can hold `Arc<dyn Lm>` and call it from
+/// many tasks at once.
+#[async_trait]
+pub trait Lm: Send + Sync {
+    /// The model id, e.g. `openai/gpt-4o-mini` (never contains secrets).
+    fn model_id(&self) -> String;
+
+    /// Whether the provider enforces `response_format` JSON schemas (structured output).
+    fn supports_structured_output(&self) -> bool {
+        false
+    }
+
+    /// Whether the LM can enforce an [`OutputConstraint`] while decoding.
+    fn supports_constraint(&self, constraint: &OutputConstraint) -> bool {
+        let _ = constraint;
+        false
+    }
+
+    /// Sends one request.
+    async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError>;
+}
+
+#[async_trait]
+impl<T: Lm + ?Sized> Lm for std::sync::Arc<T> {
+    fn model_id(&self) -> String {
+        (**self).model_id()
+    }
+    fn supports_structured_output(&self) -> bool {
+        (**self).supports_structured_output()
+    }
+    fn supports_constraint(&self, constraint: &OutputConstraint) -> bool {
+        (**self).supports_constraint(constraint)
+    }
+    async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
+        (**self).call(request).await
+    }
+}

@@ -1,0 +1,48 @@
+use async_trait::async_trait;
+
+use super::{Ctx, Module, ModuleError, Predict};
+use crate::data::{Example, Prediction};
+use crate::signature::{Field, FieldKind, FieldType, Signature, SignatureError};
+
+/// A [`Predict`] whose signature gains a `reasoning` output before the others, so the
+/// LM thinks step by step before answering (DSPy's `ChainOfThought`).
+#[derive(Debug, Clone)]
+pub struct ChainOfThought {
+    predict: Predict,
+}
+
+impl ChainOfThought {
+    pub fn new(signature: Signature) -> Result<Self, SignatureError> {
+        let mut reasoning = Field::new("reasoning", FieldType::Str);
+        reasoning.prefix = Some("Reasoning: Let's think step by step in order to".into());
+        let extended = signature.prepend(FieldKind::Output, reasoning)?;
+        Ok(ChainOfThought { predict: Predict::new(extended) })
+    }
+
+    pub fn parse(signature: &str) -> Result<Self, SignatureError> {
+        ChainOfThought::new(Signature::parse(signature)?)
+    }
+
+    pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.predict = self.predict.with_instructions(instructions);
+        self
+    }
+
+    pub fn predict(&self) -> &Predict {
+        &self.predict
+    }
+    pub fn predict_mut(&mut self) -> &mut Predict {
+        &mut self.predict
+    }
+}
+
+#[async_trait]
+impl Module for ChainOfThought {
+    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+        self.predict.forward(ctx, inputs).await
+    }
+    fn named_predictors(&self) -> Vec<(String, &Predict)> {
+        // The inner predictor takes this module's own path: `generate`, not `generate.predict`.
+        vec![(String::new(), &self.predict)]
+    }
+}

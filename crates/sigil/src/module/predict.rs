@@ -1,0 +1,165 @@
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+
+use super::{Ctx, Module, ModuleError, TraceEntry};
+use crate::adapter::{Adapter, FallbackPolicy, JsonAdapter, check_inputs};
+use crate::data::{Example, Prediction};
+use crate::lm::{LmParams, LmRequest};
+use crate::signature::Signature;
+
+/// One LM call shaped by a signature: the only module that talks to an LM.
+///
+/// Holds the signature (with its instructions), demos and per-predictor LM
+/// parameters. An optimizer's overlay in the [`Ctx`] can replace instructions and
+/// demos for one call without touching the predictor.
+#[derive(Debug)]
+pub struct Predict {
+    signature: Signature,
+    demos: Vec<Example>,
+    params: LmParams,
+    /// Set by [`super::bind_paths`]; interior so binding works through `&self`.
+    path: RwLock<Arc<str>>,
+}
+
+impl Clone for Predict {
+    fn clone(&self) -> Self {
+        Predict {
+            signature: self.signature.clone(),
+            demos: self.demos.clone(),
+            params: self.params.clone(),
+            path: RwLock::new(self.path()),
+        }
+    }
+}
+
+impl Predict {
+    pub fn new(signature: Signature) -> Self {
+        Predict { signature, demos: Vec::new(), params: LmParams::default(), path: RwLock::new(Arc::from("")) }
+    }
+
+    /// `Predict::parse("question -> answer")`, for string signatures.
+    pub fn parse(signature: &str) -> Result<Self, crate::signature::SignatureError> {
+        Ok(Predict::new(Signature::parse(signature)?))
+    }
+
+    pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
+        self.signature = self.signature.with_instructions(instructions);
+        self
+    }
+    pub fn with_demos(mut self, demos: Vec<Example>) -> Self {
+        self.demos = demos;
+        self
+    }
+    pub fn with_params(mut self, params: LmParams) -> Self {
+        self.params = params;
+        self
+    }
+
+    pub fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    pub fn demos(&self) -> &[Example] {
+        &self.demos
+    }
+    pub fn params(&self) -> &LmParams {
+        &self.params
+    }
+    pub fn set_signature(&mut self, signature: Signature) {
+        self.signature = signature;
+    }
+    pub fn set_demos(&mut self, demos: Vec<Example>) {
+        self.demos = demos;
+    }
+    pub fn set_instructions(&mut self, instructions: impl Into<String>) {
+        self.signature = self.signature.with_instructions(instructions);
+    }
+
+    /// This predictor's path in its program (empty until bound).
+    pub fn path(&self) -> Arc<str> {
+        self.path.read().map(|p| p.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+    pub(crate) fn set_path(&self, path: &str) {
+        let mut g = self.path.write().unwrap_or_else(|e| e.into_inner());
+        *g = Arc::from(path);
+    }
+
+    /// The signature and demos in effect for a call under `ctx` (overlay applied).
+    pub fn effective(&self, ctx: &Ctx) -> (Signature, Vec<Example>) {
+        let path = self.path();
+        let state = ctx.overlay().and_then(|o| o.get(&path));
+        let signature = match state.and_then(|s| s.instructions.as_ref()) {
+            Some(i) => self.signature.with_instructions(i.clone()),
+            None => self.signature.clone(),
+        };
+        let demos = match state.and_then(|s| s.demos.as_ref()) {
+            Some(d) => d.clone(),
+            None => self.demos.clone(),
+        };
+        (signature, demos)
+    }
+
+    async fn call_once(
+        &self,
+        ctx: &Ctx,
+        adapter: &dyn Adapter,
+        signature: &Signature,
+        demos: &[Example],
+        inputs: &Example,
+        path: &str,
+        pred: &mut Prediction,
+    ) -> Result<Result<crate::adapter::Fields, crate::adapter::ParseError>, ModuleError> {
+        let lm = ctx.lm_for(path);
+        let messages =
+            adapter.format(signature, demos, inputs).map_err(|source| ModuleError::Format { path: path.to_string(), source })?;
+        let request = LmRequest {
+            messages,
+            params: self.params.or(ctx.params()),
+            constraint: adapter.constraint(signature, lm.as_ref()),
+            rollout_id: ctx.rollout_id(),
+        };
+        let response = lm.call(request).await.map_err(|source| ModuleError::Lm { path: path.to_string(), source })?;
+        pred.lm_calls += 1;
+        pred.usage.add(&response.usage);
+        Ok(adapter.parse(signature, &response.text))
+    }
+}
+
+#[async_trait]
+impl Module for Predict {
+    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+        let path = self.path();
+        let (signature, demos) = self.effective(ctx);
+        check_inputs(&signature, &inputs).map_err(|source| ModuleError::Format { path: path.to_string(), source })?;
+
+        let mut pred = Prediction::default();
+        let primary = ctx.adapter().clone();
+        let mut parsed = self.call_once(ctx, primary.as_ref(), &signature, &demos, &inputs, &path, &mut pred).await?;
+        if let (Err(_), FallbackPolicy::Json { retries }) = (&parsed, ctx.fallback()) {
+            if primary.name() != "json" {
+                for _ in 0..*retries {
+                    pred.fallbacks += 1;
+                    parsed = self.call_once(ctx, &JsonAdapter, &signature, &demos, &inputs, &path, &mut pred).await?;
+                    if parsed.is_ok() {
+                        break;
+                    }
+                }
+            }
+        }
+        let fields = parsed.map_err(|source| ModuleError::Parse { path: path.to_string(), source })?;
+        if let Some(rec) = ctx.recorder() {
+            rec.record(TraceEntry { path: path.to_string(), inputs: inputs.clone(), outputs: fields.clone() });
+        }
+        let usage = pred.usage;
+        let (lm_calls, fallbacks) = (pred.lm_calls, pred.fallbacks);
+        let mut out = Prediction::new(fields);
+        out.usage = usage;
+        out.lm_calls = lm_calls;
+        out.fallbacks = fallbacks;
+        Ok(out)
+    }
+
+    fn named_predictors(&self) -> Vec<(String, &Predict)> {
+        vec![(String::new(), self)]
+    }
+}

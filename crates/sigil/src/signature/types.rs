@@ -1,0 +1,80 @@
+//! Field types a signature can declare, and their JSON schemas.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The type of one signature field.
+///
+/// The set mirrors what Python DSPy signatures commonly use, so prompts and saved
+/// programs line up: scalars, `list[T]`, `dict[str, T]`, `Optional[T]`, a fixed set of
+/// literals, and nested objects described by a JSON schema.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FieldType {
+    Str,
+    Int,
+    Float,
+    Bool,
+    List { item: Box<FieldType> },
+    /// A dictionary with string keys.
+    Dict { value: Box<FieldType> },
+    Optional { inner: Box<FieldType> },
+    /// One of a fixed set of strings (`enum[a, b]` in the string form, a Rust enum in the derive).
+    Literal { choices: Vec<String> },
+    /// A nested object; `schema` is its JSON schema (from the Rust type in the derive).
+    Object { name: String, schema: Value },
+}
+
+impl FieldType {
+    pub fn list(item: FieldType) -> Self {
+        FieldType::List { item: Box::new(item) }
+    }
+    pub fn dict(value: FieldType) -> Self {
+        FieldType::Dict { value: Box::new(value) }
+    }
+    pub fn optional(inner: FieldType) -> Self {
+        FieldType::Optional { inner: Box::new(inner) }
+    }
+    pub fn literal<S: Into<String>>(choices: impl IntoIterator<Item = S>) -> Self {
+        FieldType::Literal { choices: choices.into_iter().map(Into::into).collect() }
+    }
+
+    /// True for plain strings, which adapters pass through without JSON encoding.
+    pub fn is_str(&self) -> bool {
+        matches!(self, FieldType::Str)
+    }
+
+    /// The type written the way the string form accepts it (`list[str]`, `enum[a, b]`).
+    pub fn sigil_name(&self) -> String {
+        match self {
+            FieldType::Str => "str".into(),
+            FieldType::Int => "int".into(),
+            FieldType::Float => "float".into(),
+            FieldType::Bool => "bool".into(),
+            FieldType::List { item } => format!("list[{}]", item.sigil_name()),
+            FieldType::Dict { value } => format!("dict[str, {}]", value.sigil_name()),
+            FieldType::Optional { inner } => format!("optional[{}]", inner.sigil_name()),
+            FieldType::Literal { choices } => format!("enum[{}]", choices.join(", ")),
+            FieldType::Object { name, .. } => name.clone(),
+        }
+    }
+
+    /// JSON schema of a value of this type.
+    pub fn json_schema(&self) -> Value {
+        match self {
+            FieldType::Str => json!({"type": "string"}),
+            FieldType::Int => json!({"type": "integer"}),
+            FieldType::Float => json!({"type": "number"}),
+            FieldType::Bool => json!({"type": "boolean"}),
+            FieldType::List { item } => json!({"type": "array", "items": item.json_schema()}),
+            FieldType::Dict { value } => {
+                json!({"type": "object", "additionalProperties": value.json_schema()})
+            }
+            FieldType::Optional { inner } => {
+                json!({"anyOf": [inner.json_schema(), {"type": "null"}]})
+            }
+            FieldType::Literal { choices } => json!({"type": "string", "enum": choices}),
+            FieldType::Object { schema, .. } => schema.clone(),
+        }
+    }
+}
