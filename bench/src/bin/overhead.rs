@@ -1,0 +1,107 @@
+//! Per-call framework overhead of `Predict` against a zero-latency fake LM:
+//! format + LM call (returns a constant) + parse + trace capture.
+//!
+//! Prints one JSON line per case: {"case", "calls", "us_per_call"}.
+//! Usage: overhead [CALLS]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sigil::lm::{Lm, LmError, LmRequest, LmResponse};
+use sigil::module::{ChainOfThought, Ctx, Module, ModuleError, Predict, TraceRecorder, bind_paths};
+use sigil::prelude::{Example, Prediction};
+
+/// Answers instantly with a fixed completion, like DSPy's DummyLM.
+struct ConstLm(String);
+
+#[async_trait::async_trait]
+impl Lm for ConstLm {
+    fn model_id(&self) -> String {
+        "fake/const".into()
+    }
+    async fn call(&self, _request: LmRequest) -> Result<LmResponse, LmError> {
+        Ok(LmResponse { text: self.0.clone(), model: "fake/const".into(), ..Default::default() })
+    }
+}
+
+/// N predictors in sequence; each feeds its answer to the next as the question.
+struct Chain {
+    steps: Vec<Predict>,
+}
+
+#[async_trait::async_trait]
+impl Module for Chain {
+    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+        let mut question = inputs.get_str("question").unwrap_or_default();
+        let mut last = Prediction::default();
+        for step in &self.steps {
+            last = step.forward(ctx, Example::new().input("question", question.clone())).await?;
+            question = last.get_str("answer").unwrap_or_default();
+        }
+        Ok(last)
+    }
+    fn named_predictors(&self) -> Vec<(String, &Predict)> {
+        self.steps.iter().enumerate().map(|(i, p)| (format!("steps.{i}"), p)).collect()
+    }
+}
+
+fn demos(n: usize) -> Vec<Example> {
+    (0..n)
+        .map(|i| Example::new().input("question", format!("What is {i} plus {i}?")).set("answer", format!("{}", 2 * i)))
+        .collect()
+}
+
+async fn time_calls(module: &dyn Module, ctx: &Ctx, calls: usize) -> f64 {
+    bind_paths(module);
+    let input = Example::new().input("question", "What is the capital of France?");
+    for _ in 0..calls / 10 {
+        let _ = module.forward(ctx, input.clone()).await;
+    }
+    let start = Instant::now();
+    for _ in 0..calls {
+        let p = module.forward(ctx, input.clone()).await;
+        if let Err(e) = p {
+            eprintln!("call failed: {e}");
+            std::process::exit(1);
+        }
+    }
+    start.elapsed().as_secs_f64() * 1e6 / calls as f64
+}
+
+fn main() {
+    let calls: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    rt.block_on(async {
+        let answer = "[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]".to_string();
+        let recorder = TraceRecorder::new();
+        let ctx = Ctx::from_arc(Arc::new(ConstLm(answer))).with_recorder(Some(recorder.clone()));
+        let report = |case: &str, us: f64, calls: usize| {
+            println!("{}", serde_json::json!({"case": case, "calls": calls, "us_per_call": us}));
+        };
+        for n in [0usize, 4] {
+            let p = Predict::parse("question -> answer").map(|p| p.with_demos(demos(n)));
+            let Ok(p) = p else { std::process::exit(1) };
+            let us = time_calls(&p, &ctx, calls).await;
+            recorder.take();
+            report(&format!("predict_{n}_demos"), us, calls);
+        }
+        let cot_answer = "[[ ## reasoning ## ]]\nIt is Paris.\n\n[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]".to_string();
+        let cot_ctx = Ctx::from_arc(Arc::new(ConstLm(cot_answer))).with_recorder(Some(recorder.clone()));
+        if let Ok(cot) = ChainOfThought::parse("question -> answer") {
+            let us = time_calls(&cot, &cot_ctx, calls).await;
+            recorder.take();
+            report("chain_of_thought_0_demos", us, calls);
+        }
+        let chain = Chain { steps: (0..10).filter_map(|_| Predict::parse("question -> answer").ok()).collect() };
+        let chain_calls = (calls / 10).max(100);
+        let us = time_calls(&chain, &ctx, chain_calls).await;
+        recorder.take();
+        report("chain_10_deep", us, chain_calls);
+    });
+}
