@@ -27,7 +27,9 @@ pub mod rng;
 pub mod signature;
 pub mod testing;
 
-pub use sigil_macros::Signature;
+pub use sigil_macros::{SigilEnum, SigilObject, Signature};
+#[doc(hidden)]
+pub use schemars as __schemars;
 
 /// The names most programs use.
 pub mod prelude {

@@ -1,6 +1,19 @@
-//! PLACEHOLDER — being replaced by the ChatAdapter implementation.
+//! DSPy's ChatAdapter: `[[ ## field ## ]]` sections in, `[[ ## field ## ]]` sections out.
+//!
+//! The prompt is byte for byte what Python DSPy 3.4.1's `ChatAdapter.format` produces
+//! (checked against fixtures in `tests/golden/adapters`). The message layout code here
+//! is shared with the [`super::JsonAdapter`], which differs only in the structure section,
+//! the output reminder and the demo answers.
+
+use serde_json::{Map, Value};
+
+use super::coerce;
+use super::value::{
+    cleandoc, dedent, field_description_list, field_placeholder, format_field_value, py_json,
+    py_splitlines, py_strip, py_type_name,
+};
 use super::*;
-use crate::lm::Message;
+use crate::signature::{Field, FieldType};
 
 /// DSPy's ChatAdapter wire format.
 #[derive(Clone, Copy, Debug, Default)]
@@ -10,10 +23,399 @@ impl Adapter for ChatAdapter {
     fn name(&self) -> &'static str {
         "chat"
     }
-    fn format(&self, _s: &Signature, _d: &[Example], _i: &Example) -> Result<Vec<Message>, FormatError> {
-        todo!()
+
+    fn format(
+        &self,
+        signature: &Signature,
+        demos: &[Example],
+        inputs: &Example,
+    ) -> Result<Vec<Message>, FormatError> {
+        format_messages(Style::Chat, signature, demos, inputs)
     }
-    fn parse(&self, _s: &Signature, _c: &str) -> Result<Fields, ParseError> {
-        todo!()
+
+    fn parse(&self, signature: &Signature, completion: &str) -> Result<Fields, ParseError> {
+        parse_sections(signature, completion).map_err(|failure| ParseError {
+            adapter: self.name().to_string(),
+            failure,
+            raw: completion.to_string(),
+        })
+    }
+
+    /// The `[[ ## field ## ]]` structure with typed values, when the LM can enforce it.
+    fn constraint(&self, signature: &Signature, lm: &dyn Lm) -> Option<OutputConstraint> {
+        let fields = signature
+            .outputs()
+            .iter()
+            .map(|f| (f.name.clone(), f.ty.clone()))
+            .collect();
+        let c = OutputConstraint::ChatFields { fields };
+        lm.supports_constraint(&c).then_some(c)
     }
 }
+
+/// Which adapter's variant of the shared layout to render.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Style {
+    Chat,
+    Json,
+}
+
+const INCOMPLETE_DEMO_PREFIX: &str =
+    "This is an example of the task, though some input or output fields are not supplied.";
+const MISSING_IN_INCOMPLETE_DEMO: &str = "Not supplied for this particular example. ";
+const MISSING_IN_COMPLETE_DEMO: &str = "Not supplied for this conversation history message. ";
+const STRUCTURE_INTRO: &str = "All interactions will be structured in the following way, with the appropriate values filled in.";
+
+/// System message, demo turns (incomplete demos first, as DSPy orders them), user turn.
+pub(super) fn format_messages(
+    style: Style,
+    signature: &Signature,
+    demos: &[Example],
+    inputs: &Example,
+) -> Result<Vec<Message>, FormatError> {
+    check_inputs(signature, inputs)?;
+    check_input_types(signature, inputs)?;
+    let mut messages = Vec::with_capacity(2 + 2 * demos.len());
+    messages.push(Message::system(system_message(style, signature)));
+
+    let fields = || signature.inputs().iter().chain(signature.outputs());
+    let mut complete = Vec::new();
+    let mut incomplete = Vec::new();
+    for demo in demos {
+        if fields().all(|f| demo.get(&f.name).is_some_and(|v| !v.is_null())) {
+            complete.push(demo);
+        } else {
+            let has = |fs: &[Field]| fs.iter().any(|f| demo.get(&f.name).is_some());
+            if has(signature.inputs()) && has(signature.outputs()) {
+                incomplete.push(demo);
+            }
+        }
+    }
+    for demo in incomplete {
+        messages.push(Message::user(user_content(
+            style,
+            signature,
+            demo,
+            INCOMPLETE_DEMO_PREFIX,
+            false,
+        )));
+        messages.push(Message::assistant(assistant_content(
+            style,
+            signature,
+            demo,
+            MISSING_IN_INCOMPLETE_DEMO,
+        )));
+    }
+    for demo in complete {
+        messages.push(Message::user(user_content(
+            style, signature, demo, "", false,
+        )));
+        messages.push(Message::assistant(assistant_content(
+            style,
+            signature,
+            demo,
+            MISSING_IN_COMPLETE_DEMO,
+        )));
+    }
+
+    let content = user_content(style, signature, inputs, "", true);
+    if !content.is_empty() {
+        messages.push(Message::user(content));
+    }
+    Ok(messages)
+}
+
+/// Rejects input values that cannot be of the field's type. Strings are always accepted
+/// (they are shown to the LM as written), as is anything for a `str` field.
+fn check_input_types(signature: &Signature, inputs: &Example) -> Result<(), FormatError> {
+    for f in signature.inputs() {
+        if let Some(v) = inputs.get(&f.name).filter(|v| !value_fits(&f.ty, v)) {
+            return Err(FormatError::BadInputType {
+                field: f.name.clone(),
+                expected: f.ty.sigil_name(),
+                got: kind_of(v).to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn value_fits(ty: &FieldType, v: &Value) -> bool {
+    match (ty, v) {
+        (FieldType::Optional { .. }, Value::Null) => true,
+        (_, Value::Null) => false,
+        (_, Value::String(_)) | (FieldType::Str, _) => true,
+        (FieldType::Optional { inner }, _) => value_fits(inner, v),
+        (FieldType::Int, Value::Number(n)) => {
+            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
+        (FieldType::Float, Value::Number(_)) | (FieldType::Bool, Value::Bool(_)) => true,
+        (FieldType::List { item }, Value::Array(items)) => {
+            items.iter().all(|x| value_fits(item, x))
+        }
+        (FieldType::Dict { value }, Value::Object(map)) => {
+            map.values().all(|x| value_fits(value, x))
+        }
+        (FieldType::Object { .. }, Value::Object(_)) => true,
+        _ => false,
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a bool",
+        Value::Number(n) if n.is_f64() => "a float",
+        Value::Number(_) => "an int",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn system_message(style: Style, signature: &Signature) -> String {
+    let mut out = String::with_capacity(1024);
+    out.push_str("Your input fields are:\n");
+    out.push_str(&field_description_list(signature.inputs()));
+    out.push_str("\nYour output fields are:\n");
+    out.push_str(&field_description_list(signature.outputs()));
+    out.push('\n');
+    out.push_str(&field_structure(style, signature));
+    out.push('\n');
+    out.push_str("In adhering to this structure, your objective is: ");
+    for line in py_splitlines(&dedent(&cleandoc(&signature.instructions()))) {
+        out.push_str("\n        ");
+        out.push_str(line);
+    }
+    out
+}
+
+/// `[[ ## name ## ]]` blocks holding each field's placeholder.
+fn placeholder_blocks(fields: &[Field], is_output: bool) -> String {
+    let blocks: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            format!(
+                "[[ ## {} ## ]]\n{}",
+                f.name,
+                field_placeholder(f, is_output)
+            )
+        })
+        .collect();
+    py_strip(&blocks.join("\n\n")).to_string()
+}
+
+fn field_structure(style: Style, signature: &Signature) -> String {
+    let inputs = placeholder_blocks(signature.inputs(), false);
+    let parts: Vec<String> = match style {
+        Style::Chat => vec![
+            STRUCTURE_INTRO.into(),
+            inputs,
+            placeholder_blocks(signature.outputs(), true),
+            "[[ ## completed ## ]]\n".into(),
+        ],
+        Style::Json => {
+            let outputs: Map<String, Value> = signature
+                .outputs()
+                .iter()
+                .map(|f| (f.name.clone(), Value::String(field_placeholder(f, true))))
+                .collect();
+            vec![
+                STRUCTURE_INTRO.into(),
+                "Inputs will have the following structure:".into(),
+                inputs,
+                "Outputs will be a JSON object with the following fields.".into(),
+                py_json(&Value::Object(outputs), Some(2)),
+            ]
+        }
+    };
+    py_strip(&parts.join("\n\n")).to_string()
+}
+
+/// " (must be formatted as a valid Python int)" for non-string fields.
+fn type_reminder(ty: &FieldType) -> String {
+    if ty.is_str() {
+        String::new()
+    } else {
+        format!(
+            " (must be formatted as a valid Python {})",
+            py_type_name(ty)
+        )
+    }
+}
+
+fn output_requirements(style: Style, signature: &Signature) -> String {
+    match style {
+        Style::Chat => {
+            let fields: Vec<String> = signature
+                .outputs()
+                .iter()
+                .map(|f| format!("`[[ ## {} ## ]]`{}", f.name, type_reminder(&f.ty)))
+                .collect();
+            format!(
+                "Respond with the corresponding output fields, starting with the field {}, and then ending with the marker for `[[ ## completed ## ]]`.",
+                fields.join(", then ")
+            )
+        }
+        Style::Json => {
+            let fields: Vec<String> = signature
+                .outputs()
+                .iter()
+                .map(|f| format!("`{}`{}", f.name, type_reminder(&f.ty)))
+                .collect();
+            format!(
+                "Respond with a JSON object in the following order of fields: {}.",
+                fields.join(", then ")
+            )
+        }
+    }
+}
+
+/// A user turn: the present input fields' sections, plus the output reminder on the main request.
+fn user_content(
+    style: Style,
+    signature: &Signature,
+    values: &Example,
+    prefix: &str,
+    main_request: bool,
+) -> String {
+    let mut parts: Vec<String> = Vec::with_capacity(signature.inputs().len() + 3);
+    parts.push(prefix.to_string());
+    for f in signature.inputs() {
+        if let Some(v) = values.get(&f.name) {
+            parts.push(format!(
+                "[[ ## {} ## ]]\n{}",
+                f.name,
+                format_field_value(&f.ty, v)
+            ));
+        }
+    }
+    if main_request {
+        parts.push(output_requirements(style, signature));
+    }
+    parts.push(String::new());
+    py_strip(&parts.join("\n\n")).to_string()
+}
+
+/// A demo's assistant turn; absent outputs are replaced by `missing`.
+fn assistant_content(
+    style: Style,
+    signature: &Signature,
+    values: &Example,
+    missing: &str,
+) -> String {
+    let missing = Value::String(missing.to_string());
+    match style {
+        Style::Chat => {
+            let blocks: Vec<String> = signature
+                .outputs()
+                .iter()
+                .map(|f| {
+                    let v = values.get(&f.name).unwrap_or(&missing);
+                    format!("[[ ## {} ## ]]\n{}", f.name, format_field_value(&f.ty, v))
+                })
+                .collect();
+            format!(
+                "{}\n\n[[ ## completed ## ]]\n",
+                py_strip(&blocks.join("\n\n"))
+            )
+        }
+        Style::Json => {
+            let obj: Map<String, Value> = signature
+                .outputs()
+                .iter()
+                .map(|f| {
+                    (
+                        f.name.clone(),
+                        values.get(&f.name).unwrap_or(&missing).clone(),
+                    )
+                })
+                .collect();
+            py_json(&Value::Object(obj), Some(2))
+        }
+    }
+}
+
+/// Reads `[[ ## name ## ]]` at the start of a (trimmed) line; returns the name and the rest of the line.
+fn header(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix("[[ ## ")?;
+    let name_len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_'))?;
+    if name_len == 0 {
+        return None;
+    }
+    let (name, after) = rest.split_at(name_len);
+    let after = after.strip_prefix(" ## ]]")?;
+    Some((name, after))
+}
+
+/// Splits a completion into `[[ ## name ## ]]` sections and coerces the output fields.
+fn parse_sections(signature: &Signature, completion: &str) -> Result<Fields, ParseFailure> {
+    if py_strip(completion).is_empty() {
+        return Err(ParseFailure::Empty);
+    }
+    // (header, lines); the text before the first header has no name.
+    let mut sections: Vec<(Option<&str>, Vec<&str>)> = vec![(None, Vec::new())];
+    for line in py_splitlines(completion) {
+        match header(py_strip(line)) {
+            Some((name, rest)) => {
+                let rest = py_strip(rest);
+                sections.push((
+                    Some(name),
+                    if rest.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![rest]
+                    },
+                ));
+            }
+            None => {
+                if let Some(last) = sections.last_mut() {
+                    last.1.push(line);
+                }
+            }
+        }
+    }
+    let mut found: Map<String, Value> = Map::new();
+    for (name, lines) in &sections {
+        let Some(name) = name else { continue };
+        let Some(field) = signature.outputs().iter().find(|f| f.name == *name) else {
+            continue;
+        };
+        if found.contains_key(*name) {
+            continue; // the first section for a field wins, as in DSPy
+        }
+        let text = lines.join("\n");
+        let text = py_strip(&text);
+        let value = coerce::parse_text(text, &field.ty).map_err(|e| ParseFailure::BadValue {
+            field: field.name.clone(),
+            expected: format!("{} ({e})", py_type_name(&field.ty)),
+            got: text.to_string(),
+        })?;
+        found.insert(field.name.clone(), value);
+    }
+    collect_outputs(signature, found)
+}
+
+/// The output fields in signature order; a missing optional field becomes null.
+pub(super) fn collect_outputs(
+    signature: &Signature,
+    mut found: Map<String, Value>,
+) -> Result<Fields, ParseFailure> {
+    let mut out = Fields::with_capacity(signature.outputs().len());
+    for f in signature.outputs() {
+        match found.remove(&f.name) {
+            Some(v) => {
+                out.insert(f.name.clone(), v);
+            }
+            None if matches!(f.ty, FieldType::Optional { .. }) => {
+                out.insert(f.name.clone(), Value::Null);
+            }
+            None => return Err(ParseFailure::MissingField(f.name.clone())),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[path = "chat_tests.rs"]
+mod tests;

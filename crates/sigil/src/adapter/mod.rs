@@ -94,7 +94,10 @@ pub fn check_inputs(signature: &Signature, inputs: &Example) -> Result<(), Forma
 }
 
 mod chat;
+mod coerce;
 mod json;
+mod lenient;
+mod value;
 
 pub use chat::ChatAdapter;
 pub use json::JsonAdapter;

@@ -1,0 +1,555 @@
+//! Anthropic's Messages API.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::config::{ApiKey, EnvLookup, env_first, env_nonempty, process_env};
+use super::pricing::PriceTable;
+use super::retry::{Backoff, HttpTransport, scrub};
+use super::{Lm, LmError, LmRequest, LmResponse, OutputConstraint, Role, Usage};
+
+/// The default base URL (the API path `/v1/messages` is appended).
+pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+/// The `anthropic-version` header sent.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Configuration of an [`AnthropicClient`].
+#[derive(Clone, Debug)]
+pub struct AnthropicConfig {
+    /// The model name sent (`claude-3-5-haiku-latest`).
+    pub model: String,
+    /// `https://api.anthropic.com` (a trailing `/v1` is accepted too).
+    pub base_url: String,
+    pub api_key: Option<ApiKey>,
+    pub api_version: String,
+    /// Sent when the request sets no `max_tokens` (the API requires one).
+    pub default_max_tokens: u32,
+    pub timeout: Duration,
+    pub max_concurrency: usize,
+    pub max_retries: u32,
+    pub backoff: Backoff,
+    pub prices: Arc<PriceTable>,
+}
+
+impl AnthropicConfig {
+    /// `model` may be `anthropic/<name>` or a bare name. Defaults: no key, 1024 max
+    /// tokens, 120 s timeout, 16 concurrent requests, 3 retries.
+    pub fn new(model: impl AsRef<str>) -> Self {
+        let model = model.as_ref();
+        AnthropicConfig {
+            model: model
+                .strip_prefix("anthropic/")
+                .unwrap_or(model)
+                .to_string(),
+            base_url: ANTHROPIC_BASE_URL.to_string(),
+            api_key: None,
+            api_version: ANTHROPIC_VERSION.to_string(),
+            default_max_tokens: 1024,
+            timeout: Duration::from_secs(120),
+            max_concurrency: 16,
+            max_retries: 3,
+            backoff: Backoff::default(),
+            prices: PriceTable::shared_builtin(),
+        }
+    }
+
+    /// Reads `ANTHROPIC_API_KEY` and `SIGIL_ANTHROPIC_BASE_URL` / `ANTHROPIC_BASE_URL`.
+    /// A key is required unless a base URL is set.
+    pub fn from_model_id(model_id: &str) -> Result<Self, LmError> {
+        Self::from_model_id_with_env(model_id, &process_env)
+    }
+
+    pub(crate) fn from_model_id_with_env(
+        model_id: &str,
+        env: EnvLookup<'_>,
+    ) -> Result<Self, LmError> {
+        let c = Self::from_env_unchecked(model_id, env)?;
+        c.require_credentials()?;
+        Ok(c)
+    }
+
+    /// The environment's settings, without insisting on a key.
+    pub(crate) fn from_env_unchecked(model_id: &str, env: EnvLookup<'_>) -> Result<Self, LmError> {
+        let mut c = AnthropicConfig::new(model_id);
+        if c.model.is_empty() {
+            return Err(LmError::Config(format!(
+                "model id `{model_id}` names no model"
+            )));
+        }
+        c.api_key = env_nonempty(env, "ANTHROPIC_API_KEY").map(ApiKey::new);
+        if let Some(url) = env_first(env, &["SIGIL_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"]) {
+            c.base_url = url;
+        }
+        Ok(c)
+    }
+
+    /// Anthropic itself needs a key; a proxy or test server may not.
+    pub(crate) fn require_credentials(&self) -> Result<(), LmError> {
+        if self.api_key.is_none() && self.base_url.trim_end_matches('/') == ANTHROPIC_BASE_URL {
+            return Err(LmError::Config(format!(
+                "ANTHROPIC_API_KEY is not set (needed for `anthropic/{}`)",
+                self.model
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+    pub fn default_max_tokens(mut self, n: u32) -> Self {
+        self.default_max_tokens = n;
+        self
+    }
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    pub fn max_concurrency(mut self, n: usize) -> Self {
+        self.max_concurrency = n;
+        self
+    }
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+    pub fn prices(mut self, prices: Arc<PriceTable>) -> Self {
+        self.prices = prices;
+        self
+    }
+}
+
+/// A client for `POST {base_url}/v1/messages`.
+///
+/// System messages are joined (blank line between) into the top-level `system`
+/// field; the rest go in order as `messages`. `seed` is not sent (the API has none);
+/// output constraints are not sent (the Messages API has no `response_format`).
+/// `stop_reason` is reported in OpenAI's words (`end_turn`/`stop_sequence` → `stop`,
+/// `max_tokens` → `length`, `tool_use` → `tool_calls`) so callers check one vocabulary.
+pub struct AnthropicClient {
+    model_id: String,
+    config: AnthropicConfig,
+    url: String,
+    headers: HeaderMap,
+    transport: HttpTransport,
+}
+
+impl fmt::Debug for AnthropicClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnthropicClient")
+            .field("model_id", &self.model_id)
+            .field("url", &self.url)
+            .field(
+                "api_key",
+                &self.config.api_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("timeout", &self.config.timeout)
+            .field("max_concurrency", &self.config.max_concurrency)
+            .field("max_retries", &self.config.max_retries)
+            .finish()
+    }
+}
+
+impl AnthropicClient {
+    pub fn new(config: AnthropicConfig) -> Result<Self, LmError> {
+        let base = config.base_url.trim_end_matches('/');
+        let parsed = reqwest::Url::parse(base)
+            .map_err(|e| LmError::Config(format!("invalid Anthropic base URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(LmError::Config(
+                "the Anthropic base URL must be http:// or https://".into(),
+            ));
+        }
+        let base = base.strip_suffix("/v1").unwrap_or(base);
+        let mut headers = HeaderMap::new();
+        if let Some(key) = config.api_key.as_ref().filter(|k| !k.expose().is_empty()) {
+            let mut v = HeaderValue::from_str(key.expose()).map_err(|_| {
+                LmError::Config(
+                    "the Anthropic API key contains characters not allowed in a header".into(),
+                )
+            })?;
+            v.set_sensitive(true);
+            headers.insert(HeaderName::from_static("x-api-key"), v);
+        }
+        let version = HeaderValue::from_str(&config.api_version)
+            .map_err(|_| LmError::Config("invalid anthropic-version".into()))?;
+        headers.insert(HeaderName::from_static("anthropic-version"), version);
+        let transport = HttpTransport::new(
+            "anthropic",
+            config.timeout,
+            config.max_concurrency,
+            config.max_retries,
+            config.backoff.clone(),
+        )?;
+        Ok(AnthropicClient {
+            model_id: format!("anthropic/{}", config.model),
+            url: format!("{base}/v1/messages"),
+            headers,
+            transport,
+            config,
+        })
+    }
+
+    /// A client configured from the environment (see [`AnthropicConfig::from_model_id`]).
+    pub fn from_model_id(model_id: &str) -> Result<Self, LmError> {
+        AnthropicClient::new(AnthropicConfig::from_model_id(model_id)?)
+    }
+
+    pub fn config(&self) -> &AnthropicConfig {
+        &self.config
+    }
+
+    fn body(&self, request: &LmRequest) -> Result<Vec<u8>, LmError> {
+        let mut system: Option<String> = None;
+        let mut messages = Vec::with_capacity(request.messages.len());
+        for m in &request.messages {
+            match m.role {
+                Role::System => match &mut system {
+                    Some(s) => {
+                        s.push_str("\n\n");
+                        s.push_str(&m.content);
+                    }
+                    None => system = Some(m.content.clone()),
+                },
+                Role::User => messages.push(WireMessage {
+                    role: "user",
+                    content: &m.content,
+                }),
+                Role::Assistant => messages.push(WireMessage {
+                    role: "assistant",
+                    content: &m.content,
+                }),
+            }
+        }
+        if messages.is_empty() {
+            return Err(LmError::Other(
+                "Anthropic needs at least one user or assistant message".into(),
+            ));
+        }
+        let p = &request.params;
+        let body = MessagesBody {
+            model: &self.config.model,
+            max_tokens: p.max_tokens.unwrap_or(self.config.default_max_tokens),
+            system,
+            messages,
+            temperature: p.temperature,
+            top_p: p.top_p,
+            stop_sequences: (!p.stop.is_empty()).then_some(p.stop.as_slice()),
+        };
+        serde_json::to_vec(&body)
+            .map_err(|e| LmError::Other(format!("cannot encode the request: {e}")))
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<LmResponse, LmError> {
+        let bad = |message: String| LmError::BadResponse {
+            provider: "anthropic".into(),
+            message,
+        };
+        let secret = self.config.api_key.as_ref();
+        let parsed: MessagesResponse = serde_json::from_slice(body).map_err(|e| {
+            bad(format!(
+                "invalid JSON ({e}): {}",
+                scrub(&String::from_utf8_lossy(body), secret, 200)
+            ))
+        })?;
+        if parsed.kind.as_deref() == Some("error")
+            || parsed.error.as_ref().is_some_and(|e| !e.is_null())
+        {
+            let msg = parsed
+                .error
+                .as_ref()
+                .and_then(|e| e.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error")
+                .to_string();
+            return Err(bad(format!(
+                "error in a success response: {}",
+                scrub(&msg, secret, 500)
+            )));
+        }
+        let content = parsed
+            .content
+            .ok_or_else(|| bad("no content in the response".into()))?;
+        let text: String = content
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
+            .filter_map(|b| b.get("text").and_then(Value::as_str))
+            .collect();
+        let finish_reason = parsed.stop_reason.map(|r| {
+            match r.as_str() {
+                "end_turn" | "stop_sequence" => "stop",
+                "max_tokens" => "length",
+                "tool_use" => "tool_calls",
+                other => other,
+            }
+            .to_string()
+        });
+        let model = parsed
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| self.config.model.clone());
+        let u = parsed.usage.unwrap_or_default();
+        let cache_read = u.cache_read_input_tokens.unwrap_or(0);
+        let cache_write = u.cache_creation_input_tokens.unwrap_or(0);
+        // Anthropic's input_tokens exclude cache reads and writes; Sigil's include them.
+        let mut usage = Usage {
+            input_tokens: u
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(cache_read)
+                .saturating_add(cache_write),
+            output_tokens: u.output_tokens.unwrap_or(0),
+            cached_tokens: cache_read,
+            cost_usd: 0.0,
+        };
+        let reported = format!("anthropic/{model}");
+        usage.cost_usd = self
+            .config
+            .prices
+            .cost(&[&self.model_id, &reported], &usage, cache_write);
+        Ok(LmResponse {
+            text,
+            finish_reason,
+            usage,
+            model,
+            ..Default::default()
+        })
+    }
+}
+
+#[async_trait]
+impl Lm for AnthropicClient {
+    fn model_id(&self) -> String {
+        self.model_id.clone()
+    }
+
+    fn supports_constraint(&self, _constraint: &OutputConstraint) -> bool {
+        false
+    }
+
+    async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
+        let body = self.body(&request)?;
+        let reply = self
+            .transport
+            .post_json(&self.url, &self.headers, body, self.config.api_key.as_ref())
+            .await?;
+        let mut response = self.parse(&reply.body)?;
+        response.retries = reply.retries;
+        response.latency_ms = reply.latency.as_secs_f64() * 1000.0;
+        Ok(response)
+    }
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct MessagesBody<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    messages: Vec<WireMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_sequences: Option<&'a [String]>,
+}
+
+#[derive(Deserialize)]
+struct MessagesResponse {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    content: Option<Vec<Value>>,
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    usage: Option<MessagesUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Default, Deserialize)]
+struct MessagesUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::test_server::{Reply, TestServer};
+    use super::*;
+    use crate::lm::{LmParams, Message};
+
+    const KEY: &str = "sk-ant-SECRET-777";
+
+    const OK_BODY: &str = r#"{
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-3-5-haiku-20241022",
+        "content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": " world"}],
+        "stop_reason": "max_tokens", "stop_sequence": null,
+        "usage": {"input_tokens": 100, "output_tokens": 50, "cache_creation_input_tokens": 20, "cache_read_input_tokens": 1000}
+    }"#;
+
+    fn client(url: &str) -> AnthropicClient {
+        AnthropicClient::new(
+            AnthropicConfig::new("anthropic/claude-3-5-haiku-latest")
+                .base_url(url)
+                .api_key(KEY)
+                .backoff(Backoff::immediate()),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn request_shape_and_response_parsing() {
+        let server = TestServer::start(vec![Reply::json(200, OK_BODY)]).await;
+        let lm = client(&server.url());
+        let mut req = LmRequest::new(vec![
+            Message::system("You are terse."),
+            Message::user("Hi"),
+            Message::assistant("Hello."),
+            Message::system("Answer in English."),
+            Message::user("Again"),
+        ]);
+        req.params = LmParams {
+            temperature: Some(0.0),
+            stop: vec!["END".into()],
+            seed: Some(1),
+            ..Default::default()
+        };
+        let r = lm.call(req).await.unwrap();
+        assert_eq!(r.text, "Hello world");
+        assert_eq!(r.finish_reason.as_deref(), Some("length"));
+        assert_eq!(r.model, "claude-3-5-haiku-20241022");
+        assert_eq!(
+            (
+                r.usage.input_tokens,
+                r.usage.output_tokens,
+                r.usage.cached_tokens
+            ),
+            (1120, 50, 1000)
+        );
+        let expected = (100.0 * 0.80 + 20.0 * 1.00 + 1000.0 * 0.08 + 50.0 * 4.00) / 1e6;
+        assert!(
+            (r.usage.cost_usd - expected).abs() < 1e-12,
+            "{} vs {expected}",
+            r.usage.cost_usd
+        );
+
+        let reqs = server.requests();
+        assert_eq!(reqs[0].path, "/v1/messages");
+        assert_eq!(reqs[0].header("x-api-key"), Some(KEY));
+        assert_eq!(reqs[0].header("anthropic-version"), Some("2023-06-01"));
+        assert!(reqs[0].header("authorization").is_none());
+        let body = reqs[0].json();
+        assert_eq!(body["model"], "claude-3-5-haiku-latest");
+        assert_eq!(body["max_tokens"], 1024);
+        assert_eq!(body["system"], "You are terse.\n\nAnswer in English.");
+        assert_eq!(
+            body["messages"],
+            json!([
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello."},
+                {"role": "user", "content": "Again"}
+            ])
+        );
+        assert_eq!(body["temperature"], 0.0);
+        assert_eq!(body["stop_sequences"], json!(["END"]));
+        assert!(body.get("seed").is_none());
+    }
+
+    #[tokio::test]
+    async fn overloaded_529_is_retried_and_base_url_v1_accepted() {
+        let server = TestServer::start(vec![
+            Reply::json(
+                529,
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+            ),
+            Reply::json(200, OK_BODY),
+        ])
+        .await;
+        let lm = client(&format!("{}/v1/", server.url()));
+        let mut req = LmRequest::new(vec![Message::user("Hi")]);
+        req.params.max_tokens = Some(10);
+        let r = lm.call(req).await.unwrap();
+        assert_eq!(r.retries, 1);
+        let reqs = server.requests();
+        assert_eq!(reqs[1].path, "/v1/messages");
+        assert_eq!(reqs[1].json()["max_tokens"], 10);
+        assert!(reqs[1].json().get("system").is_none());
+    }
+
+    #[tokio::test]
+    async fn bad_bodies_and_errors() {
+        let server = TestServer::start(vec![
+            Reply::json(200, "{not json"),
+            Reply::json(200, r#"{"type":"error","error":{"message":"bad"}}"#),
+            Reply::json(200, r#"{"type":"message"}"#),
+            Reply::json(
+                400,
+                format!(r#"{{"type":"error","error":{{"message":"invalid x-api-key {KEY}"}}}}"#),
+            ),
+        ])
+        .await;
+        let lm = client(&server.url());
+        let req = LmRequest::new(vec![Message::user("Hi")]);
+        for _ in 0..3 {
+            let err = lm.call(req.clone()).await.unwrap_err();
+            assert!(matches!(err, LmError::BadResponse { .. }), "{err:?}");
+        }
+        let err = lm.call(req).await.unwrap_err();
+        assert!(
+            matches!(&err, LmError::Http { status: 400, body, .. } if body == "invalid x-api-key [redacted]")
+        );
+        assert!(
+            lm.call(LmRequest::new(vec![Message::system("only system")]))
+                .await
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn debug_and_env() {
+        let lm = client("http://127.0.0.1:1");
+        let dbg = format!("{lm:?} {:?}", lm.config());
+        assert!(!dbg.contains(KEY), "{dbg}");
+        assert_eq!(lm.model_id(), "anthropic/claude-3-5-haiku-latest");
+        let env = |k: &str| (k == "ANTHROPIC_API_KEY").then(|| KEY.to_string());
+        let c = AnthropicConfig::from_model_id_with_env("anthropic/claude-sonnet-4-20250514", &env)
+            .unwrap();
+        assert_eq!(c.model, "claude-sonnet-4-20250514");
+        assert!(c.api_key.is_some());
+        assert!(AnthropicConfig::from_model_id_with_env("anthropic/x", &|_| None).is_err());
+    }
+}

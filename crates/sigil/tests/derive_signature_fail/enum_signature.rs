@@ -1,0 +1,7 @@
+#[derive(sigil::Signature)]
+enum QA {
+    Question,
+    Answer,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[derive(sigil::Signature)]
+struct QA(String, String);
+
+fn main() {}

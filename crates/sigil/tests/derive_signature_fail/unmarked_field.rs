@@ -1,0 +1,8 @@
+#[derive(sigil::Signature)]
+struct QA {
+    #[input]
+    question: String,
+    answer: String,
+}
+
+fn main() {}

@@ -1,0 +1,188 @@
+//! Behaviour of Predict, ChainOfThought and composed programs against the scripted fake LM.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sigil::adapter::FallbackPolicy;
+use sigil::lm::Role;
+use sigil::module::{Overlay, TraceRecorder};
+use sigil::prelude::*;
+use sigil::testing::ScriptedLm;
+
+fn chat(fields: &[(&str, &str)]) -> String {
+    let mut s = String::new();
+    for (k, v) in fields {
+        s.push_str(&format!("[[ ## {k} ## ]]\n{v}\n\n"));
+    }
+    s.push_str("[[ ## completed ## ]]");
+    s
+}
+
+#[tokio::test]
+async fn predict_formats_calls_and_parses_typed_values() {
+    let lm = Arc::new(ScriptedLm::new([chat(&[("answer", "4"), ("confident", "True")])]));
+    let ctx = Ctx::from_arc(lm.clone());
+    let p = Predict::parse("question -> answer: int, confident: bool").unwrap();
+    let out = p.forward(&ctx, Example::new().input("question", "2+2?")).await.unwrap();
+    assert_eq!(out.get("answer"), Some(&serde_json::json!(4)));
+    assert_eq!(out.get("confident"), Some(&serde_json::json!(true)));
+    assert_eq!(out.lm_calls, 1);
+    assert_eq!(out.fallbacks, 0);
+    let req = &lm.requests()[0];
+    assert_eq!(req.messages[0].role, Role::System);
+    assert!(req.messages.last().unwrap().content.contains("2+2?"));
+}
+
+#[tokio::test]
+async fn missing_and_unexpected_inputs_are_typed_errors() {
+    let lm = Arc::new(ScriptedLm::new(Vec::<String>::new()));
+    let ctx = Ctx::from_arc(lm.clone());
+    let p = Predict::parse("question, context -> answer").unwrap();
+    let e = p.forward(&ctx, Example::new().input("question", "q")).await.unwrap_err();
+    assert!(e.to_string().contains("missing input field `context`"), "{e}");
+    let e = p
+        .forward(&ctx, Example::new().input("question", "q").input("context", "c").input("extra", 1))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("unexpected input field `extra`"), "{e}");
+    assert_eq!(lm.calls(), 0, "no LM call is made for bad inputs");
+}
+
+#[tokio::test]
+async fn garbage_completion_falls_back_to_json_and_is_counted() {
+    let lm = Arc::new(ScriptedLm::new(["I think the answer is four".to_string(), r#"{"answer": 4}"#.to_string()]));
+    let ctx = Ctx::from_arc(lm.clone());
+    let p = Predict::parse("question -> answer: int").unwrap();
+    let out = p.forward(&ctx, Example::new().input("question", "2+2?")).await.unwrap();
+    assert_eq!(out.get("answer"), Some(&serde_json::json!(4)));
+    assert_eq!(out.fallbacks, 1);
+    assert_eq!(out.lm_calls, 2);
+    // The second request is the JSON adapter's.
+    assert!(lm.requests()[1].messages.iter().any(|m| m.content.contains("JSON")));
+}
+
+#[tokio::test]
+async fn with_fallback_off_a_parse_failure_carries_the_raw_completion() {
+    let lm = Arc::new(ScriptedLm::new(["no structure here"]));
+    let ctx = Ctx::from_arc(lm).with_fallback(FallbackPolicy::Off);
+    let p = Predict::parse("question -> answer: int").unwrap();
+    let e = p.forward(&ctx, Example::new().input("question", "2+2?")).await.unwrap_err();
+    assert_eq!(e.raw_completion(), Some("no structure here"));
+}
+
+#[tokio::test]
+async fn lm_errors_are_typed_and_name_the_predictor() {
+    let lm = Arc::new(ScriptedLm::new(Vec::<String>::new()));
+    lm.push_error(sigil::lm::LmError::Http { provider: "fake".into(), status: 400, body: "bad".into() });
+    let ctx = Ctx::from_arc(lm);
+    let p = Predict::parse("question -> answer").unwrap();
+    let e = p.forward(&ctx, Example::new().input("question", "q")).await.unwrap_err();
+    assert!(matches!(e, ModuleError::Lm { .. }), "{e:?}");
+}
+
+#[tokio::test]
+async fn chain_of_thought_adds_reasoning_first() {
+    let lm = Arc::new(ScriptedLm::new([chat(&[("reasoning", "2 and 2 make 4"), ("answer", "4")])]));
+    let ctx = Ctx::from_arc(lm.clone());
+    let cot = ChainOfThought::parse("question -> answer").unwrap();
+    assert_eq!(cot.predict().signature().outputs()[0].name, "reasoning");
+    let out = cot.forward(&ctx, Example::new().input("question", "2+2?")).await.unwrap();
+    assert_eq!(out.get_str("reasoning").unwrap(), "2 and 2 make 4");
+    assert_eq!(out.get_str("answer").unwrap(), "4");
+}
+
+/// A two-level program: `draft` then `hop2.refine`.
+struct Inner {
+    refine: Predict,
+}
+#[async_trait]
+impl Module for Inner {
+    sigil::submodules!(refine);
+    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+        self.refine.forward(ctx, inputs).await
+    }
+}
+struct Outer {
+    draft: Predict,
+    hop2: Inner,
+}
+#[async_trait]
+impl Module for Outer {
+    sigil::submodules!(draft, hop2);
+    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+        let d = self.draft.forward(ctx, inputs).await?;
+        let mut out = self.hop2.forward(ctx, Example::new().input("draft", d.get_str("draft").unwrap_or_default())).await?;
+        out.absorb_stats(&d);
+        Ok(out)
+    }
+}
+
+fn outer() -> Outer {
+    Outer {
+        draft: Predict::parse("question -> draft").unwrap(),
+        hop2: Inner { refine: Predict::parse("draft -> text").unwrap() },
+    }
+}
+
+#[tokio::test]
+async fn predictor_paths_are_stable_and_nested() {
+    let prog = outer();
+    let paths: Vec<String> = prog.named_predictors().into_iter().map(|(p, _)| p).collect();
+    assert_eq!(paths, ["draft", "hop2.refine"]);
+    bind_paths(&prog);
+    assert_eq!(&*prog.hop2.refine.path(), "hop2.refine");
+}
+
+#[tokio::test]
+async fn overlays_change_a_call_without_touching_the_program_and_traces_are_captured() {
+    let lm = Arc::new(ScriptedLm::from_fn(|req| {
+        let last = &req.messages.last().unwrap().content;
+        Ok(if last.contains("[[ ## question ## ]]") { chat(&[("draft", "first draft")]) } else { chat(&[("text", "refined")]) })
+    }));
+    let prog = outer();
+    bind_paths(&prog);
+    let mut overlay = Overlay::default();
+    overlay.set_instructions("hop2.refine", "Polish the text.");
+    overlay.set_demos("hop2.refine", vec![Example::new().input("draft", "rough").set("text", "smooth")]);
+    let recorder = TraceRecorder::new();
+    let ctx = Ctx::from_arc(lm.clone()).with_overlay(Some(Arc::new(overlay))).with_recorder(Some(recorder.clone()));
+    let out = prog.forward(&ctx, Example::new().input("question", "q")).await.unwrap();
+    assert_eq!(out.get_str("text").unwrap(), "refined");
+    assert_eq!(out.lm_calls, 2);
+
+    let reqs = lm.requests();
+    assert!(reqs[1].messages[0].content.contains("Polish the text."));
+    assert!(!reqs[0].messages[0].content.contains("Polish the text."));
+    assert_eq!(reqs[1].messages.len(), 4, "system + one demo pair + user");
+    // The program itself is untouched.
+    assert_eq!(prog.hop2.refine.signature().explicit_instructions(), None);
+    assert!(prog.hop2.refine.demos().is_empty());
+
+    let trace = recorder.take();
+    let paths: Vec<&str> = trace.iter().map(|t| t.path.as_str()).collect();
+    assert_eq!(paths, ["draft", "hop2.refine"]);
+    assert_eq!(trace[1].inputs.get_str("draft").unwrap(), "first draft");
+    assert_eq!(trace[1].outputs["text"], "refined");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_program_serves_many_tasks_at_once() {
+    let lm = Arc::new(ScriptedLm::from_fn(|req| {
+        let last = &req.messages.last().unwrap().content;
+        let n: String = last.chars().filter(|c| c.is_ascii_digit()).collect();
+        Ok(chat(&[("answer", &n)]))
+    }));
+    let prog = Arc::new(Predict::parse("question -> answer").unwrap());
+    let ctx = Ctx::from_arc(lm);
+    let mut handles = Vec::new();
+    for i in 0..64 {
+        let (prog, ctx) = (prog.clone(), ctx.clone());
+        handles.push(tokio::spawn(async move {
+            let out = prog.forward(&ctx, Example::new().input("question", format!("n={i}"))).await.unwrap();
+            assert_eq!(out.get_str("answer").unwrap(), i.to_string());
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+}

@@ -1,0 +1,29 @@
+//! Intent classification on the bike-support dataset: a Predict whose output is one
+//! of six intents, evaluated zero-shot and with four labelled demos.
+//!
+//! cargo run -p sigil-examples --bin classify   (with SIGIL_OPENAI_BASE_URL pointing at a server)
+
+use sigil::evaluate::{ExactMatch, Evaluate, paired_bootstrap};
+use sigil::prelude::*;
+use sigil_examples::{data_path, lm_from_env};
+
+const SIGNATURE: &str = "text -> intent: enum[unlock_problem, billing_question, lost_item, report_damage, account_access, pricing_info]";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let ctx = Ctx::from_arc(lm_from_env()?);
+    let data = sigil::data::load_jsonl(data_path("bike_support_intents.jsonl"), &["text"])?;
+    let (train, test) = data.split(12, 7)?;
+
+    let zero_shot = Predict::parse(SIGNATURE)?.with_instructions("Classify the customer's support message into one intent.");
+    let few_shot = zero_shot.clone().with_demos(train.examples.iter().take(6).cloned().collect());
+
+    let eval = Evaluate::new(&test).metric(ExactMatch::new("intent")).concurrency(4);
+    let base = eval.clone().run(&zero_shot, &ctx).await?;
+    println!("zero-shot accuracy: {:.1}% (95% CI {:.1}-{:.1}), {} parse fallbacks, {} errors", base.mean * 100.0, base.ci95.0 * 100.0, base.ci95.1 * 100.0, base.fallbacks, base.errors);
+    let demo = eval.run(&few_shot, &ctx).await?;
+    println!("6-demo accuracy:    {:.1}% (95% CI {:.1}-{:.1}), {} parse fallbacks, {} errors", demo.mean * 100.0, demo.ci95.0 * 100.0, demo.ci95.1 * 100.0, demo.fallbacks, demo.errors);
+    let cmp = paired_bootstrap(&base, &demo, 1000, 0)?;
+    println!("difference: {:+.1} points (95% CI {:+.1} to {:+.1})", cmp.diff * 100.0, cmp.ci95.0 * 100.0, cmp.ci95.1 * 100.0);
+    Ok(())
+}
