@@ -18,7 +18,7 @@ async fn main() -> anyhow::Result<()> {
     let zero_shot = Predict::parse(SIGNATURE)?.with_instructions("Classify the customer's support message into one intent.");
     let few_shot = zero_shot.clone().with_demos(train.examples.iter().take(6).cloned().collect());
 
-    let eval = Evaluate::new(&test).metric(ExactMatch::new("intent")).concurrency(4);
+    let eval = Evaluate::new(&test).metric(ExactMatch::new("intent")).concurrency(4).max_errors(None);
     let base = eval.clone().run(&zero_shot, &ctx).await?;
     println!("zero-shot accuracy: {:.1}% (95% CI {:.1}-{:.1}), {} parse fallbacks, {} errors", base.mean * 100.0, base.ci95.0 * 100.0, base.ci95.1 * 100.0, base.fallbacks, base.errors);
     let demo = eval.run(&few_shot, &ctx).await?;

@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
     println!("reasoning: {}", out.get_str("reasoning").unwrap_or_default());
     println!("answer: {}   (gold: {})", out.get_str("answer").unwrap_or_default(), first.get_str("answer").unwrap_or_default());
 
-    let report = Evaluate::new(&qa).metric(Contains::new("answer")).concurrency(4).run(&rag, &ctx).await?;
+    let report = Evaluate::new(&qa).metric(Contains::new("answer")).concurrency(4).max_errors(None).run(&rag, &ctx).await?;
     println!(
         "answer contains gold: {:.1}% (95% CI {:.1}-{:.1}) over {} questions, {} errors, {} LM calls, {} tokens",
         report.mean * 100.0,

@@ -388,12 +388,23 @@ fn parse_sections(signature: &Signature, completion: &str) -> Result<Fields, Par
         let text = py_strip(&text);
         let value = coerce::parse_text(text, &field.ty).map_err(|e| ParseFailure::BadValue {
             field: field.name.clone(),
-            expected: format!("{} ({e})", py_type_name(&field.ty)),
+            expected: expected_type(&field.ty, &e),
             got: text.to_string(),
         })?;
         found.insert(field.name.clone(), value);
     }
     collect_outputs(signature, found)
+}
+
+/// The expected type for a `BadValue` error, with the coercion's detail unless it only
+/// restates the type ("expected an int").
+pub(super) fn expected_type(ty: &FieldType, detail: &str) -> String {
+    let name = py_type_name(ty);
+    if detail.starts_with("expected ") && !detail.contains(", ") {
+        name
+    } else {
+        format!("{name} ({detail})")
+    }
 }
 
 /// The output fields in signature order; a missing optional field becomes null.

@@ -88,7 +88,10 @@ fn bad_completions_are_typed_errors() {
         }
         other => panic!("unexpected failure {other:?}"),
     }
-    assert!(e.to_string().contains("answer"));
+    assert_eq!(
+        e.to_string(),
+        "chat could not parse the completion: output field `answer` should be int, got \"forty-two\""
+    );
 
     let e = ChatAdapter
         .parse(&sig(), "[[ ## answer ## ]]\n1\n[[ ## label ## ]]\nmaybe")

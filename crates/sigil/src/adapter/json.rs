@@ -6,10 +6,9 @@
 
 use serde_json::{Map, Value};
 
-use super::chat::{Style, collect_outputs, format_messages};
+use super::chat::{Style, collect_outputs, expected_type, format_messages};
 use super::coerce;
 use super::lenient;
-use super::value::py_type_name;
 use super::*;
 
 /// Name of the output schema sent as a structured-output constraint (DSPy's model name).
@@ -71,7 +70,7 @@ fn parse_json(signature: &Signature, completion: &str) -> Result<Fields, ParseFa
         if let Some(v) = object.get(&f.name) {
             let value = coerce::coerce(v, &f.ty).map_err(|e| ParseFailure::BadValue {
                 field: f.name.clone(),
-                expected: format!("{} ({e})", py_type_name(&f.ty)),
+                expected: expected_type(&f.ty, &e),
                 got: super::value::py_str(v),
             })?;
             found.insert(f.name.clone(), value);

@@ -13,9 +13,12 @@ pub struct ChainOfThought {
 
 impl ChainOfThought {
     pub fn new(signature: Signature) -> Result<Self, SignatureError> {
-        let mut reasoning = Field::new("reasoning", FieldType::Str);
-        reasoning.prefix = Some("Reasoning: Let's think step by step in order to".into());
-        let extended = signature.prepend(FieldKind::Output, reasoning)?;
+        // DSPy 3.4's reasoning field: default description `${reasoning}`, prefix `Reasoning:`.
+        let reasoning = Field::new("reasoning", FieldType::Str);
+        // DSPy keeps the base signature's instructions (default or not): the default
+        // sentence names only the original outputs, not `reasoning`.
+        let base_instructions = signature.instructions();
+        let extended = signature.prepend(FieldKind::Output, reasoning)?.with_instructions(base_instructions);
         Ok(ChainOfThought { predict: Predict::new(extended) })
     }
 
