@@ -16,7 +16,7 @@
 //! ```
 //!
 //! The map, in the order a newcomer meets it: [`signature`] → [`data`] →
-//! [`adapter`] → [`lm`] → [`module`] → [`evaluate`].
+//! [`adapter`] → [`lm`] → [`module`] → [`evaluate`]; [`trace`] records what every step did.
 
 pub mod adapter;
 pub mod data;
@@ -26,6 +26,7 @@ pub mod module;
 pub mod rng;
 pub mod signature;
 pub mod testing;
+pub mod trace;
 
 pub use sigil_macros::{SigilEnum, SigilObject, Signature};
 #[doc(hidden)]

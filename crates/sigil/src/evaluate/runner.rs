@@ -16,6 +16,7 @@ use super::stats::{PairedComparison, bootstrap_mean_ci, mean, paired_bootstrap_s
 use crate::data::{Dataset, Example, Prediction};
 use crate::lm::Usage;
 use crate::module::{Ctx, Module, ModuleError, bind_paths};
+use crate::trace::{EndData, ErrorInfo, EvalSummary, StartData};
 
 /// Anything that is an ordered list of examples: `[Example]`, `Vec<Example>`, [`Dataset`].
 pub trait ExampleSource {
@@ -342,6 +343,29 @@ impl<'a> Evaluate<'a> {
             )));
         }
         bind_paths(program);
+        let span = ctx.start_span("Evaluate", || StartData::Evaluate {
+            program: Arc::from(program.name()),
+            metric: Arc::from(metric.name().as_str()),
+            examples: self.examples.len(),
+        });
+        let traced_ctx = ctx.child(&span);
+        let ctx = &traced_ctx;
+        let result = self.run_inner(program, ctx, metric).await;
+        span.end_with(|| {
+            EndData::Evaluate(match &result {
+                Ok(r) => Ok(EvalSummary { mean: r.mean, errors: r.errors, usage: r.usage }),
+                Err(e) => Err(ErrorInfo::new("evaluate", e.to_string())),
+            })
+        });
+        result
+    }
+
+    async fn run_inner(
+        &self,
+        program: &dyn Module,
+        ctx: &Ctx,
+        metric: Arc<dyn Metric>,
+    ) -> Result<EvalReport, EvalError> {
         let start = Instant::now();
         let total = self.examples.len();
         let progress = Progress::new(total, self.progress, &metric.name());
@@ -446,7 +470,8 @@ async fn run_one(
     failure_score: f64,
 ) -> ExampleResult {
     let started = Instant::now();
-    let outcome = AssertUnwindSafe(program.forward(ctx, example.inputs()))
+    // `call`, not `forward`: each example's program call is its own module span.
+    let outcome = AssertUnwindSafe(program.call(ctx, example.inputs()))
         .catch_unwind()
         .await;
     let mut result = ExampleResult {

@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::adapter::{Adapter, ChatAdapter, FallbackPolicy};
 use crate::data::Example;
 use crate::lm::{Lm, LmParams};
+use crate::trace::{Hook, ProgramInfo, SpanGuard, SpanParent, StartData, Tracing};
 
 /// The state an optimizer can set on one predictor.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -85,6 +86,10 @@ pub struct Ctx {
     pub(crate) rollout_id: Option<u64>,
     pub(crate) overlay: Option<Arc<Overlay>>,
     pub(crate) recorder: Option<Arc<TraceRecorder>>,
+    /// Hooks and program info; `None` (the default) makes tracing cost one branch.
+    pub(crate) tracing: Option<Arc<Tracing>>,
+    /// The span that calls made under this ctx are children of.
+    pub(crate) span_parent: Option<SpanParent>,
 }
 
 impl Ctx {
@@ -103,6 +108,8 @@ impl Ctx {
             rollout_id: None,
             overlay: None,
             recorder: None,
+            tracing: None,
+            span_parent: None,
         }
     }
 
@@ -157,5 +164,82 @@ impl Ctx {
     }
     pub fn with_recorder(&self, recorder: Option<Arc<TraceRecorder>>) -> Self {
         Ctx { recorder, ..self.clone() }
+    }
+
+    /// Adds a trace hook: it receives a start and an end event for every module call,
+    /// LM call, adapter format and parse (and tool, retrieval, evaluate, compile and
+    /// trial) made under the returned ctx.
+    pub fn with_hook(&self, hook: Arc<dyn Hook>) -> Self {
+        let mut hooks = self.tracing.as_ref().map(|t| t.hooks()).unwrap_or_default();
+        hooks.push(hook);
+        let program = self.tracing.as_ref().and_then(|t| t.program.clone());
+        Ctx { tracing: Some(Arc::new(Tracing::new(hooks, program))), ..self.clone() }
+    }
+    /// Replaces the trace hooks (an empty list turns tracing off).
+    pub fn with_hooks(&self, hooks: Vec<Arc<dyn Hook>>) -> Self {
+        let program = self.tracing.as_ref().and_then(|t| t.program.clone());
+        let tracing = if hooks.is_empty() && program.is_none() { None } else { Some(Arc::new(Tracing::new(hooks, program))) };
+        Ctx { tracing, ..self.clone() }
+    }
+    /// Says which program runs under this ctx and whether it was compiled; stamped on
+    /// every root span. Takes effect once a hook is registered.
+    pub fn with_program(&self, program: ProgramInfo) -> Self {
+        let hooks = self.tracing.as_ref().map(|t| t.hooks()).unwrap_or_default();
+        Ctx { tracing: Some(Arc::new(Tracing::new(hooks, Some(Arc::new(program))))), ..self.clone() }
+    }
+    /// Whether any hook is registered.
+    pub fn is_tracing(&self) -> bool {
+        self.tracing.as_ref().is_some_and(|t| !t.is_empty())
+    }
+    pub fn program_info(&self) -> Option<&ProgramInfo> {
+        self.tracing.as_ref().and_then(|t| t.program.as_deref())
+    }
+    /// The span calls under this ctx become children of (`None`: they start a trace).
+    pub fn span_parent(&self) -> Option<SpanParent> {
+        self.span_parent
+    }
+    /// Makes calls under the returned ctx children of `parent` (e.g. a trace context
+    /// received from a caller).
+    pub fn with_span_parent(&self, parent: Option<SpanParent>) -> Self {
+        Ctx { span_parent: parent, ..self.clone() }
+    }
+
+    /// Opens a span as a child of this ctx's current span. `data` is only built when a
+    /// hook is registered; without hooks the guard is inert and this is one branch.
+    ///
+    /// ```
+    /// # use sigil::prelude::*;
+    /// # use sigil::trace::{EndData, StartData};
+    /// # use std::sync::Arc;
+    /// # async fn demo(ctx: &Ctx) {
+    /// let span = ctx.start_span("search", || StartData::Tool { tool: "search".into(), args: Arc::new(serde_json::json!({"q": "x"})) });
+    /// let inner = ctx.child(&span); // pass `inner` to the work inside the span
+    /// # let _ = inner;
+    /// span.end_with(|| EndData::Tool(Ok(Arc::new(serde_json::json!(["result"])))));
+    /// # }
+    /// ```
+    pub fn start_span(&self, name: impl Into<Arc<str>>, data: impl FnOnce() -> StartData) -> SpanGuard {
+        self.start_span_under(self.span_parent, name, data)
+    }
+
+    /// Like [`Ctx::start_span`], under an explicit parent (for spans inside one call).
+    pub(crate) fn start_span_under(
+        &self,
+        parent: Option<SpanParent>,
+        name: impl Into<Arc<str>>,
+        data: impl FnOnce() -> StartData,
+    ) -> SpanGuard {
+        match &self.tracing {
+            Some(t) if !t.is_empty() => SpanGuard::begin(t, parent, name.into(), data()),
+            _ => SpanGuard::none(),
+        }
+    }
+
+    /// This ctx with `span` as the current span (itself when the span is inert).
+    pub fn child(&self, span: &SpanGuard) -> Self {
+        match span.parent() {
+            Some(p) => Ctx { span_parent: Some(p), ..self.clone() },
+            None => self.clone(),
+        }
     }
 }

@@ -13,6 +13,8 @@ pub use chain_of_thought::ChainOfThought;
 pub use ctx::{Ctx, Overlay, PredictorState, TraceEntry, TraceRecorder};
 pub use predict::Predict;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::adapter::{FormatError, ParseError};
@@ -33,6 +35,16 @@ pub enum ModuleError {
 }
 
 impl ModuleError {
+    /// A short name of the failure's kind (`format`, `parse`, `lm`, `other`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModuleError::Format { .. } => "format",
+            ModuleError::Parse { .. } => "parse",
+            ModuleError::Lm { .. } => "lm",
+            ModuleError::Other(_) => "other",
+        }
+    }
+
     /// The raw completion, when the failure was a parse error.
     pub fn raw_completion(&self) -> Option<&str> {
         match self {
@@ -55,6 +67,32 @@ pub trait Module: Send + Sync {
 
     /// Every predictor inside this module with its path relative to this module.
     fn named_predictors(&self) -> Vec<(String, &Predict)>;
+
+    /// The name traces show for this module; defaults to the type's name.
+    fn name(&self) -> &str {
+        short_type_name(std::any::type_name::<Self>())
+    }
+
+    /// Runs `forward` inside a module span (when the ctx has trace hooks), so the
+    /// spans of sub-modules nest under it. Call sub-modules with `call` to get one
+    /// span per module; a sub-module called with `forward` still traces its LM calls,
+    /// one level up. Without hooks this is `forward`.
+    async fn call(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+        if !ctx.is_tracing() {
+            return self.forward(ctx, inputs).await;
+        }
+        let span = ctx.start_span(self.name(), || crate::trace::StartData::Module { inputs: Arc::new(inputs.clone()) });
+        let inner = ctx.child(&span);
+        let result = self.forward(&inner, inputs).await;
+        span.end_with(|| crate::trace::module_end(&result, None));
+        result
+    }
+}
+
+/// `my_crate::rag::Rag<T>` -> `Rag`.
+fn short_type_name(full: &'static str) -> &'static str {
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
 }
 
 #[async_trait]
@@ -65,6 +103,12 @@ impl<M: Module + ?Sized> Module for Box<M> {
     fn named_predictors(&self) -> Vec<(String, &Predict)> {
         (**self).named_predictors()
     }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    async fn call(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+        (**self).call(ctx, inputs).await
+    }
 }
 
 #[async_trait]
@@ -74,6 +118,12 @@ impl<M: Module + ?Sized> Module for std::sync::Arc<M> {
     }
     fn named_predictors(&self) -> Vec<(String, &Predict)> {
         (**self).named_predictors()
+    }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    async fn call(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+        (**self).call(ctx, inputs).await
     }
 }
 

@@ -3,7 +3,8 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 
 use super::{Ctx, Module, ModuleError, TraceEntry};
-use crate::adapter::{Adapter, FallbackPolicy, JsonAdapter, check_inputs};
+use crate::adapter::{Adapter, FallbackPolicy, Fields, JsonAdapter, ParseError, check_inputs};
+use crate::trace::{EndData, ErrorInfo, SpanGuard, SpanParent, StartData};
 use crate::data::{Example, Prediction};
 use crate::lm::{LmParams, LmRequest};
 use crate::signature::Signature;
@@ -99,29 +100,104 @@ impl Predict {
         (signature, demos)
     }
 
+    /// Checks inputs, calls the LM through the ctx's adapter, falls back to JSON if
+    /// the policy says so, and records the call for an optimizer.
+    async fn run(&self, ctx: &Ctx, inputs: &Arc<Example>, path: &str, span: &mut SpanGuard) -> Result<Prediction, ModuleError> {
+        let (signature, demos) = self.effective(ctx);
+        check_inputs(&signature, inputs).map_err(|source| ModuleError::Format { path: path.to_string(), source })?;
+        let parent = span.parent();
+
+        let mut pred = Prediction::default();
+        let primary = ctx.adapter().clone();
+        let mut parsed =
+            self.call_once(ctx, primary.as_ref(), &signature, &demos, inputs, path, parent, false, &mut pred).await?;
+        let retries = match (&parsed, ctx.fallback()) {
+            (Err(e), FallbackPolicy::Json { retries }) if primary.name() != "json" => {
+                if span.is_recording() {
+                    span.event("fallback", [("from".to_string(), primary.name().into()), ("error".to_string(), e.to_string().into())]);
+                }
+                *retries
+            }
+            _ => 0,
+        };
+        for _ in 0..retries {
+            pred.fallbacks += 1;
+            parsed = self.call_once(ctx, &JsonAdapter, &signature, &demos, inputs, path, parent, true, &mut pred).await?;
+            if parsed.is_ok() {
+                break;
+            }
+        }
+        let fields = parsed.map_err(|source| ModuleError::Parse { path: path.to_string(), source })?;
+        if let Some(rec) = ctx.recorder() {
+            rec.record(TraceEntry { path: path.to_string(), inputs: (**inputs).clone(), outputs: fields.clone() });
+        }
+        let mut out = Prediction::new(fields);
+        out.usage = pred.usage;
+        out.lm_calls = pred.lm_calls;
+        out.fallbacks = pred.fallbacks;
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn call_once(
         &self,
         ctx: &Ctx,
         adapter: &dyn Adapter,
         signature: &Signature,
         demos: &[Example],
-        inputs: &Example,
+        inputs: &Arc<Example>,
         path: &str,
+        span: Option<SpanParent>,
+        fallback: bool,
         pred: &mut Prediction,
-    ) -> Result<Result<crate::adapter::Fields, crate::adapter::ParseError>, ModuleError> {
+    ) -> Result<Result<Fields, ParseError>, ModuleError> {
         let lm = ctx.lm_for(path);
-        let messages =
-            adapter.format(signature, demos, inputs).map_err(|source| ModuleError::Format { path: path.to_string(), source })?;
+        let format_span = ctx.start_span_under(span, adapter.name(), || StartData::Format {
+            adapter: adapter.name(),
+            demos: demos.len(),
+            inputs: inputs.clone(),
+        });
+        let messages = match adapter.format(signature, demos, inputs) {
+            Ok(m) => m,
+            Err(source) => {
+                format_span.end_with(|| EndData::Format(Err(ErrorInfo::new("format", source.to_string()))));
+                return Err(ModuleError::Format { path: path.to_string(), source });
+            }
+        };
+        format_span.end_with(|| EndData::Format(Ok(messages.len())));
         let request = LmRequest {
             messages,
             params: self.params.or(ctx.params()),
             constraint: adapter.constraint(signature, lm.as_ref()),
             rollout_id: ctx.rollout_id(),
         };
-        let response = lm.call(request).await.map_err(|source| ModuleError::Lm { path: path.to_string(), source })?;
+        let lm_span = ctx.start_span_under(span, "lm", || StartData::Lm {
+            model_id: Arc::from(lm.model_id()),
+            request: Arc::new(request.clone()),
+        });
+        let response = match lm.call(request).await {
+            Ok(r) => Arc::new(r),
+            Err(source) => {
+                lm_span.end_with(|| EndData::Lm(Err(ErrorInfo::new("lm", source.to_string()))));
+                return Err(ModuleError::Lm { path: path.to_string(), source });
+            }
+        };
+        lm_span.end_with(|| EndData::Lm(Ok(response.clone())));
         pred.lm_calls += 1;
         pred.usage.add(&response.usage);
-        Ok(adapter.parse(signature, &response.text))
+        let parse_span = ctx.start_span_under(span, adapter.name(), || StartData::Parse {
+            adapter: adapter.name(),
+            completion: Arc::from(response.text.as_str()),
+            fallback,
+        });
+        let parsed = adapter.parse(signature, &response.text);
+        parse_span.end_with(|| {
+            EndData::Parse(match &parsed {
+                Ok(fields) => Ok(Arc::new(fields.clone())),
+                Err(e) => Err(ErrorInfo::new("parse", e.to_string())),
+            })
+        });
+        Ok(parsed)
     }
 }
 
@@ -129,34 +205,22 @@ impl Predict {
 impl Module for Predict {
     async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
         let path = self.path();
-        let (signature, demos) = self.effective(ctx);
-        check_inputs(&signature, &inputs).map_err(|source| ModuleError::Format { path: path.to_string(), source })?;
+        let inputs = Arc::new(inputs);
+        let mut span = ctx.start_span(if path.is_empty() { Arc::from("Predict") } else { path.clone() }, || {
+            StartData::Module { inputs: inputs.clone() }
+        });
+        let result = self.run(ctx, &inputs, &path, &mut span).await;
+        span.end_with(|| crate::trace::module_end(&result, None));
+        result
+    }
 
-        let mut pred = Prediction::default();
-        let primary = ctx.adapter().clone();
-        let mut parsed = self.call_once(ctx, primary.as_ref(), &signature, &demos, &inputs, &path, &mut pred).await?;
-        if let (Err(_), FallbackPolicy::Json { retries }) = (&parsed, ctx.fallback()) {
-            if primary.name() != "json" {
-                for _ in 0..*retries {
-                    pred.fallbacks += 1;
-                    parsed = self.call_once(ctx, &JsonAdapter, &signature, &demos, &inputs, &path, &mut pred).await?;
-                    if parsed.is_ok() {
-                        break;
-                    }
-                }
-            }
-        }
-        let fields = parsed.map_err(|source| ModuleError::Parse { path: path.to_string(), source })?;
-        if let Some(rec) = ctx.recorder() {
-            rec.record(TraceEntry { path: path.to_string(), inputs: inputs.clone(), outputs: fields.clone() });
-        }
-        let usage = pred.usage;
-        let (lm_calls, fallbacks) = (pred.lm_calls, pred.fallbacks);
-        let mut out = Prediction::new(fields);
-        out.usage = usage;
-        out.lm_calls = lm_calls;
-        out.fallbacks = fallbacks;
-        Ok(out)
+    fn name(&self) -> &str {
+        "Predict"
+    }
+
+    /// `Predict` opens its own span in `forward`, so `call` adds none.
+    async fn call(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+        self.forward(ctx, inputs).await
     }
 
     fn named_predictors(&self) -> Vec<(String, &Predict)> {

@@ -1,0 +1,283 @@
+//! Event pairs to spans: the attributes each kind carries, with privacy applied.
+
+use super::hooks::{EndData, SpanEnd, SpanStart, StartData};
+use super::privacy::{Privacy, REDACTED};
+use super::span::{AttrValue, Attributes, Span, SpanKind, SpanStatus, keys};
+use crate::lm::{LmParams, OutputConstraint, Usage};
+
+/// Builds the span for a start/end pair. Token and cost roll-ups are added later by
+/// the collector, once the span's children are known.
+pub fn span_from_events(start: &SpanStart, end: &SpanEnd, privacy: &Privacy) -> Span {
+    let mut a = Attributes::new();
+    let mut put = |k: &str, v: AttrValue| {
+        a.insert(k.to_string(), v);
+    };
+    let text = |s: String| AttrValue::Str(privacy.clean(s));
+    let json = |v: &dyn erased::Json| AttrValue::Str(privacy.clean(v.to_json()));
+
+    let stamp_program =
+        start.parent_id.is_none() || matches!(start.kind(), SpanKind::Evaluate | SpanKind::Compile);
+    if let (true, Some(p)) = (stamp_program, &start.program) {
+        {
+            put(keys::PROGRAM_NAME, p.name.clone().into());
+            put(keys::PROGRAM_COMPILED, p.compiled.into());
+            if let Some(h) = &p.artifact_hash {
+                put(keys::PROGRAM_ARTIFACT_HASH, h.clone().into());
+            }
+            if let Some(o) = &p.optimizer {
+                put(keys::PROGRAM_OPTIMIZER, o.clone().into());
+            }
+            if !p.demos_per_predictor.is_empty() {
+                put(keys::PROGRAM_DEMOS, json(&p.demos_per_predictor));
+            }
+            if let Some(m) = &p.model {
+                put(keys::PROGRAM_MODEL, m.clone().into());
+            }
+        }
+    }
+
+    match &start.data {
+        StartData::Module { inputs } => {
+            if privacy.record_inputs {
+                put(keys::INPUTS, json(inputs.values()));
+            }
+        }
+        StartData::Lm { model_id, request } => {
+            let (provider, _) = model_id.split_once('/').unwrap_or(("", model_id));
+            put(keys::GEN_AI_OPERATION, "chat".into());
+            if !provider.is_empty() {
+                put(keys::GEN_AI_PROVIDER, provider.into());
+                put(keys::GEN_AI_SYSTEM, provider.into());
+            }
+            put(keys::GEN_AI_REQUEST_MODEL, model_id.to_string().into());
+            params(&mut put, &request.params);
+            if let Some(c) = &request.constraint {
+                let kind = match c {
+                    OutputConstraint::Choice { .. } => "choice",
+                    OutputConstraint::ChatFields { .. } => "chat_fields",
+                    OutputConstraint::JsonSchema { .. } => "json_schema",
+                };
+                put(keys::LM_CONSTRAINT, kind.into());
+            }
+            if privacy.record_messages {
+                put(keys::GEN_AI_INPUT_MESSAGES, json(&request.messages));
+            }
+        }
+        StartData::Format {
+            adapter,
+            demos,
+            inputs,
+        } => {
+            put(keys::ADAPTER, (*adapter).into());
+            put(keys::FORMAT_DEMOS, (*demos).into());
+            if privacy.record_inputs {
+                put(keys::INPUTS, json(inputs.values()));
+            }
+        }
+        StartData::Parse {
+            adapter,
+            completion,
+            fallback,
+        } => {
+            put(keys::ADAPTER, (*adapter).into());
+            put(keys::PARSE_FALLBACK, (*fallback).into());
+            if privacy.record_messages {
+                put(keys::PARSE_COMPLETION, text(completion.to_string()));
+            }
+        }
+        StartData::Tool { tool, args } => {
+            put(keys::GEN_AI_TOOL_NAME, tool.to_string().into());
+            if privacy.record_inputs {
+                put(keys::TOOL_ARGS, json(&**args));
+            }
+        }
+        StartData::Retrieval { query, k } => {
+            if privacy.record_inputs {
+                put(keys::RETRIEVAL_QUERY, text(query.to_string()));
+            }
+            if let Some(k) = k {
+                put(keys::RETRIEVAL_K, (*k).into());
+            }
+        }
+        StartData::Evaluate {
+            program,
+            metric,
+            examples,
+        } => {
+            if start.program.is_none() {
+                put(keys::PROGRAM_NAME, program.to_string().into());
+            }
+            put(keys::EVAL_METRIC, metric.to_string().into());
+            put(keys::EVAL_EXAMPLES, (*examples).into());
+        }
+        StartData::Compile {
+            optimizer,
+            program,
+            trainset,
+            valset,
+            config,
+        } => {
+            put(keys::COMPILE_OPTIMIZER, optimizer.to_string().into());
+            if start.program.is_none() {
+                put(keys::PROGRAM_NAME, program.to_string().into());
+            }
+            put(keys::COMPILE_TRAINSET, (*trainset).into());
+            put(keys::COMPILE_VALSET, (*valset).into());
+            put(keys::COMPILE_CONFIG, json(&**config));
+        }
+        StartData::Trial { index, candidate } => {
+            put(keys::TRIAL_INDEX, (*index).into());
+            put(keys::TRIAL_CANDIDATE, json(&**candidate));
+        }
+    }
+
+    let mut status = SpanStatus::Ok;
+    match &end.data {
+        EndData::Module(Ok(m)) => {
+            if privacy.record_outputs {
+                put(keys::OUTPUTS, json(&*m.outputs));
+            }
+            put(keys::MODULE_LM_CALLS, m.lm_calls.into());
+            put(keys::MODULE_FALLBACKS, m.fallbacks.into());
+        }
+        EndData::Lm(Ok(r)) => {
+            put(keys::GEN_AI_RESPONSE_MODEL, r.model.clone().into());
+            if let Some(f) = &r.finish_reason {
+                put(keys::GEN_AI_FINISH_REASONS, json(&[f]));
+            }
+            usage(&mut put, &r.usage);
+            put(keys::LM_LATENCY_MS, r.latency_ms.into());
+            put(keys::LM_CACHE_HIT, r.cache_hit.into());
+            put(keys::LM_RETRIES, r.retries.into());
+            if privacy.record_outputs {
+                put(keys::LM_OUTPUT, text(r.text.clone()));
+                if privacy.record_messages {
+                    let msg = serde_json::json!([{"role": "assistant", "content": r.text, "finish_reason": r.finish_reason}]);
+                    put(keys::GEN_AI_OUTPUT_MESSAGES, json(&msg));
+                }
+            }
+        }
+        EndData::Format(Ok(n)) => put(keys::FORMAT_MESSAGES, (*n).into()),
+        EndData::Parse(Ok(fields)) => {
+            if privacy.record_outputs {
+                put(keys::PARSE_FIELDS, json(&**fields));
+            }
+        }
+        EndData::Tool(Ok(v)) => {
+            if privacy.record_outputs {
+                put(keys::TOOL_RESULT, json(&**v));
+            }
+        }
+        EndData::Retrieval(Ok(passages)) => {
+            if privacy.record_outputs {
+                put(keys::RETRIEVAL_PASSAGES, json(&**passages));
+            }
+        }
+        EndData::Evaluate(Ok(s)) => {
+            put(keys::EVAL_SCORE, s.mean.into());
+            put(keys::EVAL_ERRORS, s.errors.into());
+        }
+        EndData::Compile(Ok(c)) => {
+            if let Some(s) = c.best_score {
+                put(keys::COMPILE_BEST_SCORE, s.into());
+            }
+            if let Some(h) = &c.artifact_hash {
+                put(keys::COMPILE_ARTIFACT_HASH, h.clone().into());
+            }
+            put(keys::COMPILE_TRIALS, c.trials.into());
+        }
+        EndData::Trial(Ok(score)) => {
+            if let Some(s) = score {
+                put(keys::TRIAL_SCORE, (*s).into());
+            }
+        }
+        EndData::Cancelled => status = SpanStatus::Cancelled,
+        other => {
+            if let Some(e) = other.error() {
+                put(keys::ERROR_TYPE, e.kind.into());
+                if matches!(other, EndData::Parse(_)) && privacy.record_outputs {
+                    put(keys::PARSE_ERROR, text(e.message.clone()));
+                }
+                let message = if privacy.record_outputs || privacy.record_messages {
+                    privacy.clean(e.message.clone())
+                } else {
+                    e.kind.to_string()
+                };
+                status = SpanStatus::Error(message);
+            }
+        }
+    }
+    for (k, v) in &end.attributes {
+        let v = match v {
+            AttrValue::Str(s) => text(s.clone()),
+            other => other.clone(),
+        };
+        put(k, v);
+    }
+    let mut events = end.events.clone();
+    for e in &mut events {
+        for v in e.attributes.values_mut() {
+            if let AttrValue::Str(s) = v {
+                *s = if privacy.record_outputs {
+                    privacy.clean(std::mem::take(s))
+                } else {
+                    REDACTED.to_string()
+                };
+            }
+        }
+    }
+
+    Span {
+        trace_id: start.trace_id,
+        span_id: start.call_id,
+        parent_id: start.parent_id,
+        kind: start.kind(),
+        name: start.name.to_string(),
+        start_ns: start.start_ns,
+        end_ns: end.end_ns,
+        status,
+        attributes: a,
+        events,
+    }
+}
+
+fn params(put: &mut impl FnMut(&str, AttrValue), p: &LmParams) {
+    if let Some(t) = p.temperature {
+        put(keys::GEN_AI_TEMPERATURE, t.into());
+    }
+    if let Some(m) = p.max_tokens {
+        put(keys::GEN_AI_MAX_TOKENS, m.into());
+    }
+    if let Some(t) = p.top_p {
+        put(keys::GEN_AI_TOP_P, t.into());
+    }
+    if let Some(s) = p.seed {
+        put(keys::GEN_AI_SEED, s.into());
+    }
+    if !p.stop.is_empty() {
+        put(
+            keys::GEN_AI_STOP,
+            AttrValue::Str(serde_json::to_string(&p.stop).unwrap_or_default()),
+        );
+    }
+}
+
+/// An LM call's usage, with the GenAI names.
+fn usage(put: &mut impl FnMut(&str, AttrValue), u: &Usage) {
+    put(keys::GEN_AI_INPUT_TOKENS, u.input_tokens.into());
+    put(keys::GEN_AI_OUTPUT_TOKENS, u.output_tokens.into());
+    put(keys::GEN_AI_CACHED_TOKENS, u.cached_tokens.into());
+    put(keys::LM_COST_USD, u.cost_usd.into());
+}
+
+/// Serialisation behind a `dyn`, so `json(&x)` works for any serialisable value.
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> String;
+    }
+    impl<T: serde::Serialize + ?Sized> Json for T {
+        fn to_json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_else(|e| format!("\"<unserialisable: {e}>\""))
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Tracing: hooks, one span model, and the pipeline that feeds the store and exporters.
+//!
+//! Every step of a program emits a start and an end event to the [`Hook`]s registered
+//! on its [`Ctx`](crate::module::Ctx): module calls, LM calls, adapter format and
+//! parse, tool calls, retrieval hops, evaluations, compile runs and optimizer trials.
+//! There is no global state: hooks travel in the ctx, and so does the current span,
+//! so parent links survive `tokio::spawn` (move a ctx clone into the task) and
+//! concurrent calls. Without hooks, tracing costs a branch per step.
+//!
+//! [`SpanCollector`] is the hook that turns event pairs into [`Span`]s. It copies a few
+//! pointers on the calling task and does everything else (attributes, privacy,
+//! token and cost roll-ups, delivery to [`SpanSink`]s such as the SQLite store and the
+//! [`otlp`] exporter) on its own thread.
+//!
+//! ```
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use sigil::prelude::*;
+//! use sigil::trace::{MemorySink, SpanCollector};
+//!
+//! let sink = Arc::new(MemorySink::default());
+//! let collector = SpanCollector::builder().sink(sink.clone()).build();
+//! let lm = sigil::testing::ScriptedLm::new(["[[ ## answer ## ]]\n4\n\n[[ ## completed ## ]]"]);
+//! let ctx = Ctx::new(lm).with_hook(collector.clone());
+//! let qa = Predict::parse("question -> answer")?;
+//! qa.call(&ctx, Example::new().input("question", "2+2?")).await?;
+//! collector.flush();
+//! assert_eq!(sink.spans().len(), 4); // Predict, format, lm, parse
+//! # Ok(()) }
+//! ```
+
+mod collector;
+mod convert;
+mod hooks;
+mod ids;
+pub mod otlp;
+mod privacy;
+mod program;
+mod span;
+
+use std::sync::Arc;
+
+pub use collector::{
+    CollectorBuilder, CollectorStats, MemorySink, SinkError, SpanCollector, SpanSink,
+};
+pub use convert::span_from_events;
+pub use hooks::{
+    CompileSummary, EndData, ErrorInfo, EvalSummary, Hook, HookError, ModuleOutput, SpanEnd,
+    SpanGuard, SpanParent, SpanStart, StartData, Tracing, now_ns,
+};
+pub use ids::{SpanId, TraceId};
+pub use privacy::{Privacy, redact_secrets};
+pub use program::ProgramInfo;
+pub use span::{AttrValue, Attributes, Span, SpanEvent, SpanKind, SpanStatus, keys};
+
+use crate::adapter::Fields;
+use crate::data::Prediction;
+use crate::module::ModuleError;
+
+/// The end event of a module call from its result.
+pub fn module_end(
+    result: &Result<Prediction, ModuleError>,
+    outputs: Option<Arc<Fields>>,
+) -> EndData {
+    EndData::Module(match result {
+        Ok(p) => Ok(ModuleOutput {
+            outputs: outputs.unwrap_or_else(|| Arc::new(p.values().clone())),
+            usage: p.usage,
+            lm_calls: p.lm_calls,
+            fallbacks: p.fallbacks,
+        }),
+        Err(e) => Err(ErrorInfo::new(e.kind(), e.to_string())),
+    })
+}

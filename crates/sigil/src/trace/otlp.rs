@@ -1,0 +1,1 @@
+//! OTLP export (filled in below).
