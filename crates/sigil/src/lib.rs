@@ -23,6 +23,7 @@ pub mod data;
 pub mod evaluate;
 pub mod lm;
 pub mod module;
+pub mod optimize;
 pub mod rng;
 pub mod signature;
 pub mod testing;

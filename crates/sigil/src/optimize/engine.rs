@@ -1,0 +1,508 @@
+//! The engine every optimizer runs on: budgeted LM access, memoized steps written to
+//! the checkpoint, trials scored through [`Evaluate`], observers and the progress bar.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use super::budget::{BudgetState, input_token_bound};
+use super::checkpoint::Checkpoint;
+use super::observer::{
+    CandidateSummary, OptimizerObserver, RunEnd, RunStart, TrialEvent, TrialKind,
+};
+use super::{Budget, Compiled, OptimizeError, Spend, SpendEstimate, StopReason, TrialRecord};
+use crate::data::{Dataset, Example};
+use crate::evaluate::{EvalReport, Evaluate, Metric, progress_allowed};
+use crate::lm::{CachedLm, Lm, PriceTable, ResponseCache, Usage};
+use crate::module::{Ctx, Module, Overlay, bind_paths};
+
+/// Settings every optimizer shares: seed, concurrency, budget, checkpoint, progress
+/// and observers.
+///
+/// ```
+/// use sigil::optimize::{Budget, EngineConfig};
+/// let config = EngineConfig::new().seed(7).concurrency(4).budget(Budget::unlimited().max_calls(500))
+///     .checkpoint("runs/bfs.ckpt").resume(true);
+/// # let _ = config;
+/// ```
+#[derive(Clone)]
+pub struct EngineConfig {
+    pub(crate) seed: u64,
+    pub(crate) concurrency: usize,
+    pub(crate) budget: Budget,
+    pub(crate) checkpoint: Option<PathBuf>,
+    pub(crate) resume: bool,
+    pub(crate) progress: bool,
+    pub(crate) observers: Vec<Arc<dyn OptimizerObserver>>,
+    pub(crate) cache: Option<Arc<ResponseCache>>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            seed: 0,
+            concurrency: 8,
+            budget: Budget::unlimited(),
+            checkpoint: None,
+            resume: false,
+            progress: true,
+            observers: Vec::new(),
+            cache: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("seed", &self.seed)
+            .field("concurrency", &self.concurrency)
+            .field("budget", &self.budget)
+            .field("checkpoint", &self.checkpoint)
+            .field("resume", &self.resume)
+            .field("progress", &self.progress)
+            .field("observers", &self.observers.len())
+            .field("cache", &self.cache.is_some())
+            .finish()
+    }
+}
+
+impl EngineConfig {
+    /// Seed 0, 8 concurrent rollouts, no budget, no checkpoint, a progress bar on terminals.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The seed of every random choice: the same seed gives the same result.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// Examples run at once in an evaluation (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+    /// Writes a checkpoint to `path` after every step.
+    pub fn checkpoint(mut self, path: impl Into<PathBuf>) -> Self {
+        self.checkpoint = Some(path.into());
+        self
+    }
+    /// Reads the checkpoint back (when it exists) and replays its steps.
+    pub fn resume(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        self
+    }
+    /// `false` never draws a progress bar; `true` draws one on a terminal outside CI.
+    pub fn progress(mut self, show: bool) -> Self {
+        self.progress = show;
+        self
+    }
+    pub fn observer(mut self, observer: Arc<dyn OptimizerObserver>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+    /// Puts this request cache in front of the budget: repeated requests (a resumed
+    /// run, a candidate scored again) are answered from it without touching the budget.
+    pub fn request_cache(mut self, cache: Arc<ResponseCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+}
+
+struct Progress {
+    trials: Vec<TrialRecord>,
+    best: Option<f64>,
+}
+
+/// One optimization run in progress.
+pub(crate) struct Engine<'a> {
+    cfg: &'a EngineConfig,
+    pub(crate) name: &'static str,
+    pub(crate) program: &'a dyn Module,
+    /// The caller's context with every LM wrapped in the budget.
+    pub(crate) ctx: Ctx,
+    pub(crate) metric: Arc<dyn Metric>,
+    pub(crate) budget: Arc<BudgetState>,
+    checkpoint: Mutex<Checkpoint>,
+    state: Mutex<Progress>,
+    bar: ProgressBar,
+}
+
+fn program_description(program: &dyn Module) -> String {
+    program
+        .named_predictors()
+        .iter()
+        .map(|(path, p)| {
+            format!(
+                "{path}: {} | {} | {} demos",
+                p.signature().to_signature_string(),
+                p.signature().instructions(),
+                p.demos().len()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl<'a> Engine<'a> {
+    /// Starts a run: binds predictor paths, opens the checkpoint, checks the dry-run
+    /// estimate against the budget (before any LM call) and wraps the LMs.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start(
+        cfg: &'a EngineConfig,
+        name: &'static str,
+        settings: &str,
+        program: &'a dyn Module,
+        ctx: &Ctx,
+        metric: Arc<dyn Metric>,
+        data: &[&[Example]],
+        estimate: SpendEstimate,
+        planned_trials: u64,
+    ) -> Result<Self, OptimizeError> {
+        bind_paths(program);
+        if program.named_predictors().is_empty() {
+            return Err(OptimizeError::NoPredictors);
+        }
+        let mut h = Sha256::new();
+        h.update(format!(
+            "{name}\n{settings}\nseed={}\n{}\n",
+            cfg.seed,
+            program_description(program)
+        ));
+        for set in data {
+            h.update(
+                Dataset {
+                    examples: set.to_vec(),
+                }
+                .content_hash(),
+            );
+            h.update(b"\n");
+        }
+        let fingerprint = hex::encode(&h.finalize()[..12]);
+        let checkpoint =
+            Checkpoint::open(cfg.checkpoint.as_deref(), cfg.resume, name, &fingerprint)?;
+        let budget = BudgetState::new(cfg.budget.clone(), checkpoint.spend());
+        if cfg.budget.max_cost_usd.is_some() {
+            for lm in std::iter::once(&ctx.lm).chain(ctx.lm_by_path.values()) {
+                if budget.price_for(&lm.model_id()).is_none() {
+                    return Err(OptimizeError::Config(format!(
+                        "a cost budget needs a price for `{}`: set Budget::price",
+                        lm.model_id()
+                    )));
+                }
+            }
+        }
+        if checkpoint.resumed_steps() == 0 {
+            let mut needed = checkpoint.spend();
+            needed.add(&estimate.baseline);
+            if !cfg.budget.allows(&needed) {
+                return Err(OptimizeError::BudgetTooSmall {
+                    budget: cfg.budget.to_string(),
+                    needed: estimate.baseline.to_string(),
+                });
+            }
+        }
+        let mut run_ctx = ctx.with_lm(budget.wrap(ctx.lm.clone()));
+        let by_path = ctx
+            .lm_by_path
+            .iter()
+            .map(|(k, lm)| (k.clone(), budget.wrap(lm.clone())))
+            .collect();
+        run_ctx.lm_by_path = Arc::new(by_path);
+
+        let bar = if cfg.progress && progress_allowed() {
+            let bar =
+                ProgressBar::with_draw_target(Some(planned_trials), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(
+                "{prefix} {msg} {wide_bar} {pos}/{len} trials [{elapsed_precise}]",
+            ) {
+                bar.set_style(style);
+            }
+            bar.set_prefix(name);
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        let start = RunStart {
+            optimizer: name.to_string(),
+            seed: cfg.seed,
+            estimate,
+            resumed_steps: checkpoint.resumed_steps(),
+        };
+        for o in &cfg.observers {
+            o.on_start(&start);
+        }
+        Ok(Engine {
+            cfg,
+            name,
+            program,
+            ctx: run_ctx,
+            metric,
+            budget,
+            checkpoint: Mutex::new(checkpoint),
+            state: Mutex::new(Progress {
+                trials: Vec::new(),
+                best: None,
+            }),
+            bar,
+        })
+    }
+
+    pub(crate) fn seed(&self) -> u64 {
+        self.cfg.seed
+    }
+    pub(crate) fn concurrency(&self) -> usize {
+        self.cfg.concurrency
+    }
+
+    /// `lm` drawing on this run's budget (for teacher and prompt models).
+    pub(crate) fn wrap_lm(&self, lm: Arc<dyn Lm>) -> Arc<dyn Lm> {
+        wrap(&self.budget, self.cfg.cache.as_ref(), lm)
+    }
+
+    pub(crate) fn phase(&self, phase: &str) {
+        for o in &self.cfg.observers {
+            o.on_phase(self.name, phase);
+        }
+    }
+
+    fn exhausted(&self) -> OptimizeError {
+        OptimizeError::BudgetExhausted {
+            spent: format!("{} of {}", self.budget.spent(), self.cfg.budget),
+        }
+    }
+
+    /// Fails with `BudgetExhausted` if any call was refused since `refused_before`.
+    pub(crate) fn check_budget(&self, refused_before: u64) -> Result<(), OptimizeError> {
+        if self.budget.refused() > refused_before {
+            Err(self.exhausted())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Runs `f` once per run: a step already in the checkpoint is read back instead.
+    pub(crate) async fn step<T, F, Fut>(&self, key: &str, f: F) -> Result<(T, bool), OptimizeError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, OptimizeError>>,
+    {
+        let recorded = self
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned();
+        if let Some(v) = recorded {
+            let value = serde_json::from_value(v).map_err(|e| OptimizeError::Checkpoint {
+                path: format!("{:?}", self.cfg.checkpoint),
+                reason: format!("step `{key}` unreadable: {e}"),
+            })?;
+            return Ok((value, true));
+        }
+        let value = f().await?;
+        let json = serde_json::to_value(&value)
+            .map_err(|e| OptimizeError::Other(format!("step `{key}`: {e}")))?;
+        let spend = self.budget.spent();
+        self.checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put(key, json, spend)?;
+        Ok((value, false))
+    }
+
+    /// Scores `overlay` on `examples` (the program run with the overlay in scope).
+    pub(crate) async fn evaluate(
+        &self,
+        overlay: &Overlay,
+        examples: &[Example],
+    ) -> Result<EvalReport, OptimizeError> {
+        let refused = self.budget.refused();
+        let ctx = self.ctx.with_overlay(Some(Arc::new(overlay.clone())));
+        let report = Evaluate::new(examples)
+            .metric_arc(self.metric.clone())
+            .concurrency(self.cfg.concurrency)
+            .max_errors(None)
+            .progress(false)
+            .bootstrap_resamples(0)
+            .seed(self.cfg.seed)
+            .run(self.program, &ctx)
+            .await?;
+        self.check_budget(refused)?;
+        Ok(report)
+    }
+
+    /// Scores a candidate as trial `key` (memoized), records it and tells the observers.
+    pub(crate) async fn trial(
+        &self,
+        key: &str,
+        kind: TrialKind,
+        candidate: CandidateSummary,
+        overlay: &Overlay,
+        examples: &[Example],
+    ) -> Result<TrialRecord, OptimizeError> {
+        let trial_no = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .trials
+            .len()
+            + 1;
+        let (record, replayed) = self
+            .step(&format!("trial/{key}"), || async {
+                let report = self.evaluate(overlay, examples).await?;
+                Ok(TrialRecord {
+                    trial: trial_no,
+                    kind,
+                    candidate: candidate.clone(),
+                    score: report.mean,
+                    n_examples: report.len(),
+                    errors: report.errors,
+                    usage: report.usage,
+                    lm_calls: report.lm_calls,
+                })
+            })
+            .await?;
+        let best = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if kind == TrialKind::Full && st.best.is_none_or(|b| record.score > b) {
+                st.best = Some(record.score);
+            }
+            st.trials.push(record.clone());
+            st.best
+        };
+        self.bar.inc(1);
+        if let Some(b) = best {
+            self.bar.set_message(format!("best {:.2}%", 100.0 * b));
+        }
+        let event = TrialEvent {
+            optimizer: self.name.to_string(),
+            trial: record.trial,
+            kind,
+            candidate: record.candidate.clone(),
+            score: record.score,
+            n_examples: record.n_examples,
+            errors: record.errors,
+            usage: record.usage,
+            lm_calls: record.lm_calls,
+            best_score: best,
+            replayed,
+        };
+        for o in &self.cfg.observers {
+            o.on_trial(&event);
+        }
+        Ok(record)
+    }
+
+    /// Ends the run with the chosen overlay.
+    pub(crate) fn finish(
+        self,
+        overlay: Overlay,
+        score: Option<f64>,
+        baseline_score: Option<f64>,
+        stopped: Option<StopReason>,
+        seen_examples: Vec<String>,
+    ) -> Compiled {
+        let trials = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .trials
+            .clone();
+        let spend = self.budget.spent();
+        self.bar.finish_and_clear();
+        let end = RunEnd {
+            optimizer: self.name.to_string(),
+            best_score: score,
+            trials: trials.len(),
+            spend,
+            stopped: stopped.clone(),
+        };
+        for o in &self.cfg.observers {
+            o.on_end(&end);
+        }
+        Compiled {
+            optimizer: self.name.to_string(),
+            seed: self.cfg.seed,
+            overlay,
+            score,
+            baseline_score,
+            trials,
+            spend,
+            stopped,
+            seen_examples,
+        }
+    }
+}
+
+/// `lm` drawing on `budget`, behind `cache` when there is one.
+fn wrap(
+    budget: &Arc<BudgetState>,
+    cache: Option<&Arc<ResponseCache>>,
+    lm: Arc<dyn Lm>,
+) -> Arc<dyn Lm> {
+    let budgeted = budget.wrap(lm);
+    match cache {
+        Some(c) => Arc::new(CachedLm::with_cache(budgeted, c.clone())),
+        None => budgeted,
+    }
+}
+
+/// The spend of one program forward on `example` with `demos` per predictor, estimated
+/// from the formatted prompts (4 bytes per token) and the example's label sizes.
+pub(crate) fn forward_spend(
+    program: &dyn Module,
+    ctx: &Ctx,
+    example: Option<&Example>,
+    demos: &[Example],
+) -> Spend {
+    let mut spend = Spend::default();
+    let label_bytes: usize = example.map_or(0, |e| {
+        e.labels().values().map(|v| v.to_string().len()).sum()
+    });
+    for (path, p) in program.named_predictors() {
+        spend.lm_calls += 1;
+        let inputs = example.map(Example::inputs).unwrap_or_default();
+        let input = match ctx.adapter().format(p.signature(), demos, &inputs) {
+            Ok(messages) => {
+                let req = crate::lm::LmRequest::new(messages);
+                // The byte bound over-counts; a typical tokenizer makes about one token per 4 bytes.
+                input_token_bound(&req) / 4
+            }
+            Err(_) => 500,
+        };
+        let output = 20 * p.signature().outputs().len() as u64 + (label_bytes / 4) as u64;
+        spend.input_tokens += input;
+        spend.output_tokens += output;
+        let model = ctx.lm_for(&path).model_id();
+        if let Some(price) = PriceTable::shared_builtin().get(&model) {
+            spend.cost_usd += price.cost(&Usage {
+                input_tokens: input,
+                output_tokens: output,
+                ..Usage::default()
+            });
+        }
+    }
+    spend
+}
+
+/// `spend` times `n`.
+pub(crate) fn times(spend: &Spend, n: u64) -> Spend {
+    Spend {
+        lm_calls: spend.lm_calls * n,
+        input_tokens: spend.input_tokens * n,
+        output_tokens: spend.output_tokens * n,
+        cost_usd: spend.cost_usd * n as f64,
+        cache_hits: 0,
+    }
+}

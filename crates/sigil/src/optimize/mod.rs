@@ -1,0 +1,183 @@
+//! Optimizers: compile a program against a metric.
+//!
+//! An optimizer takes a program, a trainset, a valset and a metric, and searches for
+//! instructions and demos per predictor that score better. Candidates are
+//! [`Overlay`]s (predictor path -> instructions, demos) scoped to a call through the
+//! [`Ctx`]; the program itself is never mutated. The result is a [`Compiled`] whose
+//! overlay you run with [`Compiled::ctx`].
+//!
+//! ```no_run
+//! # async fn demo(program: &dyn sigil::module::Module, ctx: &sigil::module::Ctx,
+//! #   train: &[sigil::data::Example], val: &[sigil::data::Example], test: &[sigil::data::Example])
+//! #   -> Result<(), sigil::optimize::OptimizeError> {
+//! use sigil::evaluate::ExactMatch;
+//! use sigil::optimize::{BootstrapFewShotWithRandomSearch, Budget, EngineConfig, Optimizer, held_out_report};
+//!
+//! let config = EngineConfig::new().seed(9).budget(Budget::unlimited().max_calls(20_000)).checkpoint("rs.ckpt");
+//! let search = BootstrapFewShotWithRandomSearch::new(ExactMatch::new("answer")).num_candidates(8).config(config);
+//! let compiled = search.compile(program, train, val, ctx).await?;
+//! let report = held_out_report(program, ctx, &compiled, test, ExactMatch::new("answer")).await?;
+//! println!("{report}");
+//! # Ok(()) }
+//! ```
+//!
+//! Every optimizer runs on the shared [`engine`](EngineConfig): rollouts through
+//! [`crate::evaluate::Evaluate`] with bounded concurrency, a [`Budget`] enforced by an
+//! LM wrapper that refuses calls past it, a dry-run [`SpendEstimate`] checked before
+//! any call, seeded randomness ([`crate::rng::SeededRng`]), a checkpoint after every
+//! step so that `resume` replays finished work, a progress bar, and an
+//! [`OptimizerObserver`] that sees every trial.
+
+mod bootstrap;
+mod budget;
+mod checkpoint;
+// TODO mod copro;
+mod data;
+mod engine;
+mod labeled;
+// TODO mod mipro;
+mod observer;
+// TODO mod proposer;
+mod random_search;
+mod report;
+pub mod tpe;
+
+pub use bootstrap::BootstrapFewShot;
+pub use budget::{Budget, BudgetedLm, Spend, SpendEstimate};
+// TODO pub use copro::Copro;
+pub use data::example_id;
+pub use engine::EngineConfig;
+pub use labeled::LabeledFewShot;
+// TODO pub use mipro::{Auto, MiproV2};
+pub use observer::{
+    CandidateSummary, OptimizerObserver, PredictorChoice, RecordingObserver, RunEnd, RunStart,
+    TrialEvent, TrialKind,
+};
+// TODO pub use proposer::PROMPTING_TIPS;
+pub use random_search::BootstrapFewShotWithRandomSearch;
+pub use report::{HeldOutReport, held_out_report, held_out_report_with};
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::data::Example;
+use crate::evaluate::EvalError;
+use crate::module::{Ctx, Module, Overlay};
+
+/// Why an optimizer could not run. Every input problem is reported before any LM spend.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OptimizeError {
+    #[error("the trainset is empty")]
+    EmptyTrainset,
+    #[error("the valset is empty")]
+    EmptyValset,
+    #[error(
+        "{count} example(s) are in both the {a} and the {b} (first: {a} #{a_index} = {b} #{b_index}); \
+         scores on overlapping data are not honest"
+    )]
+    Overlap {
+        a: &'static str,
+        b: &'static str,
+        count: usize,
+        a_index: usize,
+        b_index: usize,
+    },
+    #[error("{set} example #{index} is unusable: {reason}")]
+    BadExample {
+        set: &'static str,
+        index: usize,
+        reason: String,
+    },
+    #[error("the program has no predictors to optimize")]
+    NoPredictors,
+    #[error("invalid optimizer setting: {0}")]
+    Config(String),
+    #[error(
+        "the budget ({budget}) cannot pay for the baseline, which needs about {needed}; \
+         no LM call was made"
+    )]
+    BudgetTooSmall { budget: String, needed: String },
+    #[error("the LM budget is exhausted ({spent})")]
+    BudgetExhausted { spent: String },
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: String, reason: String },
+    #[error("evaluation failed: {0}")]
+    Eval(#[from] EvalError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why a run ended before its planned end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The budget ran out; the best candidate found so far is returned.
+    BudgetExhausted,
+    /// A candidate reached the target score.
+    TargetReached,
+}
+
+/// The record of one scored candidate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    pub trial: usize,
+    pub kind: TrialKind,
+    pub candidate: CandidateSummary,
+    pub score: f64,
+    pub n_examples: usize,
+    pub errors: usize,
+    pub usage: crate::lm::Usage,
+    pub lm_calls: u64,
+}
+
+/// What an optimizer found: the best overlay, its validation score, and every trial.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Compiled {
+    pub optimizer: String,
+    pub seed: u64,
+    /// The best candidate: instructions and demos per predictor path.
+    pub overlay: Overlay,
+    /// Its score on the valset (None when the optimizer does not score, e.g. LabeledFewShot).
+    pub score: Option<f64>,
+    /// The unoptimized program's valset score, when measured.
+    pub baseline_score: Option<f64>,
+    pub trials: Vec<TrialRecord>,
+    /// LM spend of the optimization (provider calls; cache hits are free).
+    pub spend: Spend,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<StopReason>,
+    /// Ids ([`example_id`]) of the train and val examples, so a test set can be checked for overlap.
+    pub seen_examples: Vec<String>,
+}
+
+impl Compiled {
+    /// `ctx` with the compiled overlay in scope: run the program with it.
+    pub fn ctx(&self, ctx: &Ctx) -> Ctx {
+        ctx.with_overlay(Some(Arc::new(self.overlay.clone())))
+    }
+}
+
+/// An optimizer: program + trainset + valset + metric -> [`Compiled`].
+#[async_trait]
+pub trait Optimizer: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// The spend this run would need, computed without any LM call.
+    fn estimate(
+        &self,
+        program: &dyn Module,
+        trainset: &[Example],
+        valset: &[Example],
+        ctx: &Ctx,
+    ) -> SpendEstimate;
+
+    async fn compile(
+        &self,
+        program: &dyn Module,
+        trainset: &[Example],
+        valset: &[Example],
+        ctx: &Ctx,
+    ) -> Result<Compiled, OptimizeError>;
+}

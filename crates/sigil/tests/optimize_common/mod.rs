@@ -1,0 +1,88 @@
+//! A toy task for optimizer tests: "what is the code for N?" -> "cN". The scripted LM
+//! knows the code only when a rule about the prompt holds (demos present, a magic
+//! word in the instructions, ...), so an optimizer provably has to find that prompt.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use sigil::lm::{LmRequest, Role};
+use sigil::prelude::*;
+use sigil::testing::ScriptedLm;
+
+pub fn chat(fields: &[(&str, &str)]) -> String {
+    let mut s = String::new();
+    for (k, v) in fields {
+        s.push_str(&format!("[[ ## {k} ## ]]\n{v}\n\n"));
+    }
+    s.push_str("[[ ## completed ## ]]");
+    s
+}
+
+/// The value of input field `field` in the request's last user message.
+pub fn field_of(req: &LmRequest, field: &str) -> String {
+    let last = req
+        .messages
+        .last()
+        .map(|m| m.content.as_str())
+        .unwrap_or("");
+    let marker = format!("[[ ## {field} ## ]]\n");
+    last.split(&marker)
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// The N of "what is the code for N?" in the request.
+pub fn number_of(req: &LmRequest) -> Option<u64> {
+    field_of(req, "question")
+        .trim_end_matches('?')
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+pub fn n_demos(req: &LmRequest) -> usize {
+    req.messages
+        .iter()
+        .filter(|m| m.role == Role::Assistant)
+        .count()
+}
+
+pub fn system(req: &LmRequest) -> &str {
+    req.messages
+        .first()
+        .map(|m| m.content.as_str())
+        .unwrap_or("")
+}
+
+pub fn example(n: u64) -> Example {
+    Example::new()
+        .input("question", format!("what is the code for {n}?"))
+        .set("answer", format!("c{n}"))
+}
+
+pub fn dataset(range: std::ops::Range<u64>) -> Vec<Example> {
+    range.map(example).collect()
+}
+
+pub fn program() -> Predict {
+    Predict::parse("question -> answer").unwrap()
+}
+
+/// An LM answering `cN` when `knows(request, N)`, else `unknown`.
+pub fn task_lm(knows: impl Fn(&LmRequest, u64) -> bool + Send + Sync + 'static) -> Arc<ScriptedLm> {
+    Arc::new(ScriptedLm::from_fn(move |req| {
+        let answer = match number_of(req) {
+            Some(n) if knows(req, n) => format!("c{n}"),
+            _ => "unknown".to_string(),
+        };
+        Ok(chat(&[("answer", &answer)]))
+    }))
+}
+
+pub fn metric() -> sigil::evaluate::ExactMatch {
+    sigil::evaluate::ExactMatch::new("answer")
+}
