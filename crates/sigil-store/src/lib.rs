@@ -1,0 +1,85 @@
+//! # sigil-store: the embedded trace store
+//!
+//! Spans from [`sigil::trace`] go into a SQLite file (`.sigil/traces.db` by default):
+//! WAL mode, versioned schema migrations, one transaction per batch, a retention
+//! limit. The [`StoreSink`] plugs into a [`sigil::trace::SpanCollector`], which batches
+//! spans off the hot path; the [`Store`] answers the questions the CLI and UI ask:
+//! traces by program, status, time and compiled/uncompiled; one trace's span tree;
+//! compile runs with their trials; per-program hourly aggregates. [`alerts`] evaluates
+//! alert rules over the same data.
+//!
+//! ```no_run
+//! # fn demo() -> Result<(), sigil_store::StoreError> {
+//! use std::sync::Arc;
+//! use sigil::trace::SpanCollector;
+//! use sigil_store::{Store, StoreSink, TraceFilter};
+//!
+//! let sink = StoreSink::open_default()?;               // .sigil/traces.db
+//! let collector = SpanCollector::builder().sink(Arc::new(sink)).build();
+//! // ... ctx.with_hook(collector.clone()), run the program ...
+//! collector.flush();
+//! let store = Store::open_default()?;
+//! for t in store.traces(&TraceFilter::default().program("rag").errors_only())? {
+//!     println!("{} {} {:.0} ms", t.trace_id, t.status, t.duration_ms);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Crash safety: a batch is one transaction in a WAL database, so a crash loses at
+//! most the batch being written and never corrupts the file. A locked or full
+//! database makes [`StoreSink`] keep its batch and retry (bounded); the problem is
+//! reported once by the collector and the program keeps running. A damaged file or
+//! one from a newer Sigil is refused at open, never rewritten.
+
+pub mod alerts;
+mod query;
+mod schema;
+mod sink;
+mod store;
+
+pub use query::{CompileRun, HourlyStats, SpanNode, TraceFilter, TraceSummary};
+pub use schema::SCHEMA_VERSION;
+pub use sink::StoreSink;
+pub use store::{DEFAULT_PATH, Retention, Store};
+
+use std::path::PathBuf;
+
+/// Store failures. Each names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open trace store {path}: {message}")]
+    Open { path: PathBuf, message: String },
+    #[error(
+        "trace store {path} is damaged or not a Sigil trace store ({message}); it was left untouched: move it aside to start a new one"
+    )]
+    Corrupt { path: PathBuf, message: String },
+    #[error(
+        "trace store {path} has schema version {found}, newer than this Sigil understands ({supported}); upgrade Sigil"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("trace store is busy (locked by another process): {0}")]
+    Locked(String),
+    #[error("trace store disk is full: {0}")]
+    Full(String),
+    #[error("trace store: {0}")]
+    Sqlite(String),
+    #[error("invalid query: {0}")]
+    Invalid(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StoreError::Locked(e.to_string())
+            }
+            Some(ErrorCode::DiskFull) => StoreError::Full(e.to_string()),
+            _ => StoreError::Sqlite(e.to_string()),
+        }
+    }
+}

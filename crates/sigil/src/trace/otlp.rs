@@ -1,1 +1,0 @@
-//! OTLP export (filled in below).
