@@ -31,29 +31,29 @@
 mod bootstrap;
 mod budget;
 mod checkpoint;
-// TODO mod copro;
+mod copro;
 mod data;
 mod engine;
 mod labeled;
-// TODO mod mipro;
+mod mipro;
 mod observer;
-// TODO mod proposer;
+mod proposer;
 mod random_search;
 mod report;
 pub mod tpe;
 
 pub use bootstrap::BootstrapFewShot;
 pub use budget::{Budget, BudgetedLm, Spend, SpendEstimate};
-// TODO pub use copro::Copro;
+pub use copro::Copro;
 pub use data::example_id;
 pub use engine::EngineConfig;
 pub use labeled::LabeledFewShot;
-// TODO pub use mipro::{Auto, MiproV2};
+pub use mipro::{Auto, MiproV2};
 pub use observer::{
     CandidateSummary, OptimizerObserver, PredictorChoice, RecordingObserver, RunEnd, RunStart,
     TrialEvent, TrialKind,
 };
-// TODO pub use proposer::PROMPTING_TIPS;
+pub use proposer::PROMPTING_TIPS;
 pub use random_search::BootstrapFewShotWithRandomSearch;
 pub use report::{HeldOutReport, held_out_report, held_out_report_with};
 

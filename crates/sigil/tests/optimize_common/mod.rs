@@ -86,3 +86,47 @@ pub fn task_lm(knows: impl Fn(&LmRequest, u64) -> bool + Send + Sync + 'static) 
 pub fn metric() -> sigil::evaluate::ExactMatch {
     sigil::evaluate::ExactMatch::new("answer")
 }
+
+/// The output fields the request asks for (from the system message's field list).
+pub fn outputs_of(req: &LmRequest) -> Vec<String> {
+    let sys = system(req);
+    let Some(outs) = sys.split("Your output fields are:").nth(1) else {
+        return Vec::new();
+    };
+    let outs = outs
+        .split("All interactions will be structured")
+        .next()
+        .unwrap_or(outs);
+    outs.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// An LM that plays both parts: as the prompt model it proposes instructions (the
+/// magic word in every third proposal, by rollout id) and answers the proposer's
+/// other questions; as the task model it knows the code when `knows` holds.
+pub fn task_and_prompt_lm(
+    knows: impl Fn(&LmRequest, u64) -> bool + Send + Sync + 'static,
+) -> Arc<ScriptedLm> {
+    Arc::new(ScriptedLm::from_fn(move |req| {
+        let outs = outputs_of(req);
+        let first = outs.first().map(String::as_str).unwrap_or("");
+        let text = match first {
+            "proposed_instruction" => {
+                if req.rollout_id.unwrap_or(0) % 3 == 0 {
+                    "Consult the MAGIC codebook, then answer with the code.".to_string()
+                } else {
+                    "Answer the question.".to_string()
+                }
+            }
+            "answer" => match number_of(req) {
+                Some(n) if knows(req, n) => format!("c{n}"),
+                _ => "unknown".to_string(),
+            },
+            other => format!("Some notes for {other}."),
+        };
+        Ok(chat(&[(first, &text)]))
+    }))
+}
