@@ -229,8 +229,18 @@ impl Ctx {
         name: impl Into<Arc<str>>,
         data: impl FnOnce() -> StartData,
     ) -> SpanGuard {
+        self.start_span_lazy(parent, || name.into(), data)
+    }
+
+    /// Like [`Ctx::start_span_under`], with the name also built only when tracing.
+    pub(crate) fn start_span_lazy(
+        &self,
+        parent: Option<SpanParent>,
+        name: impl FnOnce() -> Arc<str>,
+        data: impl FnOnce() -> StartData,
+    ) -> SpanGuard {
         match &self.tracing {
-            Some(t) if !t.is_empty() => SpanGuard::begin(t, parent, name.into(), data()),
+            Some(t) if !t.is_empty() => SpanGuard::begin(t, parent, name(), data()),
             _ => SpanGuard::none(),
         }
     }

@@ -152,7 +152,7 @@ impl Predict {
         pred: &mut Prediction,
     ) -> Result<Result<Fields, ParseError>, ModuleError> {
         let lm = ctx.lm_for(path);
-        let format_span = ctx.start_span_under(span, adapter.name(), || StartData::Format {
+        let format_span = ctx.start_span_lazy(span, || step_name(adapter, "format"), || StartData::Format {
             adapter: adapter.name(),
             demos: demos.len(),
             inputs: inputs.clone(),
@@ -171,10 +171,13 @@ impl Predict {
             constraint: adapter.constraint(signature, lm.as_ref()),
             rollout_id: ctx.rollout_id(),
         };
-        let lm_span = ctx.start_span_under(span, "lm", || StartData::Lm {
-            model_id: Arc::from(lm.model_id()),
-            request: Arc::new(request.clone()),
-        });
+        // OTel GenAI names LM spans `{operation} {model}`.
+        let model_id: Option<Arc<str>> = ctx.is_tracing().then(|| Arc::from(lm.model_id()));
+        let lm_span = ctx.start_span_lazy(
+            span,
+            || Arc::from(format!("chat {}", model_id.as_deref().unwrap_or_default())),
+            || StartData::Lm { model_id: model_id.clone().unwrap_or_default(), request: Arc::new(request.clone()) },
+        );
         let response = match lm.call(request).await {
             Ok(r) => Arc::new(r),
             Err(source) => {
@@ -185,7 +188,7 @@ impl Predict {
         lm_span.end_with(|| EndData::Lm(Ok(response.clone())));
         pred.lm_calls += 1;
         pred.usage.add(&response.usage);
-        let parse_span = ctx.start_span_under(span, adapter.name(), || StartData::Parse {
+        let parse_span = ctx.start_span_lazy(span, || step_name(adapter, "parse"), || StartData::Parse {
             adapter: adapter.name(),
             completion: Arc::from(response.text.as_str()),
             fallback,
@@ -226,4 +229,9 @@ impl Module for Predict {
     fn named_predictors(&self) -> Vec<(String, &Predict)> {
         vec![(String::new(), self)]
     }
+}
+
+/// `chat.format`, `json.parse`: the span name of an adapter step.
+fn step_name(adapter: &dyn Adapter, step: &str) -> Arc<str> {
+    Arc::from(format!("{}.{step}", adapter.name()))
 }
