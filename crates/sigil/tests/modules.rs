@@ -186,3 +186,30 @@ async fn one_program_serves_many_tasks_at_once() {
         h.await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn cached_prompt_prefix_follows_edits_and_overlays() {
+    let lm = Arc::new(ScriptedLm::from_fn(|_| Ok(chat(&[("answer", "ok")]))));
+    let ctx = Ctx::from_arc(lm.clone());
+    let mut p = Predict::parse("question -> answer").unwrap();
+    let ask = || Example::new().input("question", "q");
+    p.forward(&ctx, ask()).await.unwrap();
+    p.forward(&ctx, ask()).await.unwrap();
+    p.set_instructions("Be brief.");
+    p.set_demos(vec![Example::new().input("question", "demo q").set("answer", "demo a")]);
+    p.forward(&ctx, ask()).await.unwrap();
+    let mut overlay = Overlay::default();
+    overlay.set_instructions("", "Overlaid.");
+    p.forward(&ctx.with_overlay(Some(Arc::new(overlay))), ask()).await.unwrap();
+    p.forward(&ctx, ask()).await.unwrap();
+
+    let reqs = lm.requests();
+    assert_eq!(reqs[0].messages, reqs[1].messages);
+    assert!(reqs[2].messages[0].content.contains("Be brief."));
+    assert_eq!(reqs[2].messages.len(), 4);
+    assert!(reqs[3].messages[0].content.contains("Overlaid."));
+    assert_eq!(reqs[4].messages, reqs[2].messages, "the overlay did not leak into the cache");
+    // Every request equals what the adapter renders in one go.
+    let full = ChatAdapter.format(p.signature(), p.demos(), &ask()).unwrap();
+    assert_eq!(reqs[4].messages, full);
+}

@@ -24,13 +24,12 @@ impl Adapter for ChatAdapter {
         "chat"
     }
 
-    fn format(
-        &self,
-        signature: &Signature,
-        demos: &[Example],
-        inputs: &Example,
-    ) -> Result<Vec<Message>, FormatError> {
-        format_messages(Style::Chat, signature, demos, inputs)
+    fn format_prefix(&self, signature: &Signature, demos: &[Example]) -> Vec<Message> {
+        format_prefix(Style::Chat, signature, demos)
+    }
+
+    fn format_user(&self, signature: &Signature, inputs: &Example) -> Result<Option<Message>, FormatError> {
+        format_user(Style::Chat, signature, inputs)
     }
 
     fn parse(&self, signature: &Signature, completion: &str) -> Result<Fields, ParseError> {
@@ -66,15 +65,9 @@ const MISSING_IN_INCOMPLETE_DEMO: &str = "Not supplied for this particular examp
 const MISSING_IN_COMPLETE_DEMO: &str = "Not supplied for this conversation history message. ";
 const STRUCTURE_INTRO: &str = "All interactions will be structured in the following way, with the appropriate values filled in.";
 
-/// System message, demo turns (incomplete demos first, as DSPy orders them), user turn.
-pub(super) fn format_messages(
-    style: Style,
-    signature: &Signature,
-    demos: &[Example],
-    inputs: &Example,
-) -> Result<Vec<Message>, FormatError> {
-    check_inputs(signature, inputs)?;
-    check_input_types(signature, inputs)?;
+/// The system message and demo turns (incomplete demos first, as DSPy orders them):
+/// everything that does not depend on the inputs.
+pub(super) fn format_prefix(style: Style, signature: &Signature, demos: &[Example]) -> Vec<Message> {
     let mut messages = Vec::with_capacity(2 + 2 * demos.len());
     messages.push(Message::system(system_message(style, signature)));
 
@@ -92,37 +85,22 @@ pub(super) fn format_messages(
         }
     }
     for demo in incomplete {
-        messages.push(Message::user(user_content(
-            style,
-            signature,
-            demo,
-            INCOMPLETE_DEMO_PREFIX,
-            false,
-        )));
-        messages.push(Message::assistant(assistant_content(
-            style,
-            signature,
-            demo,
-            MISSING_IN_INCOMPLETE_DEMO,
-        )));
+        messages.push(Message::user(user_content(style, signature, demo, INCOMPLETE_DEMO_PREFIX, false)));
+        messages.push(Message::assistant(assistant_content(style, signature, demo, MISSING_IN_INCOMPLETE_DEMO)));
     }
     for demo in complete {
-        messages.push(Message::user(user_content(
-            style, signature, demo, "", false,
-        )));
-        messages.push(Message::assistant(assistant_content(
-            style,
-            signature,
-            demo,
-            MISSING_IN_COMPLETE_DEMO,
-        )));
+        messages.push(Message::user(user_content(style, signature, demo, "", false)));
+        messages.push(Message::assistant(assistant_content(style, signature, demo, MISSING_IN_COMPLETE_DEMO)));
     }
+    messages
+}
 
+/// The user turn for `inputs` (none when there is nothing to say), after checking them.
+pub(super) fn format_user(style: Style, signature: &Signature, inputs: &Example) -> Result<Option<Message>, FormatError> {
+    check_inputs(signature, inputs)?;
+    check_input_types(signature, inputs)?;
     let content = user_content(style, signature, inputs, "", true);
-    if !content.is_empty() {
-        messages.push(Message::user(content));
-    }
-    Ok(messages)
+    Ok((!content.is_empty()).then(|| Message::user(content)))
 }
 
 /// Rejects input values that cannot be of the field's type. Strings are always accepted

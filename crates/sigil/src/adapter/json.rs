@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::chat::{Style, collect_outputs, expected_type, format_messages};
+use super::chat::{Style, collect_outputs, expected_type};
 use super::coerce;
 use super::lenient;
 use super::*;
@@ -23,13 +23,12 @@ impl Adapter for JsonAdapter {
         "json"
     }
 
-    fn format(
-        &self,
-        signature: &Signature,
-        demos: &[Example],
-        inputs: &Example,
-    ) -> Result<Vec<Message>, FormatError> {
-        format_messages(Style::Json, signature, demos, inputs)
+    fn format_prefix(&self, signature: &Signature, demos: &[Example]) -> Vec<Message> {
+        super::chat::format_prefix(Style::Json, signature, demos)
+    }
+
+    fn format_user(&self, signature: &Signature, inputs: &Example) -> Result<Option<Message>, FormatError> {
+        super::chat::format_user(Style::Json, signature, inputs)
     }
 
     fn parse(&self, signature: &Signature, completion: &str) -> Result<Fields, ParseError> {

@@ -49,8 +49,21 @@ pub trait Adapter: Send + Sync {
     /// Short name (`chat`, `json`).
     fn name(&self) -> &'static str;
 
+    /// The messages that do not depend on the inputs: the system message and the demo
+    /// turns. `Predict` caches them per predictor, so a call only renders its user turn.
+    fn format_prefix(&self, signature: &Signature, demos: &[Example]) -> Vec<Message>;
+
+    /// The user turn for `inputs`, after checking them against the signature (`None`
+    /// when there is nothing to say).
+    fn format_user(&self, signature: &Signature, inputs: &Example) -> Result<Option<Message>, FormatError>;
+
     /// The messages for a call: system, then a user/assistant pair per demo, then the user turn.
-    fn format(&self, signature: &Signature, demos: &[Example], inputs: &Example) -> Result<Vec<Message>, FormatError>;
+    fn format(&self, signature: &Signature, demos: &[Example], inputs: &Example) -> Result<Vec<Message>, FormatError> {
+        let user = self.format_user(signature, inputs)?;
+        let mut messages = self.format_prefix(signature, demos);
+        messages.extend(user);
+        Ok(messages)
+    }
 
     /// Typed output values from a completion.
     fn parse(&self, signature: &Signature, completion: &str) -> Result<Fields, ParseError>;

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
@@ -6,7 +7,7 @@ use super::{Ctx, Module, ModuleError, TraceEntry};
 use crate::adapter::{Adapter, FallbackPolicy, Fields, JsonAdapter, ParseError, check_inputs};
 use crate::trace::{EndData, ErrorInfo, SpanGuard, SpanParent, StartData};
 use crate::data::{Example, Prediction};
-use crate::lm::{LmParams, LmRequest};
+use crate::lm::{LmParams, LmRequest, Message};
 use crate::signature::Signature;
 
 /// One LM call shaped by a signature: the only module that talks to an LM.
@@ -21,6 +22,10 @@ pub struct Predict {
     params: LmParams,
     /// Set by [`super::bind_paths`]; interior so binding works through `&self`.
     path: RwLock<Arc<str>>,
+    /// The system message and demo turns last rendered, per adapter name. Valid while
+    /// the signature and demos are unchanged (every setter clears it) and no overlay
+    /// applies to this predictor.
+    prefix_cache: RwLock<Option<(&'static str, Arc<[Message]>)>>,
 }
 
 impl Clone for Predict {
@@ -30,13 +35,20 @@ impl Clone for Predict {
             demos: self.demos.clone(),
             params: self.params.clone(),
             path: RwLock::new(self.path()),
+            prefix_cache: RwLock::new(None),
         }
     }
 }
 
 impl Predict {
     pub fn new(signature: Signature) -> Self {
-        Predict { signature, demos: Vec::new(), params: LmParams::default(), path: RwLock::new(Arc::from("")) }
+        Predict {
+            signature,
+            demos: Vec::new(),
+            params: LmParams::default(),
+            path: RwLock::new(Arc::from("")),
+            prefix_cache: RwLock::new(None),
+        }
     }
 
     /// `Predict::parse("question -> answer")`, for string signatures.
@@ -46,10 +58,12 @@ impl Predict {
 
     pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
         self.signature = self.signature.with_instructions(instructions);
+        self.clear_prefix_cache();
         self
     }
     pub fn with_demos(mut self, demos: Vec<Example>) -> Self {
         self.demos = demos;
+        self.clear_prefix_cache();
         self
     }
     pub fn with_params(mut self, params: LmParams) -> Self {
@@ -68,12 +82,38 @@ impl Predict {
     }
     pub fn set_signature(&mut self, signature: Signature) {
         self.signature = signature;
+        self.clear_prefix_cache();
     }
     pub fn set_demos(&mut self, demos: Vec<Example>) {
         self.demos = demos;
+        self.clear_prefix_cache();
     }
     pub fn set_instructions(&mut self, instructions: impl Into<String>) {
         self.signature = self.signature.with_instructions(instructions);
+        self.clear_prefix_cache();
+    }
+
+    fn clear_prefix_cache(&mut self) {
+        *self.prefix_cache.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The input-independent messages for `adapter`: cached unless an overlay applies.
+    fn prefix(&self, adapter: &dyn Adapter, signature: &Signature, demos: &[Example], overlaid: bool) -> Arc<[Message]> {
+        if overlaid {
+            return adapter.format_prefix(signature, demos).into();
+        }
+        if let Ok(guard) = self.prefix_cache.read() {
+            if let Some((name, cached)) = guard.as_ref() {
+                if *name == adapter.name() {
+                    return cached.clone();
+                }
+            }
+        }
+        let fresh: Arc<[Message]> = adapter.format_prefix(signature, demos).into();
+        if let Ok(mut guard) = self.prefix_cache.write() {
+            *guard = Some((adapter.name(), fresh.clone()));
+        }
+        fresh
     }
 
     /// This predictor's path in its program (empty until bound).
@@ -86,16 +126,16 @@ impl Predict {
     }
 
     /// The signature and demos in effect for a call under `ctx` (overlay applied).
-    pub fn effective(&self, ctx: &Ctx) -> (Signature, Vec<Example>) {
-        let path = self.path();
-        let state = ctx.overlay().and_then(|o| o.get(&path));
+    /// Borrowed where nothing is overlaid, so the common call copies nothing.
+    pub fn effective<'a>(&'a self, ctx: &'a Ctx) -> (Cow<'a, Signature>, &'a [Example]) {
+        let state = ctx.overlay().and_then(|o| o.get(&self.path()));
         let signature = match state.and_then(|s| s.instructions.as_ref()) {
-            Some(i) => self.signature.with_instructions(i.clone()),
-            None => self.signature.clone(),
+            Some(i) => Cow::Owned(self.signature.with_instructions(i.clone())),
+            None => Cow::Borrowed(&self.signature),
         };
-        let demos = match state.and_then(|s| s.demos.as_ref()) {
-            Some(d) => d.clone(),
-            None => self.demos.clone(),
+        let demos = match state.and_then(|s| s.demos.as_deref()) {
+            Some(d) => d,
+            None => &self.demos,
         };
         (signature, demos)
     }
@@ -104,13 +144,15 @@ impl Predict {
     /// the policy says so, and records the call for an optimizer.
     async fn run(&self, ctx: &Ctx, inputs: &Arc<Example>, path: &str, span: &mut SpanGuard) -> Result<Prediction, ModuleError> {
         let (signature, demos) = self.effective(ctx);
-        check_inputs(&signature, inputs).map_err(|source| ModuleError::Format { path: path.to_string(), source })?;
+        let overlaid = matches!(signature, Cow::Owned(_)) || !std::ptr::eq(demos, self.demos.as_slice());
+        let (signature, demos) = (signature.as_ref(), demos);
+        check_inputs(signature, inputs).map_err(|source| ModuleError::Format { path: path.to_string(), source })?;
         let parent = span.parent();
 
         let mut pred = Prediction::default();
         let primary = ctx.adapter().clone();
         let mut parsed =
-            self.call_once(ctx, primary.as_ref(), &signature, &demos, inputs, path, parent, false, &mut pred).await?;
+            self.call_once(ctx, primary.as_ref(), signature, demos, inputs, path, parent, false, overlaid, &mut pred).await?;
         let retries = match (&parsed, ctx.fallback()) {
             (Err(e), FallbackPolicy::Json { retries }) if primary.name() != "json" => {
                 if span.is_recording() {
@@ -122,7 +164,7 @@ impl Predict {
         };
         for _ in 0..retries {
             pred.fallbacks += 1;
-            parsed = self.call_once(ctx, &JsonAdapter, &signature, &demos, inputs, path, parent, true, &mut pred).await?;
+            parsed = self.call_once(ctx, &JsonAdapter, signature, demos, inputs, path, parent, true, overlaid, &mut pred).await?;
             if parsed.is_ok() {
                 break;
             }
@@ -149,6 +191,7 @@ impl Predict {
         path: &str,
         span: Option<SpanParent>,
         fallback: bool,
+        overlaid: bool,
         pred: &mut Prediction,
     ) -> Result<Result<Fields, ParseError>, ModuleError> {
         let lm = ctx.lm_for(path);
@@ -157,8 +200,15 @@ impl Predict {
             demos: demos.len(),
             inputs: inputs.clone(),
         });
-        let messages = match adapter.format(signature, demos, inputs) {
-            Ok(m) => m,
+        let user = adapter.format_user(signature, inputs);
+        let messages = match user {
+            Ok(user) => {
+                let prefix = self.prefix(adapter, signature, demos, overlaid);
+                let mut m = Vec::with_capacity(prefix.len() + 1);
+                m.extend_from_slice(&prefix);
+                m.extend(user);
+                m
+            }
             Err(source) => {
                 format_span.end_with(|| EndData::Format(Err(ErrorInfo::new("format", source.to_string()))));
                 return Err(ModuleError::Format { path: path.to_string(), source });
