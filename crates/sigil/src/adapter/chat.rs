@@ -222,57 +222,57 @@ fn type_reminder(ty: &FieldType) -> String {
     }
 }
 
-fn output_requirements(style: Style, signature: &Signature) -> String {
-    match style {
-        Style::Chat => {
-            let fields: Vec<String> = signature
-                .outputs()
-                .iter()
-                .map(|f| format!("`[[ ## {} ## ]]`{}", f.name, type_reminder(&f.ty)))
-                .collect();
-            format!(
-                "Respond with the corresponding output fields, starting with the field {}, and then ending with the marker for `[[ ## completed ## ]]`.",
-                fields.join(", then ")
-            )
+fn push_output_requirements(style: Style, signature: &Signature, out: &mut String) {
+    let (intro, open, close, outro) = match style {
+        Style::Chat => (
+            "Respond with the corresponding output fields, starting with the field ",
+            "`[[ ## ",
+            " ## ]]`",
+            ", and then ending with the marker for `[[ ## completed ## ]]`.",
+        ),
+        Style::Json => ("Respond with a JSON object in the following order of fields: ", "`", "`", "."),
+    };
+    out.push_str(intro);
+    for (i, f) in signature.outputs().iter().enumerate() {
+        if i > 0 {
+            out.push_str(", then ");
         }
-        Style::Json => {
-            let fields: Vec<String> = signature
-                .outputs()
-                .iter()
-                .map(|f| format!("`{}`{}", f.name, type_reminder(&f.ty)))
-                .collect();
-            format!(
-                "Respond with a JSON object in the following order of fields: {}.",
-                fields.join(", then ")
-            )
-        }
+        out.push_str(open);
+        out.push_str(&f.name);
+        out.push_str(close);
+        out.push_str(&type_reminder(&f.ty));
     }
+    out.push_str(outro);
 }
 
 /// A user turn: the present input fields' sections, plus the output reminder on the main request.
-fn user_content(
-    style: Style,
-    signature: &Signature,
-    values: &Example,
-    prefix: &str,
-    main_request: bool,
-) -> String {
-    let mut parts: Vec<String> = Vec::with_capacity(signature.inputs().len() + 3);
-    parts.push(prefix.to_string());
+///
+/// DSPy joins the parts with blank lines and strips the result; this builds the same
+/// text in one buffer (the hot path of every call).
+fn user_content(style: Style, signature: &Signature, values: &Example, prefix: &str, main_request: bool) -> String {
+    let mut out = String::with_capacity(256);
+    // An empty prefix would only add leading blank lines, which the strip removes.
+    out.push_str(prefix);
+    let sep = |out: &mut String| {
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+    };
     for f in signature.inputs() {
         if let Some(v) = values.get(&f.name) {
-            parts.push(format!(
-                "[[ ## {} ## ]]\n{}",
-                f.name,
-                format_field_value(&f.ty, v)
-            ));
+            sep(&mut out);
+            out.push_str("[[ ## ");
+            out.push_str(&f.name);
+            out.push_str(" ## ]]\n");
+            out.push_str(&format_field_value(&f.ty, v));
         }
     }
     if main_request {
-        parts.push(output_requirements(style, signature));
+        sep(&mut out);
+        push_output_requirements(style, signature, &mut out);
     }
-    parts.push(String::new());
-    py_strip(&parts.join("\n\n")).to_string()
+    let stripped = py_strip(&out);
+    if stripped.len() == out.len() { out } else { stripped.to_string() }
 }
 
 /// A demo's assistant turn; absent outputs are replaced by `missing`.
