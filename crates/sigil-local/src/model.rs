@@ -1,0 +1,339 @@
+//! The llama forward pass (GQA, RoPE, RMSNorm, SwiGLU, tied or separate output
+//! embeddings) over quantized weights, with this crate's own KV cache.
+
+use half::f16;
+use rayon::prelude::*;
+
+use crate::error::{LocalError, Result};
+use crate::gguf::{GgmlType, Gguf};
+use crate::quant::{QMatrix, to_f32_vec};
+
+/// Hyper-parameters read from `llama.*` metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlamaConfig {
+    pub n_embd: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub n_layer: usize,
+    pub n_ff: usize,
+    pub head_dim: usize,
+    pub rope_dim: usize,
+    pub rope_base: f32,
+    pub eps: f32,
+    pub n_ctx_train: usize,
+    pub vocab: usize,
+}
+
+impl LlamaConfig {
+    pub fn kv_dim(&self) -> usize {
+        self.n_head_kv * self.head_dim
+    }
+}
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: QMatrix,
+    wk: QMatrix,
+    wv: QMatrix,
+    wo: QMatrix,
+    ffn_norm: Vec<f32>,
+    w_gate: QMatrix,
+    w_up: QMatrix,
+    w_down: QMatrix,
+}
+
+/// A loaded llama model.
+pub struct Llama {
+    pub cfg: LlamaConfig,
+    tok_embd: QMatrix,
+    layers: Vec<Layer>,
+    out_norm: Vec<f32>,
+    output: Option<QMatrix>,
+}
+
+impl std::fmt::Debug for Llama {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Llama")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// KV state of one sequence: per layer, `len` rows of `kv_dim` keys and values (values
+/// rounded through f16, as llama.cpp's default F16 cache stores them).
+#[derive(Clone, Debug, Default)]
+pub struct KvCache {
+    pub len: usize,
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+}
+
+impl KvCache {
+    pub fn new(cfg: &LlamaConfig) -> KvCache {
+        KvCache {
+            len: 0,
+            k: vec![Vec::new(); cfg.n_layer],
+            v: vec![Vec::new(); cfg.n_layer],
+        }
+    }
+    /// Drops everything after the first `n` positions.
+    pub fn truncate(&mut self, n: usize, kv_dim: usize) {
+        if n < self.len {
+            self.len = n;
+            for l in self.k.iter_mut().chain(self.v.iter_mut()) {
+                l.truncate(n * kv_dim);
+            }
+        }
+    }
+    /// A copy of the first `n` positions.
+    pub fn prefix(&self, n: usize, kv_dim: usize) -> KvCache {
+        let n = n.min(self.len);
+        KvCache {
+            len: n,
+            k: self.k.iter().map(|l| l[..n * kv_dim].to_vec()).collect(),
+            v: self.v.iter().map(|l| l[..n * kv_dim].to_vec()).collect(),
+        }
+    }
+    pub fn size_bytes(&self) -> usize {
+        self.k
+            .iter()
+            .chain(self.v.iter())
+            .map(|l| l.capacity() * 4)
+            .sum()
+    }
+}
+
+fn f16r(x: f32) -> f32 {
+    f16::from_f32(x).to_f32()
+}
+
+fn rms_norm(x: &mut [f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let n = w.len();
+    for (xr, or) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        let ss: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
+        let scale = 1.0 / ((ss / n as f64) as f32 + eps).sqrt();
+        for i in 0..n {
+            or[i] = xr[i] * scale * w[i];
+        }
+    }
+}
+
+impl Llama {
+    /// Loads a llama-architecture model from a parsed GGUF.
+    pub fn from_gguf(g: &Gguf) -> Result<Llama> {
+        let arch = g.get_str("general.architecture").unwrap_or("");
+        if arch != "llama" {
+            return Err(LocalError::UnsupportedArch(arch.to_string()));
+        }
+        let u = |k: &str| g.get_u64(&format!("llama.{k}")).map(|v| v as usize);
+        let f = |k: &str, d: f32| {
+            g.get(&format!("llama.{k}"))
+                .and_then(|v| v.as_f64())
+                .map(|v| v as f32)
+                .unwrap_or(d)
+        };
+        let n_embd = u("embedding_length")?;
+        let n_head = u("attention.head_count")?;
+        let n_head_kv = u("attention.head_count_kv").unwrap_or(n_head);
+        if n_head == 0 || n_head_kv == 0 || n_embd % n_head != 0 || n_head % n_head_kv != 0 {
+            return Err(LocalError::Malformed(format!(
+                "bad head counts: {n_head} heads, {n_head_kv} kv heads, width {n_embd}"
+            )));
+        }
+        let head_dim = n_embd / n_head;
+        let rope_dim = u("rope.dimension_count").unwrap_or(head_dim);
+        if rope_dim > head_dim || rope_dim % 2 != 0 {
+            return Err(LocalError::Malformed(format!(
+                "rope dimension {rope_dim} for head size {head_dim}"
+            )));
+        }
+        let tok = g
+            .tensor("token_embd.weight")
+            .ok_or_else(|| LocalError::Missing("tensor token_embd.weight".into()))?;
+        let vocab = tok.dims.get(1).copied().unwrap_or(1) as usize;
+        let cfg = LlamaConfig {
+            n_embd,
+            n_head,
+            n_head_kv,
+            n_layer: u("block_count")?,
+            n_ff: u("feed_forward_length")?,
+            head_dim,
+            rope_dim,
+            rope_base: f("rope.freq_base", 10000.0),
+            eps: f("attention.layer_norm_rms_epsilon", 1e-5),
+            n_ctx_train: u("context_length").unwrap_or(2048),
+            vocab,
+        };
+        let mat = |name: &str, rows: usize, cols: usize| -> Result<QMatrix> {
+            let t = g
+                .tensor(name)
+                .ok_or_else(|| LocalError::Missing(format!("tensor {name}")))?;
+            if t.dims.len() != 2 || t.dims[0] as usize != cols || t.dims[1] as usize != rows {
+                return Err(LocalError::Malformed(format!(
+                    "tensor {name} has shape {:?}, expected [{cols}, {rows}]",
+                    t.dims
+                )));
+            }
+            QMatrix::from_gguf(name, t.ty, rows, cols, g.tensor_data(t))
+        };
+        let vec = |name: &str, n: usize| -> Result<Vec<f32>> {
+            let t = g
+                .tensor(name)
+                .ok_or_else(|| LocalError::Missing(format!("tensor {name}")))?;
+            if t.n_elements() as usize != n {
+                return Err(LocalError::Malformed(format!(
+                    "tensor {name} has {} elements, expected {n}",
+                    t.n_elements()
+                )));
+            }
+            to_f32_vec(t.ty, g.tensor_data(t), n, name)
+        };
+        let kv = cfg.kv_dim();
+        let layers = (0..cfg.n_layer)
+            .map(|i| {
+                let p = |s: &str| format!("blk.{i}.{s}.weight");
+                Ok(Layer {
+                    attn_norm: vec(&p("attn_norm"), n_embd)?,
+                    wq: mat(&p("attn_q"), n_embd, n_embd)?,
+                    wk: mat(&p("attn_k"), kv, n_embd)?,
+                    wv: mat(&p("attn_v"), kv, n_embd)?,
+                    wo: mat(&p("attn_output"), n_embd, n_embd)?,
+                    ffn_norm: vec(&p("ffn_norm"), n_embd)?,
+                    w_gate: mat(&p("ffn_gate"), cfg.n_ff, n_embd)?,
+                    w_up: mat(&p("ffn_up"), cfg.n_ff, n_embd)?,
+                    w_down: mat(&p("ffn_down"), n_embd, cfg.n_ff)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let output = match g.tensor("output.weight") {
+            Some(_) => Some(mat("output.weight", vocab, n_embd)?),
+            None => None,
+        };
+        Ok(Llama {
+            tok_embd: mat("token_embd.weight", vocab, n_embd)?,
+            out_norm: vec("output_norm.weight", n_embd)?,
+            layers,
+            output,
+            cfg,
+        })
+    }
+
+    /// Bytes of weights held.
+    pub fn size_bytes(&self) -> usize {
+        let l: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]
+                    .iter()
+                    .map(|m| m.size_bytes())
+                    .sum::<usize>()
+                    + (l.attn_norm.len() + l.ffn_norm.len()) * 4
+            })
+            .sum();
+        l + self.tok_embd.size_bytes() + self.output.as_ref().map_or(0, |o| o.size_bytes())
+    }
+
+    fn rope(&self, x: &mut [f32], n_heads: usize, pos: usize) {
+        let hd = self.cfg.head_dim;
+        let scale = self.cfg.rope_base.powf(-2.0 / self.cfg.rope_dim as f32);
+        let mut theta = pos as f32;
+        for i in 0..self.cfg.rope_dim / 2 {
+            let (s, c) = theta.sin_cos();
+            for h in 0..n_heads {
+                let b = h * hd + 2 * i;
+                let (x0, x1) = (x[b], x[b + 1]);
+                x[b] = x0 * c - x1 * s;
+                x[b + 1] = x0 * s + x1 * c;
+            }
+            theta *= scale;
+        }
+    }
+
+    /// Runs `tokens` after the positions already in `cache`, appends their KV and
+    /// returns the logits of the last token.
+    pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        let c = &self.cfg;
+        let t_n = tokens.len();
+        if t_n == 0 {
+            return Err(LocalError::Malformed(
+                "forward called with no tokens".into(),
+            ));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab) {
+            return Err(LocalError::Tokenizer(format!(
+                "token id {bad} is outside the vocabulary"
+            )));
+        }
+        let (d, kvd, hd) = (c.n_embd, c.kv_dim(), c.head_dim);
+        let p0 = cache.len;
+        let mut x = vec![0f32; t_n * d];
+        for (t, &tok) in tokens.iter().enumerate() {
+            self.tok_embd
+                .row_f32(tok as usize, &mut x[t * d..(t + 1) * d]);
+        }
+        let mut xn = vec![0f32; t_n * d];
+        let mut q = vec![0f32; t_n * d];
+        let mut k = vec![0f32; t_n * kvd];
+        let mut v = vec![0f32; t_n * kvd];
+        let mut att = vec![0f32; t_n * d];
+        let mut o = vec![0f32; t_n * d];
+        let mut gate = vec![0f32; t_n * c.n_ff];
+        let mut up = vec![0f32; t_n * c.n_ff];
+        let group = c.n_head / c.n_head_kv;
+        let scale = 1.0 / (hd as f32).sqrt();
+        for (li, l) in self.layers.iter().enumerate() {
+            rms_norm(&mut x, &l.attn_norm, c.eps, &mut xn);
+            l.wq.matmul(&xn, t_n, &mut q);
+            l.wk.matmul(&xn, t_n, &mut k);
+            l.wv.matmul(&xn, t_n, &mut v);
+            for t in 0..t_n {
+                self.rope(&mut q[t * d..(t + 1) * d], c.n_head, p0 + t);
+                self.rope(&mut k[t * kvd..(t + 1) * kvd], c.n_head_kv, p0 + t);
+            }
+            cache.k[li].extend(k.iter().map(|&a| f16r(a)));
+            cache.v[li].extend(v.iter().map(|&a| f16r(a)));
+            let (kc, vc) = (&cache.k[li], &cache.v[li]);
+            // One task per (token, head).
+            att.par_chunks_mut(hd).enumerate().for_each(|(idx, out)| {
+                let (t, h) = (idx / c.n_head, idx % c.n_head);
+                let kh = h / group;
+                let n_ctx = p0 + t + 1;
+                let qh: Vec<f32> = q[t * d + h * hd..t * d + (h + 1) * hd]
+                    .iter()
+                    .map(|&a| f16r(a))
+                    .collect();
+                crate::simd::attend(&qh, kc, vc, n_ctx, kvd, kh * hd, scale, out);
+            });
+            l.wo.matmul(&att, t_n, &mut o);
+            for (a, b) in x.iter_mut().zip(&o) {
+                *a += b;
+            }
+            rms_norm(&mut x, &l.ffn_norm, c.eps, &mut xn);
+            l.w_gate.matmul(&xn, t_n, &mut gate);
+            l.w_up.matmul(&xn, t_n, &mut up);
+            for (g, u) in gate.iter_mut().zip(&up) {
+                *g = crate::quant::swiglu(*g, *u);
+            }
+            l.w_down.matmul(&gate, t_n, &mut o);
+            for (a, b) in x.iter_mut().zip(&o) {
+                *a += b;
+            }
+        }
+        cache.len = p0 + t_n;
+        let last = &mut x[(t_n - 1) * d..];
+        let mut normed = vec![0f32; d];
+        rms_norm(last, &self.out_norm, c.eps, &mut normed);
+        let mut logits = vec![0f32; c.vocab];
+        self.output
+            .as_ref()
+            .unwrap_or(&self.tok_embd)
+            .matmul(&normed, 1, &mut logits);
+        Ok(logits)
+    }
+}
+
+/// Whether `ty` is a type this engine computes with.
+pub fn check_type(ty: GgmlType) -> bool {
+    ty.supported()
+}

@@ -1,0 +1,531 @@
+//! Quantized weight matrices and their kernels.
+//!
+//! Weights are repacked at load time into a struct-of-arrays layout (block scales as
+//! f32, quants packed as in GGML) so the inner loops vectorize. As in llama.cpp,
+//! activations are quantized per 32-block to 8 bits (Q8_1 for Q4_1 weights, Q8_0
+//! otherwise) and dotted in integers, which keeps the output close to llama.cpp's.
+
+use half::f16;
+use rayon::prelude::*;
+
+use crate::error::{LocalError, Result};
+use crate::gguf::GgmlType;
+use crate::simd;
+
+pub const QK: usize = 32;
+
+/// The repacked quants of a weight matrix.
+#[derive(Clone, Debug)]
+pub enum Quants {
+    /// Q4_1: per block scale `d`, min `m`, 16 bytes of nibbles (low = j, high = j+16).
+    Q4_1 {
+        d: Vec<f32>,
+        m: Vec<f32>,
+        qs: Vec<u8>,
+    },
+    /// Q4_0: per block scale `d`, nibbles offset by 8.
+    Q4_0 { d: Vec<f32>, qs: Vec<u8> },
+    /// Q8_0: per block scale `d`, 32 signed bytes.
+    Q8_0 { d: Vec<f32>, qs: Vec<i8> },
+    /// Plain f32 (F32 and F16 tensors).
+    F32(Vec<f32>),
+}
+
+/// A `rows x cols` weight matrix (`cols` is the contiguous, input dimension).
+#[derive(Clone, Debug)]
+pub struct QMatrix {
+    pub rows: usize,
+    pub cols: usize,
+    pub q: Quants,
+}
+
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+/// Reads `n` f32 values from F32 or F16 tensor bytes.
+pub fn to_f32_vec(ty: GgmlType, bytes: &[u8], n: usize, name: &str) -> Result<Vec<f32>> {
+    match ty {
+        GgmlType::F32 => Ok(bytes[..n * 4]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()),
+        GgmlType::F16 => Ok((0..n).map(|i| f16_at(bytes, 2 * i)).collect()),
+        other => Err(LocalError::UnsupportedQuant {
+            tensor: name.to_string(),
+            kind: format!("{} (expected F32/F16 here)", other.name()),
+        }),
+    }
+}
+
+impl QMatrix {
+    /// Repacks GGUF tensor bytes of type `ty`.
+    pub fn from_gguf(
+        name: &str,
+        ty: GgmlType,
+        rows: usize,
+        cols: usize,
+        b: &[u8],
+    ) -> Result<QMatrix> {
+        let nb = rows * cols / QK;
+        let q = match ty {
+            GgmlType::Q4_1 => {
+                let (mut d, mut m, mut qs) = (
+                    Vec::with_capacity(nb),
+                    Vec::with_capacity(nb),
+                    Vec::with_capacity(nb * 16),
+                );
+                for blk in b.chunks_exact(20).take(nb) {
+                    d.push(f16_at(blk, 0));
+                    m.push(f16_at(blk, 2));
+                    qs.extend_from_slice(&blk[4..20]);
+                }
+                Quants::Q4_1 { d, m, qs }
+            }
+            GgmlType::Q4_0 => {
+                let (mut d, mut qs) = (Vec::with_capacity(nb), Vec::with_capacity(nb * 16));
+                for blk in b.chunks_exact(18).take(nb) {
+                    d.push(f16_at(blk, 0));
+                    qs.extend_from_slice(&blk[2..18]);
+                }
+                Quants::Q4_0 { d, qs }
+            }
+            GgmlType::Q8_0 => {
+                let (mut d, mut qs) = (Vec::with_capacity(nb), Vec::with_capacity(nb * 32));
+                for blk in b.chunks_exact(34).take(nb) {
+                    d.push(f16_at(blk, 0));
+                    qs.extend(blk[2..34].iter().map(|&x| x as i8));
+                }
+                Quants::Q8_0 { d, qs }
+            }
+            GgmlType::F32 | GgmlType::F16 => Quants::F32(to_f32_vec(ty, b, rows * cols, name)?),
+            other => {
+                return Err(LocalError::UnsupportedQuant {
+                    tensor: name.to_string(),
+                    kind: other.name().to_string(),
+                });
+            }
+        };
+        if !matches!(q, Quants::F32(_)) && !cols.is_multiple_of(QK) {
+            return Err(LocalError::Malformed(format!(
+                "tensor {name}: {cols} columns is not a multiple of {QK}"
+            )));
+        }
+        Ok(QMatrix { rows, cols, q })
+    }
+
+    /// Dequantizes row `r` into `out` (embedding lookup).
+    pub fn row_f32(&self, r: usize, out: &mut [f32]) {
+        let bpr = self.cols / QK;
+        match &self.q {
+            Quants::Q4_1 { d, m, qs } => {
+                for b in 0..bpr {
+                    let bi = r * bpr + b;
+                    let q = &qs[bi * 16..bi * 16 + 16];
+                    for j in 0..16 {
+                        out[b * QK + j] = (q[j] & 15) as f32 * d[bi] + m[bi];
+                        out[b * QK + j + 16] = (q[j] >> 4) as f32 * d[bi] + m[bi];
+                    }
+                }
+            }
+            Quants::Q4_0 { d, qs } => {
+                for b in 0..bpr {
+                    let bi = r * bpr + b;
+                    let q = &qs[bi * 16..bi * 16 + 16];
+                    for j in 0..16 {
+                        out[b * QK + j] = ((q[j] & 15) as i32 - 8) as f32 * d[bi];
+                        out[b * QK + j + 16] = ((q[j] >> 4) as i32 - 8) as f32 * d[bi];
+                    }
+                }
+            }
+            Quants::Q8_0 { d, qs } => {
+                for b in 0..bpr {
+                    let bi = r * bpr + b;
+                    for j in 0..QK {
+                        out[b * QK + j] = qs[bi * QK + j] as f32 * d[bi];
+                    }
+                }
+            }
+            Quants::F32(v) => {
+                out[..self.cols].copy_from_slice(&v[r * self.cols..(r + 1) * self.cols])
+            }
+        }
+    }
+
+    /// Bytes held.
+    pub fn size_bytes(&self) -> usize {
+        match &self.q {
+            Quants::Q4_1 { d, m, qs } => d.len() * 4 + m.len() * 4 + qs.len(),
+            Quants::Q4_0 { d, qs } => d.len() * 4 + qs.len(),
+            Quants::Q8_0 { d, qs } => d.len() * 4 + qs.len(),
+            Quants::F32(v) => v.len() * 4,
+        }
+    }
+
+    /// `out[t][r] = sum_c self[r][c] * x[t][c]` for `t` in `0..n_tok`.
+    pub fn matmul(&self, x: &[f32], n_tok: usize, out: &mut [f32]) {
+        let (rows, cols) = (self.rows, self.cols);
+        debug_assert_eq!(x.len(), n_tok * cols);
+        debug_assert_eq!(out.len(), n_tok * rows);
+        let acts: Vec<QAct> = match &self.q {
+            Quants::F32(_) => Vec::new(),
+            Quants::Q4_1 { .. } => x
+                .chunks_exact(cols)
+                .map(|r| QAct::quantize(r, true))
+                .collect(),
+            _ => x
+                .chunks_exact(cols)
+                .map(|r| QAct::quantize(r, false))
+                .collect(),
+        };
+        // Row tiles, each computing all tokens: rows x n_tok, transposed after.
+        let tile = if n_tok == 1 { 64 } else { 16 };
+        let mut tmp = vec![0f32; rows * n_tok];
+        tmp.par_chunks_mut(tile * n_tok)
+            .enumerate()
+            .for_each(|(ti, chunk)| {
+                let r0 = ti * tile;
+                let nr = chunk.len() / n_tok;
+                simd::tile(self, &acts, x, r0, nr, n_tok, chunk);
+            });
+        for r in 0..rows {
+            for t in 0..n_tok {
+                out[t * rows + r] = tmp[r * n_tok + t];
+            }
+        }
+    }
+}
+
+/// One activation row quantized to 8 bits per 32-block.
+#[derive(Clone, Debug)]
+pub struct QAct {
+    pub qs: Vec<i8>,
+    pub d: Vec<f32>,
+    /// `d * sum(qs)` per block (Q8_1 only), rounded through f16 as GGML stores it.
+    pub s: Vec<f32>,
+}
+
+impl QAct {
+    pub fn quantize(x: &[f32], with_sum: bool) -> QAct {
+        let nb = x.len() / QK;
+        let mut qs = vec![0i8; x.len()];
+        let mut d = Vec::with_capacity(nb);
+        let mut s = Vec::with_capacity(if with_sum { nb } else { 0 });
+        for b in 0..nb {
+            let xb = &x[b * QK..(b + 1) * QK];
+            let amax = xb.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let dd = amax / 127.0;
+            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+            let mut sum = 0i32;
+            for j in 0..QK {
+                let q = (xb[j] * id).round_ties_even() as i8;
+                qs[b * QK + j] = q;
+                sum += q as i32;
+            }
+            d.push(f16::from_f32(dd).to_f32());
+            if with_sum {
+                s.push(f16::from_f32(sum as f32 * dd).to_f32());
+            }
+        }
+        QAct { qs, d, s }
+    }
+}
+
+/// `exp(x)` by the range reduction and degree-5 polynomial that llama.cpp's AVX-512 CPU
+/// kernels use for softmax and SiLU (the Arm optimized-routines method: `x = n ln2 + b`,
+/// `exp(b)` by a polynomial, scaled by `2^n`; at most ~1.5 ulp from the true value).
+/// Same operations in the same order, so the results are bit-identical to those kernels.
+#[inline(always)]
+pub(crate) fn expf_poly(x: f32) -> f32 {
+    let r = f32::from_bits(0x4b40_0000);
+    let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), r);
+    let n = z - r;
+    if n.is_nan() || n.abs() > 192.0 {
+        return if n > 0.0 { f32::INFINITY } else { 0.0 };
+    }
+    let b = (-n).mul_add(
+        f32::from_bits(0x35bf_be8e),
+        (-n).mul_add(f32::from_bits(0x3f31_7200), x),
+    );
+    let u = b * b;
+    let j = f32::from_bits(0x3c07_2010)
+        .mul_add(b, f32::from_bits(0x3d2b_9f17))
+        .mul_add(
+            u,
+            f32::from_bits(0x3e2a_af33).mul_add(b, f32::from_bits(0x3eff_fedb)),
+        )
+        .mul_add(u, f32::from_bits(0x3f7f_fff6).mul_add(b, 1.0));
+    scalef(j, n as i32)
+}
+
+/// `j * 2^n` with one rounding (like `_mm512_scalef_ps` for these ranges).
+#[inline(always)]
+fn scalef(j: f32, n: i32) -> f32 {
+    if (-126..=127).contains(&n) {
+        j * f32::from_bits(((n + 127) as u32) << 23)
+    } else if n > 127 {
+        j * f32::from_bits(254 << 23) * f32::from_bits(((n - 127 + 127).min(254) as u32) << 23)
+    } else {
+        (j as f64 * (2f64).powi(n)) as f32
+    }
+}
+
+/// SiLU-gated product `silu(g) * u` as llama.cpp's vector kernel computes it.
+#[inline(always)]
+pub(crate) fn swiglu(g: f32, u: f32) -> f32 {
+    g / (1.0 + expf_poly(-g)) * u
+}
+
+/// llama.cpp's AVX2 horizontal sum of 8 lanes (`hsum_float_8`).
+#[inline(always)]
+pub(crate) fn hsum8(x: &[f32; 8]) -> f32 {
+    let r = [x[0] + x[4], x[1] + x[5], x[2] + x[6], x[3] + x[7]];
+    (r[0] + r[2]) + (r[1] + r[3])
+}
+
+/// `_mm512_reduce_add_ps` order.
+#[inline(always)]
+pub(crate) fn hsum16(x: &[f32; 16]) -> f32 {
+    let mut a = [0f32; 8];
+    for i in 0..8 {
+        a[i] = x[i] + x[i + 8];
+    }
+    let b = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+    (b[0] + b[2]) + (b[1] + b[3])
+}
+
+/// Portable kernels; `simd` compiles the same code with AVX2/FMA enabled.
+///
+/// The accumulation order follows llama.cpp's x86 kernels (8 lanes of 4-element
+/// integer sums, fused multiply-add with the product of the block scales, the same
+/// horizontal sum), so that quantization rounding downstream sees the same values.
+#[inline(always)]
+pub(crate) fn tile_impl(
+    w: &QMatrix,
+    acts: &[QAct],
+    x: &[f32],
+    r0: usize,
+    nr: usize,
+    n_tok: usize,
+    out: &mut [f32],
+) {
+    let cols = w.cols;
+    let bpr = cols / QK;
+    match &w.q {
+        Quants::Q4_1 { d, m, qs } => {
+            for i in 0..nr {
+                let r = r0 + i;
+                let wd = &d[r * bpr..(r + 1) * bpr];
+                let wm = &m[r * bpr..(r + 1) * bpr];
+                let wq = &qs[r * bpr * 16..(r + 1) * bpr * 16];
+                for (t, a) in acts.iter().enumerate() {
+                    let mut acc = [0f32; 8];
+                    let mut summs = 0f32;
+                    for b in 0..bpr {
+                        let q = &wq[b * 16..b * 16 + 16];
+                        let aq = &a.qs[b * QK..b * QK + QK];
+                        let mut lanes = [0i32; 8];
+                        for j in 0..16 {
+                            lanes[j / 4] += (q[j] & 15) as i32 * aq[j] as i32;
+                            lanes[4 + j / 4] += (q[j] >> 4) as i32 * aq[j + 16] as i32;
+                        }
+                        let dd = wd[b] * a.d[b];
+                        for l in 0..8 {
+                            acc[l] = dd.mul_add(lanes[l] as f32, acc[l]);
+                        }
+                        summs = wm[b].mul_add(a.s[b], summs);
+                    }
+                    out[i * n_tok + t] = hsum8(&acc) + summs;
+                }
+            }
+        }
+        Quants::Q4_0 { d, qs } => {
+            for i in 0..nr {
+                let r = r0 + i;
+                let wd = &d[r * bpr..(r + 1) * bpr];
+                let wq = &qs[r * bpr * 16..(r + 1) * bpr * 16];
+                for (t, a) in acts.iter().enumerate() {
+                    let mut acc = [0f32; 8];
+                    for b in 0..bpr {
+                        let q = &wq[b * 16..b * 16 + 16];
+                        let aq = &a.qs[b * QK..b * QK + QK];
+                        let mut lanes = [0i32; 8];
+                        for j in 0..16 {
+                            lanes[j / 4] += ((q[j] & 15) as i32 - 8) * aq[j] as i32;
+                            lanes[4 + j / 4] += ((q[j] >> 4) as i32 - 8) * aq[j + 16] as i32;
+                        }
+                        let dd = wd[b] * a.d[b];
+                        for l in 0..8 {
+                            acc[l] = dd.mul_add(lanes[l] as f32, acc[l]);
+                        }
+                    }
+                    out[i * n_tok + t] = hsum8(&acc);
+                }
+            }
+        }
+        Quants::Q8_0 { d, qs } => {
+            for i in 0..nr {
+                let r = r0 + i;
+                let wd = &d[r * bpr..(r + 1) * bpr];
+                let wq = &qs[r * cols..(r + 1) * cols];
+                for (t, a) in acts.iter().enumerate() {
+                    let mut acc = [0f32; 8];
+                    for b in 0..bpr {
+                        let q = &wq[b * QK..b * QK + QK];
+                        let aq = &a.qs[b * QK..b * QK + QK];
+                        let mut lanes = [0i32; 8];
+                        for j in 0..QK {
+                            lanes[j / 4] += q[j] as i32 * aq[j] as i32;
+                        }
+                        let dd = wd[b] * a.d[b];
+                        for l in 0..8 {
+                            acc[l] = dd.mul_add(lanes[l] as f32, acc[l]);
+                        }
+                    }
+                    out[i * n_tok + t] = hsum8(&acc);
+                }
+            }
+        }
+        Quants::F32(v) => {
+            for i in 0..nr {
+                let r = r0 + i;
+                let wr = &v[r * cols..(r + 1) * cols];
+                for t in 0..n_tok {
+                    out[i * n_tok + t] = dot_f32(wr, &x[t * cols..(t + 1) * cols]);
+                }
+            }
+        }
+    }
+}
+
+/// One attention head for one query: `q` (already rounded to f16), keys and values of
+/// `n_ctx` positions with row stride `stride` starting at `off`; writes `out` (head size).
+/// KQ and KQV accumulate in 16 fused lanes like llama.cpp's AVX-512 tinyBLAS f16 GEMM;
+/// probabilities are rounded to f16 as llama.cpp converts them for the KQV product.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attend_impl(
+    q: &[f32],
+    kc: &[f32],
+    vc: &[f32],
+    n_ctx: usize,
+    stride: usize,
+    off: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    let mut sc = Vec::with_capacity(n_ctx);
+    let mut mx = f32::NEG_INFINITY;
+    for j in 0..n_ctx {
+        let kr = &kc[j * stride + off..j * stride + off + hd];
+        let mut lanes = [0f32; 16];
+        for c in (0..hd).step_by(16) {
+            for l in 0..16 {
+                if c + l < hd {
+                    lanes[l] = q[c + l].mul_add(kr[c + l], lanes[l]);
+                }
+            }
+        }
+        let s = hsum16(&lanes) * scale;
+        mx = mx.max(s);
+        sc.push(s);
+    }
+    // Softmax over 16-wide chunks, each chunk's sum reduced then added in f64.
+    let mut sum = 0f64;
+    for chunk in sc.chunks_mut(16) {
+        let mut e = [0f32; 16];
+        for (i, s) in chunk.iter_mut().enumerate() {
+            *s = expf_poly(*s - mx);
+            e[i] = *s;
+        }
+        sum += hsum16(&e) as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for s in sc.iter_mut() {
+        *s = half::f16::from_f32(*s * inv).to_f32();
+    }
+    let mut lanes = vec![[0f32; 16]; hd];
+    for (j, &p) in sc.iter().enumerate() {
+        let vr = &vc[j * stride + off..j * stride + off + hd];
+        let l = j % 16;
+        for e in 0..hd {
+            lanes[e][l] = p.mul_add(vr[e], lanes[e][l]);
+        }
+    }
+    for e in 0..hd {
+        out[e] = hsum16(&lanes[e]);
+    }
+}
+
+/// f32 dot product in 8 lanes (vectorizes).
+#[inline(always)]
+pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let n8 = a.len() / 8 * 8;
+    for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
+        for k in 0..8 {
+            acc[k] += ca[k] * cb[k];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for k in n8..a.len() {
+        s += a[k] * b[k];
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q4_1_bytes(vals: &[f32]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for b in vals.chunks(QK) {
+            let mn = b.iter().cloned().fold(f32::INFINITY, f32::min);
+            let mx = b.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let d = (mx - mn) / 15.0;
+            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+            out.extend_from_slice(&f16::from_f32(mn).to_le_bytes());
+            for j in 0..16 {
+                let lo = (((b[j] - mn) * id).round() as u8).min(15);
+                let hi = (((b[j + 16] - mn) * id).round() as u8).min(15);
+                out.push(lo | (hi << 4));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn q4_1_matmul_close_to_f32() {
+        let (rows, cols) = (70, 64);
+        let w: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+            .collect();
+        let m = QMatrix::from_gguf("w", GgmlType::Q4_1, rows, cols, &q4_1_bytes(&w)).unwrap();
+        let x: Vec<f32> = (0..cols * 3)
+            .map(|i| ((i * 13 % 29) as f32 / 14.0) - 1.0)
+            .collect();
+        let mut out = vec![0f32; rows * 3];
+        m.matmul(&x, 3, &mut out);
+        let mut deq = vec![0f32; cols];
+        for t in 0..3 {
+            for r in 0..rows {
+                m.row_f32(r, &mut deq);
+                let exact = dot_f32(&deq, &x[t * cols..(t + 1) * cols]);
+                assert!(
+                    (exact - out[t * rows + r]).abs() < 0.05 * (1.0 + exact.abs()),
+                    "{exact} vs {}",
+                    out[t * rows + r]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unsupported_quant_is_an_error() {
+        let e = QMatrix::from_gguf("w", GgmlType::Q6K, 1, 256, &[0u8; 210]).unwrap_err();
+        assert!(e.to_string().contains("Q6_K"));
+    }
+}

@@ -1,0 +1,223 @@
+//! Runtime CPU dispatch for the kernels, and the AVX2/FMA kernels themselves.
+//!
+//! The only `unsafe` in the crate lives here: calling a `#[target_feature(enable =
+//! "avx2,fma")]` function is unsafe because the CPU must support those features, and
+//! SIMD loads/stores take raw pointers. Each call is guarded by `is_x86_feature_detected!`
+//! (checked once, cached); CPUs without AVX2 run the portable kernels in `quant.rs`,
+//! which compute bit-identical results. `SIGIL_NO_SIMD=1` forces the portable path.
+#![allow(unsafe_code)]
+
+use crate::quant::{QAct, QMatrix, attend_impl, tile_impl};
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::env::var_os("SIGIL_NO_SIMD").is_none()
+            && is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+    })
+}
+
+/// Which kernels are in use: `"avx2+fma"` or `"portable"`.
+pub fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        return "avx2+fma";
+    }
+    "portable"
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn tile_avx2(
+    w: &QMatrix,
+    acts: &[QAct],
+    x: &[f32],
+    r0: usize,
+    nr: usize,
+    n_tok: usize,
+    out: &mut [f32],
+) {
+    use crate::quant::Quants;
+    let bpr = w.cols / 32;
+    match &w.q {
+        Quants::Q4_1 { d, m, qs } => x86::q4_tile(d, Some(m), qs, bpr, acts, r0, nr, n_tok, out),
+        Quants::Q4_0 { d, qs } => x86::q4_tile(d, None, qs, bpr, acts, r0, nr, n_tok, out),
+        Quants::Q8_0 { d, qs } => x86::q8_tile(d, qs, bpr, acts, r0, nr, n_tok, out),
+        Quants::F32(_) => tile_impl(w, acts, x, r0, nr, n_tok, out),
+    }
+}
+
+/// Computes rows `r0..r0+nr` of `w` against every token (see [`tile_impl`]).
+pub(crate) fn tile(
+    w: &QMatrix,
+    acts: &[QAct],
+    x: &[f32],
+    r0: usize,
+    nr: usize,
+    n_tok: usize,
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: has_avx2() checked at runtime that the CPU supports AVX2 and FMA.
+        unsafe { tile_avx2(w, acts, x, r0, nr, n_tok, out) };
+        return;
+    }
+    tile_impl(w, acts, x, r0, nr, n_tok, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+fn attend_avx2(
+    q: &[f32],
+    kc: &[f32],
+    vc: &[f32],
+    n_ctx: usize,
+    kvd: usize,
+    kh: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
+    attend_impl(q, kc, vc, n_ctx, kvd, kh, scale, out)
+}
+
+/// One attention head for one query (see [`attend_impl`]).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attend(
+    q: &[f32],
+    kc: &[f32],
+    vc: &[f32],
+    n_ctx: usize,
+    kvd: usize,
+    kh: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: has_avx2() checked at runtime that the CPU supports AVX2 and FMA.
+        unsafe { attend_avx2(q, kc, vc, n_ctx, kvd, kh, scale, out) };
+        return;
+    }
+    attend_impl(q, kc, vc, n_ctx, kvd, kh, scale, out)
+}
+
+/// AVX2 integer dot products. Each block gives 8 i32 lanes of 4 consecutive products
+/// (`maddubs` + `madd`), accumulated with one FMA per block and summed like
+/// `quant::hsum8`: bit-identical to the portable kernels in `quant.rs`.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use crate::quant::{QAct, hsum8};
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn load16(b: &[u8]) -> __m128i {
+        let a: &[u8; 16] = b[..16].try_into().expect("16 bytes");
+        // SAFETY: `a` is 16 readable bytes; unaligned load.
+        unsafe { _mm_loadu_si128(a.as_ptr().cast()) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn load32(b: &[i8]) -> __m256i {
+        let a: &[i8; 32] = b[..32].try_into().expect("32 bytes");
+        // SAFETY: `a` is 32 readable bytes; unaligned load.
+        unsafe { _mm256_loadu_si256(a.as_ptr().cast()) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(acc: __m256) -> f32 {
+        let mut a = [0f32; 8];
+        // SAFETY: `a` has room for 8 floats; unaligned store.
+        unsafe { _mm256_storeu_ps(a.as_mut_ptr(), acc) };
+        hsum8(&a)
+    }
+
+    /// Q4_1 (with mins) or Q4_0 (without: nibbles offset by 8) against 8-bit activations.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn q4_tile(
+        d: &[f32],
+        m: Option<&[f32]>,
+        qs: &[u8],
+        bpr: usize,
+        acts: &[QAct],
+        r0: usize,
+        nr: usize,
+        n_tok: usize,
+        out: &mut [f32],
+    ) {
+        let mask = _mm_set1_epi8(15);
+        let ones = _mm256_set1_epi16(1);
+        let eight = _mm256_set1_epi8(8);
+        for i in 0..nr {
+            let r = r0 + i;
+            let rq = &qs[r * bpr * 16..(r + 1) * bpr * 16];
+            let rd = &d[r * bpr..(r + 1) * bpr];
+            for (t, a) in acts.iter().enumerate() {
+                let mut acc = _mm256_setzero_ps();
+                let mut summs = 0f32;
+                for b in 0..bpr {
+                    let x = load16(&rq[b * 16..]);
+                    let lo = _mm_and_si128(x, mask);
+                    let hi = _mm_and_si128(_mm_srli_epi16(x, 4), mask);
+                    let qx = _mm256_set_m128i(hi, lo);
+                    let qy = load32(&a.qs[b * 32..]);
+                    let p = if m.is_some() {
+                        _mm256_maddubs_epi16(qx, qy)
+                    } else {
+                        let sx = _mm256_sub_epi8(qx, eight);
+                        _mm256_maddubs_epi16(_mm256_sign_epi8(sx, sx), _mm256_sign_epi8(qy, sx))
+                    };
+                    let s = _mm256_madd_epi16(p, ones);
+                    let dd = rd[b] * a.d[b];
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc);
+                    if let Some(m) = m {
+                        summs = m[r * bpr + b].mul_add(a.s[b], summs);
+                    }
+                }
+                out[i * n_tok + t] = hsum(acc) + summs;
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn q8_tile(
+        d: &[f32],
+        qs: &[i8],
+        bpr: usize,
+        acts: &[QAct],
+        r0: usize,
+        nr: usize,
+        n_tok: usize,
+        out: &mut [f32],
+    ) {
+        let ones = _mm256_set1_epi16(1);
+        for i in 0..nr {
+            let r = r0 + i;
+            let rq = &qs[r * bpr * 32..(r + 1) * bpr * 32];
+            let rd = &d[r * bpr..(r + 1) * bpr];
+            for (t, a) in acts.iter().enumerate() {
+                let mut acc = _mm256_setzero_ps();
+                for b in 0..bpr {
+                    let qx = load32(&rq[b * 32..]);
+                    let qy = load32(&a.qs[b * 32..]);
+                    let p =
+                        _mm256_maddubs_epi16(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
+                    let s = _mm256_madd_epi16(p, ones);
+                    let dd = rd[b] * a.d[b];
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc);
+                }
+                out[i * n_tok + t] = hsum(acc);
+            }
+        }
+    }
+}
