@@ -1,0 +1,254 @@
+//! Compiles an intent classifier on Banking77 restricted to its first 10 intents
+//! (sorted): trainset and valset drawn from train.csv, test set from test.csv, all
+//! seeded. Runs the zero-shot program, then MIPROv2 (auto light) and/or
+//! BootstrapFewShotWithRandomSearch, and reports held-out accuracy with 95% CIs and
+//! the paired CI of the gain, with LM calls, tokens and wall time.
+//!
+//! ```text
+//! SIGIL_OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 SIGIL_OPENAI_STRUCTURED_OUTPUT=1 \
+//!   SIGIL_OPENAI_RESPONSE_FORMAT=json_object \
+//!   cargo run --release -p sigil-examples --bin compile_banking77 -- \
+//!   --data ../shared/data/banking77 --optimizer both --train 100 --val 100 --test 200 --seed 0
+//! ```
+//! Options: `--optimizer mipro|random|both`, `--candidates N` (random search),
+//! `--max-labeled N`, `--max-bootstrapped N` (demos per predictor, default 4 each),
+//! `--checkpoint-dir DIR` (resumable runs), `--concurrency N`, `--max-calls N`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sigil::data::{Example, load_csv};
+use sigil::evaluate::ExactMatch;
+use sigil::lm::{CachedLm, Lm};
+use sigil::optimize::{
+    BootstrapFewShotWithRandomSearch, Budget, Compiled, EngineConfig, MiproV2, Optimizer,
+    held_out_report_with,
+};
+use sigil::prelude::*;
+use sigil::rng::SeededRng;
+use sigil_examples::lm_from_env;
+
+struct Args {
+    data: PathBuf,
+    optimizer: String,
+    train: usize,
+    val: usize,
+    test: usize,
+    seed: u64,
+    candidates: usize,
+    max_labeled: usize,
+    max_bootstrapped: usize,
+    concurrency: usize,
+    max_calls: Option<u64>,
+    checkpoint_dir: Option<PathBuf>,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        data: PathBuf::from("../shared/data/banking77"),
+        optimizer: "both".into(),
+        train: 100,
+        val: 100,
+        test: 200,
+        seed: 0,
+        candidates: 4,
+        max_labeled: 4,
+        max_bootstrapped: 4,
+        concurrency: 2,
+        max_calls: None,
+        checkpoint_dir: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--data" => a.data = value()?.into(),
+            "--optimizer" => a.optimizer = value()?,
+            "--train" => a.train = value()?.parse()?,
+            "--val" => a.val = value()?.parse()?,
+            "--test" => a.test = value()?.parse()?,
+            "--seed" => a.seed = value()?.parse()?,
+            "--candidates" => a.candidates = value()?.parse()?,
+            "--concurrency" => a.concurrency = value()?.parse()?,
+            "--max-labeled" => a.max_labeled = value()?.parse()?,
+            "--max-bootstrapped" => a.max_bootstrapped = value()?.parse()?,
+            "--max-calls" => a.max_calls = Some(value()?.parse()?),
+            "--checkpoint-dir" => a.checkpoint_dir = Some(value()?.into()),
+            other => anyhow::bail!("unknown option {other}"),
+        }
+    }
+    Ok(a)
+}
+
+/// The rows of `file` whose intent is among `intents`, shuffled with `seed`.
+fn rows(
+    a: &Args,
+    file: &str,
+    intents: &BTreeSet<String>,
+    seed: u64,
+) -> anyhow::Result<Vec<Example>> {
+    let d = load_csv(a.data.join(file), &["text"])?;
+    let mut v: Vec<Example> = d
+        .examples
+        .into_iter()
+        .filter(|e| e.get_str("category").is_some_and(|c| intents.contains(&c)))
+        .collect();
+    SeededRng::new(seed).shuffle(&mut v);
+    Ok(v)
+}
+
+fn config(a: &Args, name: &str) -> EngineConfig {
+    let mut c = EngineConfig::new().seed(a.seed).concurrency(a.concurrency);
+    if let Some(n) = a.max_calls {
+        c = c.budget(Budget::unlimited().max_calls(n));
+    }
+    if let Some(dir) = &a.checkpoint_dir {
+        c = c.checkpoint(dir.join(format!("{name}.ckpt"))).resume(true);
+    }
+    c
+}
+
+async fn report(
+    name: &str,
+    a: &Args,
+    program: &Predict,
+    ctx: &Ctx,
+    compiled: &Compiled,
+    test: &[Example],
+    secs: f64,
+) -> anyhow::Result<()> {
+    let r = held_out_report_with(
+        program,
+        ctx,
+        compiled,
+        test,
+        Arc::new(ExactMatch::new("category")),
+        a.concurrency,
+    )
+    .await?;
+    let pct = |x: f64| 100.0 * x;
+    println!("== {name} ==");
+    println!("{r}");
+    println!(
+        "optimization: {} trials, valset score {:.1}% (zero-shot {:.1}%), {} LM calls, {} tokens ({} cache hits), {:.0} s",
+        compiled.trials.len(),
+        pct(compiled.score.unwrap_or(f64::NAN)),
+        pct(compiled.baseline_score.unwrap_or(f64::NAN)),
+        compiled.spend.lm_calls,
+        compiled.spend.total_tokens(),
+        compiled.spend.cache_hits,
+        secs
+    );
+    println!(
+        "| {name} | {:.1}% [{:.1}, {:.1}] | {:.1}% [{:.1}, {:.1}] | {:+.1} [{:+.1}, {:+.1}] | {} | {} | {:.0} s |",
+        pct(r.baseline.mean),
+        pct(r.baseline.ci95.0),
+        pct(r.baseline.ci95.1),
+        pct(r.compiled.mean),
+        pct(r.compiled.ci95.0),
+        pct(r.compiled.ci95.1),
+        pct(r.difference.diff),
+        pct(r.difference.ci95.0),
+        pct(r.difference.ci95.1),
+        compiled.spend.lm_calls,
+        compiled.spend.total_tokens(),
+        secs
+    );
+    if let Some(s) = &compiled.stopped {
+        println!("stopped early: {s:?}");
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = args()?;
+    let all = load_csv(a.data.join("train.csv"), &["text"])?;
+    let intents: BTreeSet<String> = all
+        .examples
+        .iter()
+        .filter_map(|e| e.get_str("category"))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .take(10)
+        .collect();
+    let train_rows = rows(&a, "train.csv", &intents, a.seed)?;
+    anyhow::ensure!(
+        train_rows.len() >= a.train + a.val,
+        "only {} training rows for the 10 intents",
+        train_rows.len()
+    );
+    let train = train_rows[..a.train].to_vec();
+    let val = train_rows[a.train..a.train + a.val].to_vec();
+    let test: Vec<Example> = rows(&a, "test.csv", &intents, a.seed)?
+        .into_iter()
+        .take(a.test)
+        .collect();
+    let labels: Vec<String> = intents.iter().cloned().collect();
+    println!("intents: {}", labels.join(", "));
+    println!(
+        "train {}, val {}, test {} (seed {})",
+        train.len(),
+        val.len(),
+        test.len(),
+        a.seed
+    );
+
+    let program = Predict::parse(&format!("text -> category: enum[{}]", labels.join(", ")))?
+        .with_instructions(
+            "Classify the online-banking customer's message into one intent category.",
+        );
+    let cache_dir = PathBuf::from(".dev/cache/compile_banking77");
+    let lm: Arc<dyn Lm> = Arc::new(CachedLm::in_dir(lm_from_env()?, cache_dir)?);
+    let ctx = Ctx::from_arc(lm).with_params(LmParams {
+        temperature: Some(0.0),
+        max_tokens: Some(64),
+        ..Default::default()
+    });
+
+    if a.optimizer == "mipro" || a.optimizer == "both" {
+        let t = Instant::now();
+        let mipro = MiproV2::new(ExactMatch::new("category"))
+            .max_labeled_demos(a.max_labeled)
+            .max_bootstrapped_demos(a.max_bootstrapped)
+            .config(config(&a, "mipro"));
+        println!("{}", mipro.estimate(&program, &train, &val, &ctx));
+        let compiled = mipro.compile(&program, &train, &val, &ctx).await?;
+        report(
+            "MIPROv2 light",
+            &a,
+            &program,
+            &ctx,
+            &compiled,
+            &test,
+            t.elapsed().as_secs_f64(),
+        )
+        .await?;
+    }
+    if a.optimizer == "random" || a.optimizer == "both" {
+        let t = Instant::now();
+        let rs = BootstrapFewShotWithRandomSearch::new(ExactMatch::new("category"))
+            .num_candidates(a.candidates)
+            .max_labeled_demos(a.max_labeled)
+            .max_bootstrapped_demos(a.max_bootstrapped)
+            .config(config(&a, "random_search"));
+        println!("{}", rs.estimate(&program, &train, &val, &ctx));
+        let compiled = rs.compile(&program, &train, &val, &ctx).await?;
+        report(
+            "BootstrapFewShotWithRandomSearch",
+            &a,
+            &program,
+            &ctx,
+            &compiled,
+            &test,
+            t.elapsed().as_secs_f64(),
+        )
+        .await?;
+    }
+    Ok(())
+}
