@@ -5,8 +5,11 @@ use rusqlite::Connection;
 /// Each entry migrates from version `i` to `i + 1`, in one transaction.
 const MIGRATIONS: &[&str] = &[
     // 1: traces (one row per root span) and spans.
+    // Rowid tables: rows are appended in time order; the random ids live in small
+    // unique indexes, which keeps inserts local and fast.
     "CREATE TABLE traces (
-        trace_id      TEXT PRIMARY KEY,
+        id            INTEGER PRIMARY KEY,
+        trace_id      TEXT NOT NULL UNIQUE,
         program       TEXT NOT NULL,
         root_name     TEXT NOT NULL,
         root_kind     TEXT NOT NULL,
@@ -25,10 +28,11 @@ const MIGRATIONS: &[&str] = &[
         lm_calls      INTEGER NOT NULL DEFAULT 0,
         inputs        TEXT,
         score         REAL
-    ) WITHOUT ROWID;
+    );
     CREATE INDEX traces_by_time ON traces(start_ns);
     CREATE INDEX traces_by_program ON traces(program, start_ns);
     CREATE TABLE spans (
+        id          INTEGER PRIMARY KEY,
         trace_id    TEXT NOT NULL,
         span_id     TEXT NOT NULL,
         parent_id   TEXT,
@@ -40,8 +44,8 @@ const MIGRATIONS: &[&str] = &[
         status_message TEXT,
         attributes  TEXT NOT NULL,
         events      TEXT,
-        PRIMARY KEY (trace_id, span_id)
-    ) WITHOUT ROWID;
+        UNIQUE (trace_id, span_id)
+    );
     CREATE INDEX spans_by_kind ON spans(kind, start_ns);
     CREATE INDEX spans_by_time ON spans(start_ns);",
 ];

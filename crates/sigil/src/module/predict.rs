@@ -142,7 +142,16 @@ impl Predict {
 
     /// Checks inputs, calls the LM through the ctx's adapter, falls back to JSON if
     /// the policy says so, and records the call for an optimizer.
-    async fn run(&self, ctx: &Ctx, inputs: &Arc<Example>, path: &str, span: &mut SpanGuard) -> Result<Prediction, ModuleError> {
+    /// `traced` receives the parsed fields as the parse span recorded them, so the
+    /// module span shares them instead of copying them again.
+    async fn run(
+        &self,
+        ctx: &Ctx,
+        inputs: &Arc<Example>,
+        path: &str,
+        span: &mut SpanGuard,
+        traced: &mut Option<Arc<Fields>>,
+    ) -> Result<Prediction, ModuleError> {
         let (signature, demos) = self.effective(ctx);
         let overlaid = matches!(signature, Cow::Owned(_)) || !std::ptr::eq(demos, self.demos.as_slice());
         let (signature, demos) = (signature.as_ref(), demos);
@@ -152,7 +161,7 @@ impl Predict {
         let mut pred = Prediction::default();
         let primary = ctx.adapter().clone();
         let mut parsed =
-            self.call_once(ctx, primary.as_ref(), signature, demos, inputs, path, parent, false, overlaid, &mut pred).await?;
+            self.call_once(ctx, primary.as_ref(), signature, demos, inputs, path, parent, false, overlaid, &mut pred, traced).await?;
         let retries = match (&parsed, ctx.fallback()) {
             (Err(e), FallbackPolicy::Json { retries }) if primary.name() != "json" => {
                 if span.is_recording() {
@@ -164,7 +173,7 @@ impl Predict {
         };
         for _ in 0..retries {
             pred.fallbacks += 1;
-            parsed = self.call_once(ctx, &JsonAdapter, signature, demos, inputs, path, parent, true, overlaid, &mut pred).await?;
+            parsed = self.call_once(ctx, &JsonAdapter, signature, demos, inputs, path, parent, true, overlaid, &mut pred, traced).await?;
             if parsed.is_ok() {
                 break;
             }
@@ -193,6 +202,7 @@ impl Predict {
         fallback: bool,
         overlaid: bool,
         pred: &mut Prediction,
+        traced: &mut Option<Arc<Fields>>,
     ) -> Result<Result<Fields, ParseError>, ModuleError> {
         let lm = ctx.lm_for(path);
         let format_span = ctx.start_span_lazy(span, || step_name(adapter, "format"), || StartData::Format {
@@ -222,10 +232,10 @@ impl Predict {
             rollout_id: ctx.rollout_id(),
         };
         // OTel GenAI names LM spans `{operation} {model}`.
-        let model_id: Option<Arc<str>> = ctx.is_tracing().then(|| Arc::from(lm.model_id()));
+        let model_id: Option<Arc<str>> = ctx.is_tracing().then(|| crate::trace::intern(&lm.model_id()));
         let lm_span = ctx.start_span_lazy(
             span,
-            || Arc::from(format!("chat {}", model_id.as_deref().unwrap_or_default())),
+            || crate::trace::intern(&format!("chat {}", model_id.as_deref().unwrap_or_default())),
             || StartData::Lm { model_id: model_id.clone().unwrap_or_default(), request: Arc::new(request.clone()) },
         );
         let response = match lm.call(request).await {
@@ -246,7 +256,11 @@ impl Predict {
         let parsed = adapter.parse(signature, &response.text);
         parse_span.end_with(|| {
             EndData::Parse(match &parsed {
-                Ok(fields) => Ok(Arc::new(fields.clone())),
+                Ok(fields) => {
+                    let shared = Arc::new(fields.clone());
+                    *traced = Some(shared.clone());
+                    Ok(shared)
+                }
                 Err(e) => Err(ErrorInfo::new("parse", e.to_string())),
             })
         });
@@ -262,8 +276,9 @@ impl Module for Predict {
         let mut span = ctx.start_span(if path.is_empty() { Arc::from("Predict") } else { path.clone() }, || {
             StartData::Module { inputs: inputs.clone() }
         });
-        let result = self.run(ctx, &inputs, &path, &mut span).await;
-        span.end_with(|| crate::trace::module_end(&result, None));
+        let mut traced = None;
+        let result = self.run(ctx, &inputs, &path, &mut span, &mut traced).await;
+        span.end_with(|| crate::trace::module_end(&result, traced));
         result
     }
 
@@ -282,6 +297,13 @@ impl Module for Predict {
 }
 
 /// `chat.format`, `json.parse`: the span name of an adapter step.
-fn step_name(adapter: &dyn Adapter, step: &str) -> Arc<str> {
-    Arc::from(format!("{}.{step}", adapter.name()))
+fn step_name(adapter: &dyn Adapter, step: &'static str) -> Arc<str> {
+    let name = match (adapter.name(), step) {
+        ("chat", "format") => "chat.format",
+        ("chat", "parse") => "chat.parse",
+        ("json", "format") => "json.format",
+        ("json", "parse") => "json.parse",
+        (other, step) => return crate::trace::intern(&format!("{other}.{step}")),
+    };
+    crate::trace::intern(name)
 }

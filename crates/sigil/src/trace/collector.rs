@@ -137,7 +137,7 @@ impl CollectorBuilder {
     pub fn build(self) -> Arc<SpanCollector> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
-                items: Vec::new(),
+                items: Vec::with_capacity(self.batch_size),
                 flush_requested: 0,
                 flushed: 0,
                 shutdown: false,
@@ -292,8 +292,12 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
+        let mut spare: Vec<(SpanStart, SpanEnd)> = Vec::with_capacity(self.shared.batch_size);
         loop {
-            let (items, flush_to, shutdown) = {
+            // Double buffering: the queue and the batch being delivered swap vectors, so
+            // the callers push into capacity that is already there (no reallocations,
+            // and no large blocks freed on this thread that the callers allocated).
+            let (flush_to, shutdown) = {
                 let mut q = lock(&self.shared.queue);
                 if q.items.len() < self.shared.batch_size
                     && q.flush_requested == q.flushed
@@ -306,10 +310,11 @@ impl Worker {
                         .map(|(g, _)| g)
                         .unwrap_or_else(|e| e.into_inner().0);
                 }
-                (std::mem::take(&mut q.items), q.flush_requested, q.shutdown)
+                std::mem::swap(&mut q.items, &mut spare);
+                (q.flush_requested, q.shutdown)
             };
-            if !items.is_empty() {
-                self.deliver(items);
+            if !spare.is_empty() {
+                self.deliver(&mut spare);
             }
             let flushing = { lock(&self.shared.queue).flushed < flush_to };
             if flushing || shutdown {
@@ -324,9 +329,9 @@ impl Worker {
         }
     }
 
-    fn deliver(&mut self, items: Vec<(SpanStart, SpanEnd)>) {
+    fn deliver(&mut self, items: &mut Vec<(SpanStart, SpanEnd)>) {
         let mut spans = Vec::with_capacity(items.len());
-        for (start, end) in items {
+        for (start, end) in items.drain(..) {
             let built = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 span_from_events(&start, &end, &self.privacy)
             }));

@@ -320,7 +320,7 @@ fn report(r: &Registered, which: &str, outcome: std::thread::Result<Result<(), H
 /// A guard made without hooks is inert and costs nothing.
 #[must_use = "a span ends when its guard is ended or dropped"]
 pub struct SpanGuard {
-    inner: Option<Box<Open>>,
+    inner: Option<Open>,
 }
 
 struct Open {
@@ -357,12 +357,12 @@ impl SpanGuard {
         };
         tracing.dispatch_start(&start);
         SpanGuard {
-            inner: Some(Box::new(Open {
+            inner: Some(Open {
                 tracing: tracing.clone(),
                 start,
                 events: Vec::new(),
                 attributes: Vec::new(),
-            })),
+            }),
         }
     }
 
@@ -400,7 +400,7 @@ impl SpanGuard {
     /// Ends the span. `data` is built only when the span is recording.
     pub fn end_with(mut self, data: impl FnOnce() -> EndData) {
         if let Some(o) = self.inner.take() {
-            finish(*o, data());
+            finish(o, data());
         }
     }
 
@@ -423,7 +423,7 @@ fn finish(o: Open, data: EndData) {
 impl Drop for SpanGuard {
     fn drop(&mut self) {
         if let Some(o) = self.inner.take() {
-            finish(*o, EndData::Cancelled);
+            finish(o, EndData::Cancelled);
         }
     }
 }

@@ -72,3 +72,22 @@ pub fn module_end(
         Err(e) => Err(ErrorInfo::new(e.kind(), e.to_string())),
     })
 }
+
+/// A shared copy of a short string used again and again as a span name or model id,
+/// so opening a span does not allocate it. Bounded: past 4096 distinct strings, new
+/// ones are allocated each time.
+pub(crate) fn intern(text: &str) -> Arc<str> {
+    use std::collections::HashMap;
+    use std::sync::{OnceLock, RwLock};
+    static TABLE: OnceLock<RwLock<HashMap<Box<str>, Arc<str>>>> = OnceLock::new();
+    let table = TABLE.get_or_init(Default::default);
+    if let Some(a) = table.read().unwrap_or_else(|e| e.into_inner()).get(text) {
+        return a.clone();
+    }
+    let a: Arc<str> = Arc::from(text);
+    let mut w = table.write().unwrap_or_else(|e| e.into_inner());
+    if w.len() < 4096 {
+        w.insert(Box::from(text), a.clone());
+    }
+    a
+}

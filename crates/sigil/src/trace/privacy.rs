@@ -127,6 +127,14 @@ const SECRET_NAMES: &[&str] = &[
     "authorization",
 ];
 
+/// First letters (either case) of [`KEY_PREFIXES`], [`SECRET_NAMES`] and `bearer`.
+fn may_start_secret(c: u8) -> bool {
+    matches!(
+        c.to_ascii_lowercase(),
+        b's' | b'p' | b'g' | b'x' | b'h' | b'a' | b'b'
+    )
+}
+
 fn is_key_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.'
 }
@@ -144,7 +152,8 @@ pub fn redact_secrets(text: &str) -> Cow<'_, str> {
     let mut copied = 0; // bytes of `text` already accounted for in `out`
     let mut i = 0;
     while i < b.len() {
-        let at_word_start = i == 0 || !is_key_char(b[i - 1]);
+        // Only words starting with a letter some prefix or name starts with can match.
+        let at_word_start = (i == 0 || !is_key_char(b[i - 1])) && may_start_secret(b[i]);
         let mut value_start = None;
         if at_word_start {
             if let Some(p) = KEY_PREFIXES
@@ -229,6 +238,13 @@ mod tests {
             "password=[REDACTED]"
         );
         assert_eq!(redact_secrets("AKIAABCDEFGHIJKLMNOP"), "[REDACTED]");
+    }
+
+    #[test]
+    fn the_prefilter_admits_every_prefix_and_name() {
+        for p in KEY_PREFIXES.iter().chain(SECRET_NAMES).chain(&["bearer"]) {
+            assert!(may_start_secret(p.as_bytes()[0]), "{p}");
+        }
     }
 
     #[test]
