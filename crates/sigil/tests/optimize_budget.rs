@@ -90,3 +90,41 @@ async fn a_budget_too_small_for_the_baseline_fails_before_any_call() {
     assert!(matches!(e, OptimizeError::BudgetTooSmall { .. }), "{e}");
     assert_eq!(lm.calls(), 0);
 }
+
+#[tokio::test]
+async fn with_the_engine_cache_repeated_requests_are_free_and_never_refused() {
+    use std::sync::Arc;
+    let lm = task_lm(|req, _| n_demos(req) >= 1);
+    let ctx = Ctx::from_arc(lm.clone());
+    let p = program();
+    let cache = Arc::new(
+        sigil::lm::ResponseCache::new(sigil::lm::CacheConfig::memory_only(10_000)).unwrap(),
+    );
+    let (train, val) = (dataset(0..10), dataset(100..110));
+    let run = |budget: Budget| {
+        BootstrapFewShotWithRandomSearch::new(metric())
+            .num_candidates(2)
+            .config(
+                EngineConfig::new()
+                    .progress(false)
+                    .budget(budget)
+                    .request_cache(cache.clone()),
+            )
+    };
+    let first = run(Budget::unlimited())
+        .compile(&p, &train, &val, &ctx)
+        .await
+        .unwrap();
+    let calls = lm.calls();
+    assert!(first.spend.lm_calls > 0);
+    // A budget that only covers the baseline's estimate replays the whole run from the cache.
+    assert!(first.spend.lm_calls > 20);
+    let again = run(Budget::unlimited().max_calls(10))
+        .compile(&p, &train, &val, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(lm.calls(), calls);
+    assert_eq!(again.spend.lm_calls, 0);
+    assert!(again.stopped.is_none());
+    assert_eq!(again.overlay, first.overlay);
+}

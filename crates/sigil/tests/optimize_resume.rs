@@ -110,3 +110,34 @@ async fn a_checkpoint_from_another_run_is_refused() {
         .unwrap_err();
     assert!(e.to_string().contains("different run"), "{e}");
 }
+
+#[tokio::test]
+async fn a_resumed_run_counts_what_the_interrupted_one_spent() {
+    let (train, val) = (dataset(0..12), dataset(100..115));
+    let p = program();
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("rs.ckpt");
+    let budget = Budget::unlimited().max_calls(40);
+    let lm1 = task_lm(|req, _| n_demos(req) >= 1);
+    let cut = search(EngineConfig::new().checkpoint(&ckpt).budget(budget.clone()))
+        .compile(&p, &train, &val, &Ctx::from_arc(lm1.clone()))
+        .await
+        .unwrap();
+    assert_eq!(cut.stopped, Some(StopReason::BudgetExhausted));
+    assert_eq!(cut.spend.lm_calls as usize, lm1.calls());
+    // The same budget again: nothing is left, so no call is made.
+    let lm2 = task_lm(|req, _| n_demos(req) >= 1);
+    let again = search(
+        EngineConfig::new()
+            .checkpoint(&ckpt)
+            .resume(true)
+            .budget(budget),
+    )
+    .compile(&p, &train, &val, &Ctx::from_arc(lm2.clone()))
+    .await
+    .unwrap();
+    assert_eq!(again.stopped, Some(StopReason::BudgetExhausted));
+    assert_eq!(lm2.calls(), 0);
+    assert_eq!(again.spend.lm_calls, cut.spend.lm_calls);
+    assert_eq!(again.trials.len(), cut.trials.len());
+}

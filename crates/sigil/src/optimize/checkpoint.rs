@@ -108,7 +108,7 @@ impl Checkpoint {
         self.resumed
     }
 
-    /// Records a finished step and rewrites the file (write to a temporary file, then rename).
+    /// Records a finished step and rewrites the file.
     pub(crate) fn put(
         &mut self,
         key: &str,
@@ -116,6 +116,13 @@ impl Checkpoint {
         spend: Spend,
     ) -> Result<(), OptimizeError> {
         self.file.steps.insert(key.to_string(), value);
+        self.set_spend(spend)
+    }
+
+    /// Records the spend so far (also that of an unfinished step, so a resumed run
+    /// counts it against its budget) and rewrites the file: written to a temporary
+    /// file, then renamed, so a crash never leaves a half-written checkpoint.
+    pub(crate) fn set_spend(&mut self, spend: Spend) -> Result<(), OptimizeError> {
         self.file.spend = spend;
         let Some(path) = &self.path else {
             return Ok(());

@@ -211,11 +211,12 @@ impl<'a> Engine<'a> {
                 });
             }
         }
-        let mut run_ctx = ctx.with_lm(budget.wrap(ctx.lm.clone()));
+        let cache = cfg.cache.as_ref();
+        let mut run_ctx = ctx.with_lm(wrap(&budget, cache, ctx.lm.clone()));
         let by_path = ctx
             .lm_by_path
             .iter()
-            .map(|(k, lm)| (k.clone(), budget.wrap(lm.clone())))
+            .map(|(k, lm)| (k.clone(), wrap(&budget, cache, lm.clone())))
             .collect();
         run_ctx.lm_by_path = Arc::new(by_path);
 
@@ -420,6 +421,15 @@ impl<'a> Engine<'a> {
             .trials
             .clone();
         let spend = self.budget.spent();
+        if let Err(e) = self
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_spend(spend)
+        {
+            // The result is complete; a stale spend in the checkpoint only matters to a later resume.
+            self.bar.println(format!("warning: {e}"));
+        }
         self.bar.finish_and_clear();
         let end = RunEnd {
             optimizer: self.name.to_string(),
