@@ -18,3 +18,8 @@ pub mod sampler;
 pub mod template;
 pub mod tokenizer;
 pub use engine::Model;
+pub mod constraint;
+pub mod lm;
+pub mod prefix;
+pub mod resolve;
+pub use lm::{Generation, LocalConfig, LocalLm};
