@@ -12,6 +12,7 @@
 //! ```
 //! Options: `--optimizer mipro|random|both`, `--candidates N` (random search),
 //! `--max-labeled N`, `--max-bootstrapped N` (demos per predictor, default 4 each),
+//! `--adapter chat|json` (json saves the fallback call on json_object servers),
 //! `--checkpoint-dir DIR` (resumable runs), `--concurrency N`, `--max-calls N`.
 
 use std::collections::BTreeSet;
@@ -41,6 +42,7 @@ struct Args {
     max_labeled: usize,
     max_bootstrapped: usize,
     concurrency: usize,
+    json_adapter: bool,
     max_calls: Option<u64>,
     checkpoint_dir: Option<PathBuf>,
 }
@@ -57,6 +59,7 @@ fn args() -> anyhow::Result<Args> {
         max_labeled: 4,
         max_bootstrapped: 4,
         concurrency: 2,
+        json_adapter: false,
         max_calls: None,
         checkpoint_dir: None,
     };
@@ -77,6 +80,7 @@ fn args() -> anyhow::Result<Args> {
             "--concurrency" => a.concurrency = value()?.parse()?,
             "--max-labeled" => a.max_labeled = value()?.parse()?,
             "--max-bootstrapped" => a.max_bootstrapped = value()?.parse()?,
+            "--adapter" => a.json_adapter = value()? == "json",
             "--max-calls" => a.max_calls = Some(value()?.parse()?),
             "--checkpoint-dir" => a.checkpoint_dir = Some(value()?.into()),
             other => anyhow::bail!("unknown option {other}"),
@@ -205,7 +209,12 @@ async fn main() -> anyhow::Result<()> {
         );
     let cache_dir = PathBuf::from(".dev/cache/compile_banking77");
     let lm: Arc<dyn Lm> = Arc::new(CachedLm::in_dir(lm_from_env()?, cache_dir)?);
-    let ctx = Ctx::from_arc(lm).with_params(LmParams {
+    let mut ctx = Ctx::from_arc(lm);
+    if a.json_adapter {
+        // Servers in json_object mode answer in JSON: asking in JSON saves the Chat -> JSON fallback call.
+        ctx = ctx.with_adapter(sigil::adapter::JsonAdapter);
+    }
+    let ctx = ctx.with_params(LmParams {
         temperature: Some(0.0),
         max_tokens: Some(64),
         ..Default::default()

@@ -27,6 +27,22 @@
 //! any call, seeded randomness ([`crate::rng::SeededRng`]), a checkpoint after every
 //! step so that `resume` replays finished work, a progress bar, and an
 //! [`OptimizerObserver`] that sees every trial.
+//!
+//! The optimizers, as in DSPy 3.4:
+//! - [`LabeledFewShot`]: `k` training examples as demos, no LM call.
+//! - [`BootstrapFewShot`]: the teacher's passing traces as demos, topped up with labeled ones.
+//! - [`BootstrapFewShotWithRandomSearch`]: zero-shot, labeled, unshuffled and shuffled
+//!   bootstrap candidates scored on the valset.
+//! - [`Copro`]: LM-proposed instructions refined from their scored history, one predictor at a time.
+//! - [`MiproV2`]: demo-set and grounded instruction candidates searched with a categorical
+//!   TPE ([`tpe`]) on minibatches.
+//!
+//! Where Sigil differs, on purpose: the valset is required and may not overlap the
+//! trainset (DSPy falls back to the trainset); the program-aware proposer describes
+//! the program from its predictors' signatures and instructions (there is no source
+//! code to read); COPRO proposes instructions only (no output-field prefixes);
+//! MIPROv2 proposes one fewer instruction per predictor, since DSPy overwrites its
+//! first proposal with the original instruction anyway.
 
 mod bootstrap;
 mod budget;
