@@ -63,6 +63,10 @@ struct Run {
 }
 
 /// Wall time and the calling thread's CPU time per call.
+/// A hook that ignores every event: the cost of emitting them.
+struct Noop;
+impl sigil::trace::Hook for Noop {}
+
 async fn time_calls(p: &Predict, ctx: &Ctx, calls: usize) -> Run {
     let input = Example::new().input("question", "What is the capital of France?");
     let cpu0 = cpu_ns("/proc/thread-self/schedstat");
@@ -108,9 +112,16 @@ fn main() {
         let stored = SpanCollector::builder().sink(sink.clone()).build();
         let cases: Vec<(&str, Ctx)> = vec![
             ("no_hooks", base.clone()),
+            ("noop_hook", base.with_hook(Arc::new(Noop))),
             ("collector_no_sinks", base.with_hook(empty.clone())),
             ("collector_sqlite_store", base.with_hook(stored.clone())),
         ];
+        // Optional: only the cases whose name contains this (for profiling).
+        let only = std::env::var("TRACE_BENCH_ONLY").unwrap_or_default();
+        let cases: Vec<(&str, Ctx)> = cases
+            .into_iter()
+            .filter(|(n, _)| n.contains(only.as_str()))
+            .collect();
         for (_, ctx) in &cases {
             time_calls(&p, ctx, calls / 10).await;
         }

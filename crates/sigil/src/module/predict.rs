@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::{Ctx, Module, ModuleError, TraceEntry};
 use crate::adapter::{Adapter, FallbackPolicy, Fields, JsonAdapter, ParseError, check_inputs};
-use crate::trace::{EndData, ErrorInfo, SpanGuard, SpanParent, StartData};
+use crate::trace::{EndData, ErrorInfo, LmInput, SpanGuard, SpanParent, StartData, constraint_kind};
 use crate::data::{Example, Prediction};
 use crate::lm::{LmParams, LmRequest, Message};
 use crate::signature::Signature;
@@ -211,13 +211,15 @@ impl Predict {
             inputs: inputs.clone(),
         });
         let user = adapter.format_user(signature, inputs);
-        let messages = match user {
+        let (messages, traced_input) = match user {
             Ok(user) => {
                 let prefix = self.prefix(adapter, signature, demos, overlaid);
                 let mut m = Vec::with_capacity(prefix.len() + 1);
                 m.extend_from_slice(&prefix);
+                // The span shares the cached prefix and copies only this call's turn.
+                let traced = ctx.is_tracing().then(|| (prefix.clone(), user.iter().cloned().collect::<Vec<_>>()));
                 m.extend(user);
-                m
+                (m, traced)
             }
             Err(source) => {
                 format_span.end_with(|| EndData::Format(Err(ErrorInfo::new("format", source.to_string()))));
@@ -232,11 +234,22 @@ impl Predict {
             rollout_id: ctx.rollout_id(),
         };
         // OTel GenAI names LM spans `{operation} {model}`.
-        let model_id: Option<Arc<str>> = ctx.is_tracing().then(|| crate::trace::intern(&lm.model_id()));
+        let names = ctx.is_tracing().then(|| crate::trace::lm_span_names(&lm.model_id()));
         let lm_span = ctx.start_span_lazy(
             span,
-            || crate::trace::intern(&format!("chat {}", model_id.as_deref().unwrap_or_default())),
-            || StartData::Lm { model_id: model_id.clone().unwrap_or_default(), request: Arc::new(request.clone()) },
+            || names.as_ref().map(|n| n.1.clone()).unwrap_or_default(),
+            || {
+                let (prefix, turns) = traced_input.unwrap_or_default();
+                StartData::Lm {
+                    model_id: names.as_ref().map(|n| n.0.clone()).unwrap_or_default(),
+                    input: Arc::new(LmInput {
+                        prefix,
+                        turns,
+                        params: request.params.clone(),
+                        constraint: request.constraint.as_ref().map(constraint_kind),
+                    }),
+                }
+            },
         );
         let response = match lm.call(request).await {
             Ok(r) => Arc::new(r),
@@ -298,12 +311,5 @@ impl Module for Predict {
 
 /// `chat.format`, `json.parse`: the span name of an adapter step.
 fn step_name(adapter: &dyn Adapter, step: &'static str) -> Arc<str> {
-    let name = match (adapter.name(), step) {
-        ("chat", "format") => "chat.format",
-        ("chat", "parse") => "chat.parse",
-        ("json", "format") => "json.format",
-        ("json", "parse") => "json.parse",
-        (other, step) => return crate::trace::intern(&format!("{other}.{step}")),
-    };
-    crate::trace::intern(name)
+    crate::trace::adapter_step_name(adapter.name(), step)
 }

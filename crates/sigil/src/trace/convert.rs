@@ -3,7 +3,7 @@
 use super::hooks::{EndData, SpanEnd, SpanStart, StartData};
 use super::privacy::{Privacy, REDACTED};
 use super::span::{AttrValue, Attributes, Span, SpanKind, SpanStatus, keys};
-use crate::lm::{LmParams, OutputConstraint, Usage};
+use crate::lm::{LmParams, Usage};
 
 /// Builds the span for a start/end pair. Token and cost roll-ups are added later by
 /// the collector, once the span's children are known.
@@ -42,7 +42,7 @@ pub fn span_from_events(start: &SpanStart, end: &SpanEnd, privacy: &Privacy) -> 
                 put(keys::INPUTS, json(inputs.values()));
             }
         }
-        StartData::Lm { model_id, request } => {
+        StartData::Lm { model_id, input } => {
             let (provider, _) = model_id.split_once('/').unwrap_or(("", model_id));
             put(keys::GEN_AI_OPERATION, "chat".into());
             if !provider.is_empty() {
@@ -50,17 +50,13 @@ pub fn span_from_events(start: &SpanStart, end: &SpanEnd, privacy: &Privacy) -> 
                 put(keys::GEN_AI_SYSTEM, provider.into());
             }
             put(keys::GEN_AI_REQUEST_MODEL, model_id.to_string().into());
-            params(&mut put, &request.params);
-            if let Some(c) = &request.constraint {
-                let kind = match c {
-                    OutputConstraint::Choice { .. } => "choice",
-                    OutputConstraint::ChatFields { .. } => "chat_fields",
-                    OutputConstraint::JsonSchema { .. } => "json_schema",
-                };
+            params(&mut put, &input.params);
+            if let Some(kind) = input.constraint {
                 put(keys::LM_CONSTRAINT, kind.into());
             }
             if privacy.record_messages {
-                put(keys::GEN_AI_INPUT_MESSAGES, json(&request.messages));
+                let messages: Vec<&crate::lm::Message> = input.messages().collect();
+                put(keys::GEN_AI_INPUT_MESSAGES, json(&messages));
             }
         }
         StartData::Format {

@@ -17,7 +17,7 @@ use super::program::ProgramInfo;
 use super::span::{AttrValue, SpanEvent, SpanKind};
 use crate::adapter::Fields;
 use crate::data::Example;
-use crate::lm::{LmRequest, LmResponse, Usage};
+use crate::lm::{LmParams, LmRequest, LmResponse, Message, OutputConstraint, Usage};
 
 /// Nanoseconds since the Unix epoch, now.
 pub fn now_ns() -> u64 {
@@ -44,7 +44,7 @@ pub enum StartData {
     },
     Lm {
         model_id: Arc<str>,
-        request: Arc<LmRequest>,
+        input: Arc<LmInput>,
     },
     Format {
         adapter: &'static str,
@@ -95,6 +95,43 @@ impl StartData {
             StartData::Compile { .. } => SpanKind::Compile,
             StartData::Trial { .. } => SpanKind::Trial,
         }
+    }
+}
+
+/// What an LM call was asked: the messages (a shared, cached prefix and this call's
+/// own turns, so recording them copies only the new turn), parameters and the kind of
+/// output constraint.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LmInput {
+    pub prefix: Arc<[Message]>,
+    pub turns: Vec<Message>,
+    pub params: LmParams,
+    /// `choice`, `chat_fields` or `json_schema`.
+    pub constraint: Option<&'static str>,
+}
+
+impl LmInput {
+    /// From a whole request (copies its messages).
+    pub fn from_request(request: &LmRequest) -> Self {
+        LmInput {
+            prefix: Arc::from(Vec::new()),
+            turns: request.messages.clone(),
+            params: request.params.clone(),
+            constraint: request.constraint.as_ref().map(constraint_kind),
+        }
+    }
+    /// Every message, in order.
+    pub fn messages(&self) -> impl Iterator<Item = &Message> {
+        self.prefix.iter().chain(self.turns.iter())
+    }
+}
+
+/// The short name of a constraint's kind.
+pub fn constraint_kind(c: &OutputConstraint) -> &'static str {
+    match c {
+        OutputConstraint::Choice { .. } => "choice",
+        OutputConstraint::ChatFields { .. } => "chat_fields",
+        OutputConstraint::JsonSchema { .. } => "json_schema",
     }
 }
 

@@ -45,8 +45,8 @@ pub use collector::{
 };
 pub use convert::span_from_events;
 pub use hooks::{
-    CompileSummary, EndData, ErrorInfo, EvalSummary, Hook, HookError, ModuleOutput, SpanEnd,
-    SpanGuard, SpanParent, SpanStart, StartData, Tracing, now_ns,
+    CompileSummary, EndData, ErrorInfo, EvalSummary, Hook, HookError, LmInput, ModuleOutput,
+    SpanEnd, SpanGuard, SpanParent, SpanStart, StartData, Tracing, constraint_kind, now_ns,
 };
 pub use ids::{SpanId, TraceId};
 pub use privacy::{Privacy, redact_secrets};
@@ -90,4 +90,47 @@ pub(crate) fn intern(text: &str) -> Arc<str> {
         w.insert(Box::from(text), a.clone());
     }
     a
+}
+
+/// The LM span's model id and name (`chat {model}`), shared across calls.
+pub(crate) fn lm_span_names(model_id: &str) -> (Arc<str>, Arc<str>) {
+    use std::collections::HashMap;
+    use std::sync::{OnceLock, RwLock};
+    type Names = HashMap<Box<str>, (Arc<str>, Arc<str>)>;
+    static TABLE: OnceLock<RwLock<Names>> = OnceLock::new();
+    let table = TABLE.get_or_init(Default::default);
+    if let Some(n) = table
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(model_id)
+    {
+        return n.clone();
+    }
+    let n: (Arc<str>, Arc<str>) = (Arc::from(model_id), Arc::from(format!("chat {model_id}")));
+    let mut w = table.write().unwrap_or_else(|e| e.into_inner());
+    if w.len() < 4096 {
+        w.insert(Box::from(model_id), n.clone());
+    }
+    n
+}
+
+/// `chat.format`, `json.parse`, ...: the span names of the built-in adapters' steps.
+pub(crate) fn adapter_step_name(adapter: &'static str, step: &'static str) -> Arc<str> {
+    use std::sync::OnceLock;
+    static NAMES: OnceLock<[Arc<str>; 4]> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        [
+            Arc::from("chat.format"),
+            Arc::from("chat.parse"),
+            Arc::from("json.format"),
+            Arc::from("json.parse"),
+        ]
+    });
+    match (adapter, step) {
+        ("chat", "format") => names[0].clone(),
+        ("chat", "parse") => names[1].clone(),
+        ("json", "format") => names[2].clone(),
+        ("json", "parse") => names[3].clone(),
+        (other, step) => intern(&format!("{other}.{step}")),
+    }
 }
