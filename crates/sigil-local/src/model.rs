@@ -59,8 +59,13 @@ impl std::fmt::Debug for Llama {
     }
 }
 
-/// KV state of one sequence: per layer, `len` rows of `kv_dim` keys and values (values
-/// rounded through f16, as llama.cpp's default F16 cache stores them).
+/// Positions per block of the transposed value cache.
+pub const VBLK: usize = 16;
+
+/// KV state of one sequence. Per layer: keys as `len` rows of `kv_dim`; values
+/// transposed in blocks of [`VBLK`] positions (`block, column, position % VBLK`), the
+/// layout llama.cpp's KQV product reads. Both rounded through f16, as llama.cpp's
+/// default F16 cache stores them.
 #[derive(Clone, Debug, Default)]
 pub struct KvCache {
     pub len: usize,
@@ -76,30 +81,73 @@ impl KvCache {
             v: vec![Vec::new(); cfg.n_layer],
         }
     }
+
+    fn push_v(&mut self, layer: usize, pos: usize, row: &[f32]) {
+        let kvd = row.len();
+        let vl = &mut self.v[layer];
+        let need = (pos / VBLK + 1) * VBLK * kvd;
+        if vl.len() < need {
+            vl.resize(need, 0.0);
+        }
+        let base = (pos / VBLK) * VBLK * kvd + pos % VBLK;
+        for (c, &x) in row.iter().enumerate() {
+            vl[base + c * VBLK] = x;
+        }
+    }
+
     /// Drops everything after the first `n` positions.
     pub fn truncate(&mut self, n: usize, kv_dim: usize) {
         if n < self.len {
             self.len = n;
-            for l in self.k.iter_mut().chain(self.v.iter_mut()) {
+            for l in self.k.iter_mut() {
                 l.truncate(n * kv_dim);
+            }
+            for l in self.v.iter_mut() {
+                l.truncate(n.div_ceil(VBLK) * VBLK * kv_dim);
+                zero_tail(l, n, kv_dim);
             }
         }
     }
+
     /// A copy of the first `n` positions.
     pub fn prefix(&self, n: usize, kv_dim: usize) -> KvCache {
         let n = n.min(self.len);
         KvCache {
             len: n,
             k: self.k.iter().map(|l| l[..n * kv_dim].to_vec()).collect(),
-            v: self.v.iter().map(|l| l[..n * kv_dim].to_vec()).collect(),
+            v: self
+                .v
+                .iter()
+                .map(|l| {
+                    let mut v = l[..(n.div_ceil(VBLK) * VBLK * kv_dim).min(l.len())].to_vec();
+                    zero_tail(&mut v, n, kv_dim);
+                    v
+                })
+                .collect(),
         }
     }
+
     pub fn size_bytes(&self) -> usize {
         self.k
             .iter()
             .chain(self.v.iter())
             .map(|l| l.capacity() * 4)
             .sum()
+    }
+}
+
+/// Zeroes the slots of positions `>= n` in the last value block.
+fn zero_tail(v: &mut [f32], n: usize, kv_dim: usize) {
+    if n.is_multiple_of(VBLK) {
+        return;
+    }
+    let base = (n / VBLK) * VBLK * kv_dim;
+    for c in 0..kv_dim {
+        for l in n % VBLK..VBLK {
+            if let Some(x) = v.get_mut(base + c * VBLK + l) {
+                *x = 0.0;
+            }
+        }
     }
 }
 
@@ -243,8 +291,9 @@ impl Llama {
             for h in 0..n_heads {
                 let b = h * hd + 2 * i;
                 let (x0, x1) = (x[b], x[b + 1]);
-                x[b] = x0 * c - x1 * s;
-                x[b + 1] = x0 * s + x1 * c;
+                // Fused as GCC contracts llama.cpp's `x0*cos - x1*sin`, `x0*sin + x1*cos`.
+                x[b] = x0.mul_add(c, -(x1 * s));
+                x[b + 1] = x0.mul_add(s, x1 * c);
             }
             theta *= scale;
         }
@@ -292,7 +341,10 @@ impl Llama {
                 self.rope(&mut k[t * kvd..(t + 1) * kvd], c.n_head_kv, p0 + t);
             }
             cache.k[li].extend(k.iter().map(|&a| f16r(a)));
-            cache.v[li].extend(v.iter().map(|&a| f16r(a)));
+            let vr: Vec<f32> = v.iter().map(|&a| f16r(a)).collect();
+            for t in 0..t_n {
+                cache.push_v(li, p0 + t, &vr[t * kvd..(t + 1) * kvd]);
+            }
             let (kc, vc) = (&cache.k[li], &cache.v[li]);
             // One task per (token, head).
             att.par_chunks_mut(hd).enumerate().for_each(|(idx, out)| {
@@ -303,7 +355,7 @@ impl Llama {
                     .iter()
                     .map(|&a| f16r(a))
                     .collect();
-                crate::simd::attend(&qh, kc, vc, n_ctx, kvd, kh * hd, scale, out);
+                crate::simd::attend(&qh, kc, vc, n_ctx, kvd, kh * hd, scale, t_n == 1, out);
             });
             l.wo.matmul(&att, t_n, &mut o);
             for (a, b) in x.iter_mut().zip(&o) {

@@ -409,53 +409,138 @@ pub(crate) fn attend_impl(
     kc: &[f32],
     vc: &[f32],
     n_ctx: usize,
-    stride: usize,
+    kvd: usize,
     off: usize,
     scale: f32,
+    single: bool,
     out: &mut [f32],
 ) {
+    use crate::model::VBLK;
     let hd = q.len();
-    let mut sc = Vec::with_capacity(n_ctx);
+    let full = hd / 16 * 16;
+    let n_blk = n_ctx.div_ceil(VBLK);
+    let mut sc = vec![0f32; n_blk * VBLK];
     let mut mx = f32::NEG_INFINITY;
-    for j in 0..n_ctx {
-        let kr = &kc[j * stride + off..j * stride + off + hd];
-        let mut lanes = [0f32; 16];
-        for c in (0..hd).step_by(16) {
-            for l in 0..16 {
-                if c + l < hd {
-                    lanes[l] = q[c + l].mul_add(kr[c + l], lanes[l]);
-                }
-            }
-        }
-        let s = hsum16(&lanes) * scale;
-        mx = mx.max(s);
-        sc.push(s);
+    for (j, s) in sc.iter_mut().enumerate().take(n_ctx) {
+        let kr = &kc[j * kvd + off..j * kvd + off + hd];
+        *s = if single {
+            dot_f16_vec(q, kr)
+        } else {
+            dot_f16_gemm(q, kr, full)
+        } * scale;
+        mx = mx.max(*s);
     }
-    // Softmax over 16-wide chunks, each chunk's sum reduced then added in f64.
+    // llama.cpp pads the KV length (masked positions: probability 0), so the softmax
+    // runs in whole 16-wide chunks, each chunk's sum reduced then added in f64.
     let mut sum = 0f64;
-    for chunk in sc.chunks_mut(16) {
+    for (b, chunk) in sc.chunks_mut(16).enumerate() {
         let mut e = [0f32; 16];
         for (i, s) in chunk.iter_mut().enumerate() {
-            *s = expf_poly(*s - mx);
+            *s = if b * 16 + i < n_ctx {
+                expf_poly(*s - mx)
+            } else {
+                0.0
+            };
             e[i] = *s;
         }
         sum += hsum16(&e) as f64;
     }
     let inv = (1.0 / sum) as f32;
-    for s in sc.iter_mut() {
+    for s in sc[..n_ctx].iter_mut() {
         *s = half::f16::from_f32(*s * inv).to_f32();
     }
-    let mut lanes = vec![[0f32; 16]; hd];
-    for (j, &p) in sc.iter().enumerate() {
-        let vr = &vc[j * stride + off..j * stride + off + hd];
-        let l = j % 16;
-        for e in 0..hd {
-            lanes[e][l] = p.mul_add(vr[e], lanes[e][l]);
+    if single {
+        // One query: llama.cpp's ggml_vec_dot_f16 (four 16-lane accumulators taking
+        // turns per 16 positions, reduced pairwise); its KV length is padded to a
+        // multiple of 64 with zero probabilities, so there are no leftovers.
+        let mut acc = vec![[[0f32; 16]; 4]; hd];
+        for b in 0..n_blk {
+            let p: &[f32; 16] = sc[b * VBLK..b * VBLK + 16]
+                .try_into()
+                .expect("16 probabilities");
+            let blk = &vc[b * VBLK * kvd..(b + 1) * VBLK * kvd];
+            for (e, a) in acc.iter_mut().enumerate() {
+                let vr = &blk[(off + e) * VBLK..(off + e) * VBLK + 16];
+                let a = &mut a[b % 4];
+                for l in 0..16 {
+                    a[l] = p[l].mul_add(vr[l], a[l]);
+                }
+            }
+        }
+        for (o, a) in out.iter_mut().zip(&acc) {
+            *o = reduce4x16(a);
+        }
+        return;
+    }
+    // Several queries: llama.cpp's tinyBLAS f16 GEMM, one 16-lane accumulator per
+    // output over blocks of 16 positions.
+    let mut acc = vec![[0f32; 16]; hd];
+    for b in 0..n_blk {
+        let p: &[f32; 16] = sc[b * VBLK..b * VBLK + 16]
+            .try_into()
+            .expect("16 probabilities");
+        let blk = &vc[b * VBLK * kvd..(b + 1) * VBLK * kvd];
+        for (e, a) in acc.iter_mut().enumerate() {
+            let vr = &blk[(off + e) * VBLK..(off + e) * VBLK + 16];
+            for l in 0..16 {
+                a[l] = p[l].mul_add(vr[l], a[l]);
+            }
         }
     }
-    for e in 0..hd {
-        out[e] = hsum16(&lanes[e]);
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o = hsum16(a);
     }
+}
+
+/// `(a0 + a2) + (a1 + a3)` lane-wise, then the 16 lanes summed (ggml's F16 reduce).
+#[inline(always)]
+fn reduce4x16(a: &[[f32; 16]; 4]) -> f32 {
+    let mut r = [0f32; 16];
+    for l in 0..16 {
+        r[l] = (a[0][l] + a[2][l]) + (a[1][l] + a[3][l]);
+    }
+    hsum16(&r)
+}
+
+/// q·k as tinyBLAS: 16 lanes, fused multiply-add over 16-element steps.
+#[inline(always)]
+fn dot_f16_gemm(q: &[f32], k: &[f32], full: usize) -> f32 {
+    let mut lanes = [0f32; 16];
+    for c in (0..full).step_by(16) {
+        let (qa, ka) = (&q[c..c + 16], &k[c..c + 16]);
+        for l in 0..16 {
+            lanes[l] = qa[l].mul_add(ka[l], lanes[l]);
+        }
+    }
+    for l in 0..q.len() - full {
+        lanes[l] = q[full + l].mul_add(k[full + l], lanes[l]);
+    }
+    hsum16(&lanes)
+}
+
+/// q·k as ggml_vec_dot_f16: 64-element steps into four 16-lane accumulators, pairwise
+/// reduction, leftovers added in f64.
+#[inline(always)]
+fn dot_f16_vec(q: &[f32], k: &[f32]) -> f32 {
+    let n = q.len();
+    let np = n / 64 * 64;
+    let mut acc = [[0f32; 16]; 4];
+    for i in (0..np).step_by(64) {
+        for (j, a) in acc.iter_mut().enumerate() {
+            let (qa, ka) = (
+                &q[i + j * 16..i + j * 16 + 16],
+                &k[i + j * 16..i + j * 16 + 16],
+            );
+            for l in 0..16 {
+                a[l] = qa[l].mul_add(ka[l], a[l]);
+            }
+        }
+    }
+    let mut sum = reduce4x16(&acc) as f64;
+    for i in np..n {
+        sum += (q[i] * k[i]) as f64;
+    }
+    sum as f32
 }
 
 /// f32 dot product in 8 lanes (vectorizes).

@@ -80,9 +80,10 @@ fn attend_avx2(
     kvd: usize,
     kh: usize,
     scale: f32,
+    single: bool,
     out: &mut [f32],
 ) {
-    attend_impl(q, kc, vc, n_ctx, kvd, kh, scale, out)
+    attend_impl(q, kc, vc, n_ctx, kvd, kh, scale, single, out)
 }
 
 /// One attention head for one query (see [`attend_impl`]).
@@ -95,15 +96,16 @@ pub(crate) fn attend(
     kvd: usize,
     kh: usize,
     scale: f32,
+    single: bool,
     out: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: has_avx2() checked at runtime that the CPU supports AVX2 and FMA.
-        unsafe { attend_avx2(q, kc, vc, n_ctx, kvd, kh, scale, out) };
+        unsafe { attend_avx2(q, kc, vc, n_ctx, kvd, kh, scale, single, out) };
         return;
     }
-    attend_impl(q, kc, vc, n_ctx, kvd, kh, scale, out)
+    attend_impl(q, kc, vc, n_ctx, kvd, kh, scale, single, out)
 }
 
 /// AVX2 integer dot products. Each block gives 8 i32 lanes of 4 consecutive products
