@@ -72,6 +72,10 @@ start_llama_server() {
 }
 
 stop_llama_server() {
-  if [ -n "${LLAMA_SERVER_PID:-}" ]; then kill "$LLAMA_SERVER_PID" 2>/dev/null; wait "$LLAMA_SERVER_PID" 2>/dev/null; fi
+  if [ -n "${LLAMA_SERVER_PID:-}" ]; then
+    kill "$LLAMA_SERVER_PID" 2>/dev/null || true
+    wait "$LLAMA_SERVER_PID" 2>/dev/null || true
+  fi
   LLAMA_SERVER_PID=
+  return 0
 }

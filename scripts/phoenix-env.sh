@@ -29,7 +29,11 @@ start_phoenix() {
 }
 
 stop_phoenix() {
-  if [ -n "${PHOENIX_PID:-}" ]; then kill "$PHOENIX_PID" 2>/dev/null; wait "$PHOENIX_PID" 2>/dev/null; fi
+  if [ -n "${PHOENIX_PID:-}" ]; then
+    kill "$PHOENIX_PID" 2>/dev/null || true
+    wait "$PHOENIX_PID" 2>/dev/null || true
+  fi
   if [ -n "${PHOENIX_WORKDIR:-}" ]; then rm -rf "$PHOENIX_WORKDIR"; fi
   PHOENIX_PID=; PHOENIX_WORKDIR=
+  return 0
 }

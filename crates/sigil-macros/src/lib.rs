@@ -13,7 +13,7 @@ mod util;
 
 /// Declares a signature as a struct: implements `sigil::signature::TypedSignature`.
 ///
-/// ```ignore
+/// ```text
 /// use sigil::Signature;
 /// use sigil::signature::TypedSignature;
 ///
@@ -60,7 +60,7 @@ pub fn derive_signature(input: TokenStream) -> TokenStream {
 /// choices match what serde reads back. Variants with `#[sigil(skip)]`,
 /// `#[serde(skip)]` or `#[serde(skip_deserializing)]` are left out.
 ///
-/// ```ignore
+/// ```text
 /// #[derive(sigil::SigilEnum, serde::Deserialize)]
 /// #[serde(rename_all = "lowercase")]
 /// enum Sentiment { Positive, Negative, Neutral }
@@ -79,7 +79,7 @@ pub fn derive_sigil_enum(input: TokenStream) -> TokenStream {
 /// type's name unless renamed) and `schema` its JSON schema with subschemas inlined
 /// (see `sigil::signature::FieldType::object_of`).
 ///
-/// ```ignore
+/// ```text
 /// #[derive(schemars::JsonSchema, sigil::SigilObject)]
 /// struct Citation { source: String, page: u32 }
 /// ```

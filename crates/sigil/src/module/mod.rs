@@ -148,11 +148,31 @@ pub fn bind_paths(program: &dyn Module) {
 /// Implements [`Module::named_predictors`] for a struct from the names of its
 /// module fields.
 ///
-/// ```ignore
-/// impl Module for Rag {
-///     sigil::submodules!(retrieve_query, generate);
-///     async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> { ... }
+/// ```
+/// use sigil::prelude::*;
+///
+/// struct TwoStep {
+///     draft: Predict,
+///     polish: ChainOfThought,
 /// }
+///
+/// #[async_trait::async_trait]
+/// impl Module for TwoStep {
+///     sigil::submodules!(draft, polish);
+///
+///     async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+///         let d = self.draft.forward(ctx, inputs).await?;
+///         let text = d.get_str("draft").unwrap_or_default();
+///         self.polish.forward(ctx, Example::new().input("draft", text)).await
+///     }
+/// }
+///
+/// let program = TwoStep {
+///     draft: Predict::parse("topic -> draft").unwrap(),
+///     polish: ChainOfThought::parse("draft -> text").unwrap(),
+/// };
+/// let paths: Vec<String> = program.named_predictors().into_iter().map(|(p, _)| p).collect();
+/// assert_eq!(paths, ["draft", "polish"]);
 /// ```
 #[macro_export]
 macro_rules! submodules {
