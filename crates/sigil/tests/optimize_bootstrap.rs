@@ -149,3 +149,19 @@ async fn another_lm_can_teach() {
         "teacher calls count against the budget"
     );
 }
+
+#[tokio::test]
+async fn a_teacher_lm_can_be_set_per_predictor_path() {
+    let student = task_lm(|_, _| false);
+    let teacher = task_lm(|_, _| true);
+    let ctx = Ctx::from_arc(student.clone());
+    let p = program();
+    let bfs = BootstrapFewShot::new(metric())
+        .max_labeled_demos(0)
+        .max_bootstrapped_demos(2)
+        .teacher_lm_for("", teacher.clone() as Arc<dyn Lm>)
+        .config(config());
+    let c = bfs.compile(&p, &dataset(0..6), &[], &ctx).await.unwrap();
+    assert_eq!(c.overlay.get("").unwrap().demos.as_ref().unwrap().len(), 2);
+    assert_eq!((student.calls(), teacher.calls()), (0, 2));
+}

@@ -117,12 +117,28 @@ fn traces_to_demos(traces: Vec<TraceEntry>) -> IndexMap<String, Example> {
         .collect()
 }
 
+/// The LMs the teacher runs with: one for every predictor, and per predictor path.
+#[derive(Clone, Default)]
+pub(crate) struct Teacher {
+    pub lm: Option<Arc<dyn Lm>>,
+    pub by_path: Vec<(String, Arc<dyn Lm>)>,
+}
+
+impl Teacher {
+    pub(crate) fn with_lm(lm: Option<Arc<dyn Lm>>) -> Self {
+        Teacher {
+            lm,
+            by_path: Vec::new(),
+        }
+    }
+}
+
 /// Bootstraps demos for every predictor from `trainset`, in order, stopping once
 /// `max_bootstrapped` examples passed. Fails with `BudgetExhausted` if a call was refused.
 pub(crate) async fn bootstrap_demos(
     engine: &Engine<'_>,
     s: &BootstrapSettings,
-    teacher_lm: Option<&Arc<dyn Lm>>,
+    teacher: &Teacher,
     trainset: &[Example],
 ) -> Result<IndexMap<String, DemoSet>, OptimizeError> {
     let refused = engine.budget.refused();
@@ -137,10 +153,13 @@ pub(crate) async fn bootstrap_demos(
         ),
         None => Overlay::default(),
     };
-    let teacher_ctx = match teacher_lm {
+    let mut teacher_ctx = match &teacher.lm {
         Some(lm) => engine.ctx.with_lm(engine.wrap_lm(lm.clone())),
         None => engine.ctx.clone(),
     };
+    for (path, lm) in &teacher.by_path {
+        teacher_ctx = teacher_ctx.with_lm_for(path, engine.wrap_lm(lm.clone()));
+    }
     let paths: Vec<String> = engine
         .program
         .named_predictors()
@@ -225,7 +244,7 @@ pub(crate) fn overlay_of(sets: &IndexMap<String, DemoSet>) -> Overlay {
 pub struct BootstrapFewShot {
     metric: Arc<dyn Metric>,
     pub(crate) settings: BootstrapSettings,
-    teacher_lm: Option<Arc<dyn Lm>>,
+    teacher: Teacher,
     config: EngineConfig,
 }
 
@@ -245,7 +264,7 @@ impl BootstrapFewShot {
                 round_temperature: 1.0,
                 teacher_overlay: None,
             },
-            teacher_lm: None,
+            teacher: Teacher::default(),
             config: EngineConfig::default(),
         }
     }
@@ -273,7 +292,12 @@ impl BootstrapFewShot {
     }
     /// The teacher runs with this LM (its calls count against the budget).
     pub fn teacher_lm(mut self, lm: Arc<dyn Lm>) -> Self {
-        self.teacher_lm = Some(lm);
+        self.teacher.lm = Some(lm);
+        self
+    }
+    /// The teacher's predictor at `path` runs with this LM (as [`Ctx::with_lm_for`]).
+    pub fn teacher_lm_for(mut self, path: &str, lm: Arc<dyn Lm>) -> Self {
+        self.teacher.by_path.push((path.to_string(), lm));
         self
     }
     /// The teacher runs with this overlay (e.g. an earlier compiled program) instead of labeled demos.
@@ -346,7 +370,7 @@ impl Optimizer for BootstrapFewShot {
             0,
         )?;
         engine.phase("bootstrap");
-        let teacher = self.teacher_lm.as_ref();
+        let teacher = &self.teacher;
         let result = engine
             .step("bootstrap", || {
                 bootstrap_demos(&engine, &self.settings, teacher, trainset)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::bootstrap::{BootstrapSettings, bootstrap_demos, overlay_of};
+use super::bootstrap::{BootstrapSettings, Teacher, bootstrap_demos, overlay_of};
 use super::data::{check_disjoint, check_examples, derive_seed, ids_of};
 use super::engine::{Engine, EngineConfig, forward_spend, times};
 use super::labeled::labeled_overlay;
@@ -123,9 +123,13 @@ impl BootstrapFewShotWithRandomSearch {
                 ))
             }
             -1 => {
-                let sets =
-                    bootstrap_demos(engine, &self.settings, self.teacher_lm.as_ref(), trainset)
-                        .await?;
+                let sets = bootstrap_demos(
+                    engine,
+                    &self.settings,
+                    &Teacher::with_lm(self.teacher_lm.clone()),
+                    trainset,
+                )
+                .await?;
                 Ok(("bootstrap unshuffled".into(), overlay_of(&sets)))
             }
             s => {
@@ -138,8 +142,13 @@ impl BootstrapFewShotWithRandomSearch {
                     max_bootstrapped: size,
                     ..self.settings.clone()
                 };
-                let sets =
-                    bootstrap_demos(engine, &settings, self.teacher_lm.as_ref(), &shuffled).await?;
+                let sets = bootstrap_demos(
+                    engine,
+                    &settings,
+                    &Teacher::with_lm(self.teacher_lm.clone()),
+                    &shuffled,
+                )
+                .await?;
                 Ok((
                     format!("bootstrap seed {s} ({size} traces)"),
                     overlay_of(&sets),

@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 
 mod search;
 
-use super::bootstrap::{BootstrapSettings, DemoSet, bootstrap_demos};
+use super::bootstrap::{BootstrapSettings, DemoSet, Teacher, bootstrap_demos};
 use super::data::{check_disjoint, check_examples, derive_seed, ids_of, sample};
 use super::engine::{Engine, EngineConfig, forward_spend, times};
 use super::labeled::labeled_overlay;
@@ -273,7 +273,7 @@ impl MiproV2 {
             teacher_overlay: None,
         };
         let mut rng = SeededRng::new(derive_seed(engine.seed(), 1));
-        let teacher = self.teacher_lm.as_ref();
+        let teacher = &Teacher::with_lm(self.teacher_lm.clone());
         for seed in -3..plan.n_demo_sets as i64 - 3 {
             let sets: IndexMap<String, DemoSet> = match seed {
                 -3 => paths
