@@ -46,7 +46,7 @@ const MIGRATIONS: &[&str] = &[
         events      TEXT,
         UNIQUE (trace_id, span_id)
     );
-    CREATE INDEX spans_by_kind ON spans(kind, start_ns);
+    CREATE INDEX spans_compile ON spans(start_ns) WHERE kind = 'compile';
     CREATE INDEX spans_by_time ON spans(start_ns);",
 ];
 
