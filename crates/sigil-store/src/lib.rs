@@ -34,11 +34,13 @@
 pub mod alerts;
 mod query;
 mod schema;
+mod setup;
 mod sink;
 mod store;
 
 pub use query::{CompileRun, HourlyStats, SpanNode, TraceFilter, TraceSummary};
 pub use schema::SCHEMA_VERSION;
+pub use setup::{standard_collector, standard_collector_with};
 pub use sink::StoreSink;
 pub use store::{DEFAULT_PATH, Retention, Store};
 
