@@ -1,0 +1,74 @@
+//! The embedded engine's side of `bench/local_bench.sh`: reads the shared workload JSON
+//! written by `bench/python/local_llama_cpp.py` and prints one JSON line (prefill and
+//! decode tokens/s, wall time of the 60-query Banking77 workload).
+//!
+//! `cargo run --release -p sigil-local --example bench_local -- MODEL WORKLOAD_JSON`
+use std::time::Instant;
+
+use sigil::lm::{LmRequest, Message, OutputConstraint};
+use sigil_local::{LocalConfig, LocalLm};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 3 {
+        eprintln!("usage: bench_local MODEL WORKLOAD_JSON");
+        std::process::exit(2);
+    }
+    let w: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&args[2]).expect("workload")).expect("json");
+    let msgs = |v: &serde_json::Value| -> Vec<Message> {
+        serde_json::from_value(v.clone()).expect("messages")
+    };
+    let lm = LocalLm::load(std::path::Path::new(&args[1]), LocalConfig::default()).expect("model");
+    let m = lm.model();
+    let render = |ms: &[Message]| {
+        m.tokenizer
+            .encode(&m.template.render(ms).expect("template"), true)
+    };
+
+    let ptoks = render(&msgs(&w["prefill_messages"]));
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let mut c = m.new_cache();
+        let t = Instant::now();
+        m.llama.forward(&ptoks, &mut c).expect("prefill");
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    let prefill = ptoks.len() as f64 / best;
+
+    let dtoks = render(&msgs(&w["decode_messages"]));
+    let mut c = m.new_cache();
+    let mut logits = m.llama.forward(&dtoks, &mut c).expect("prompt");
+    let t = Instant::now();
+    for _ in 0..128 {
+        let tok = sigil_local::sampler::argmax(&logits);
+        logits = m.llama.forward(&[tok], &mut c).expect("decode");
+    }
+    let decode = 128.0 / t.elapsed().as_secs_f64();
+
+    let labels: Vec<String> = serde_json::from_value(w["labels"].clone()).expect("labels");
+    let queries = w["queries"].as_array().expect("queries");
+    let t = Instant::now();
+    let mut correct = 0;
+    for q in queries {
+        let mut r = LmRequest::new(msgs(&q["messages"]));
+        r.params.max_tokens = Some(16);
+        r.constraint = Some(OutputConstraint::Choice {
+            choices: labels.clone(),
+        });
+        let g = lm.generate(&r).expect("generate");
+        correct += usize::from(g.text.trim() == q["label"].as_str().unwrap_or(""));
+    }
+    let wall = t.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "engine": format!("sigil-local ({})", sigil_local::simd_level()),
+            "prefill_tokens": ptoks.len(),
+            "prefill_tok_s": prefill,
+            "decode_tok_s": decode,
+            "workload_s": wall,
+            "workload_accuracy": correct as f64 / queries.len() as f64,
+        })
+    );
+}
