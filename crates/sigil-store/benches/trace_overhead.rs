@@ -115,6 +115,12 @@ fn main() {
             ("noop_hook", base.with_hook(Arc::new(Noop))),
             ("collector_no_sinks", base.with_hook(empty.clone())),
             ("collector_sqlite_store", base.with_hook(stored.clone())),
+            // One trace in 32 recorded whole (Ctx::with_trace_sampling).
+            (
+                "collector_sqlite_store_sampled_1_in_32",
+                base.with_hook(stored.clone())
+                    .with_trace_sampling(1.0 / 32.0),
+            ),
         ];
         // Optional: only the cases whose name contains this (for profiling).
         let only = std::env::var("TRACE_BENCH_ONLY").unwrap_or_default();

@@ -173,20 +173,32 @@ impl Ctx {
         let mut hooks = self.tracing.as_ref().map(|t| t.hooks()).unwrap_or_default();
         hooks.push(hook);
         let program = self.tracing.as_ref().and_then(|t| t.program.clone());
-        Ctx { tracing: Some(Arc::new(Tracing::new(hooks, program))), ..self.clone() }
+        Ctx { tracing: Some(Arc::new(Tracing::new(hooks, program, self.sample_ratio()))), ..self.clone() }
     }
     /// Replaces the trace hooks (an empty list turns tracing off).
     pub fn with_hooks(&self, hooks: Vec<Arc<dyn Hook>>) -> Self {
         let program = self.tracing.as_ref().and_then(|t| t.program.clone());
-        let tracing = if hooks.is_empty() && program.is_none() { None } else { Some(Arc::new(Tracing::new(hooks, program))) };
+        let tracing = if hooks.is_empty() && program.is_none() { None } else { Some(Arc::new(Tracing::new(hooks, program, self.sample_ratio()))) };
         Ctx { tracing, ..self.clone() }
     }
     /// Says which program runs under this ctx and whether it was compiled; stamped on
     /// every root span. Takes effect once a hook is registered.
     pub fn with_program(&self, program: ProgramInfo) -> Self {
         let hooks = self.tracing.as_ref().map(|t| t.hooks()).unwrap_or_default();
-        Ctx { tracing: Some(Arc::new(Tracing::new(hooks, Some(Arc::new(program))))), ..self.clone() }
+        Ctx { tracing: Some(Arc::new(Tracing::new(hooks, Some(Arc::new(program)), self.sample_ratio()))), ..self.clone() }
     }
+    /// Records only this share of traces (0 to 1; default 1), chosen at each root span
+    /// from its trace id; a trace is recorded whole or not at all. Cuts tracing
+    /// overhead for high-traffic programs.
+    pub fn with_trace_sampling(&self, ratio: f64) -> Self {
+        let hooks = self.tracing.as_ref().map(|t| t.hooks()).unwrap_or_default();
+        let program = self.tracing.as_ref().and_then(|t| t.program.clone());
+        Ctx { tracing: Some(Arc::new(Tracing::new(hooks, program, ratio))), ..self.clone() }
+    }
+    fn sample_ratio(&self) -> f64 {
+        self.tracing.as_ref().map_or(1.0, |t| t.sample_ratio)
+    }
+
     /// Whether any hook is registered.
     pub fn is_tracing(&self) -> bool {
         self.tracing.as_ref().is_some_and(|t| !t.is_empty())

@@ -210,6 +210,8 @@ impl Predict {
             demos: demos.len(),
             inputs: inputs.clone(),
         });
+        // Not recording when tracing is off or this trace was not sampled.
+        let recording = format_span.is_recording();
         let user = adapter.format_user(signature, inputs);
         let (messages, traced_input) = match user {
             Ok(user) => {
@@ -217,7 +219,7 @@ impl Predict {
                 let mut m = Vec::with_capacity(prefix.len() + 1);
                 m.extend_from_slice(&prefix);
                 // The span shares the cached prefix and copies only this call's turn.
-                let traced = ctx.is_tracing().then(|| (prefix.clone(), user.iter().cloned().collect::<Vec<_>>()));
+                let traced = recording.then(|| (prefix.clone(), user.iter().cloned().collect::<Vec<_>>()));
                 m.extend(user);
                 (m, traced)
             }
@@ -234,7 +236,7 @@ impl Predict {
             rollout_id: ctx.rollout_id(),
         };
         // OTel GenAI names LM spans `{operation} {model}`.
-        let names = ctx.is_tracing().then(|| crate::trace::lm_span_names(&lm.model_id()));
+        let names = recording.then(|| crate::trace::lm_span_names(&lm.model_id()));
         let lm_span = ctx.start_span_lazy(
             span,
             || names.as_ref().map(|n| n.1.clone()).unwrap_or_default(),

@@ -34,6 +34,8 @@ pub fn now_ns() -> u64 {
 pub struct SpanParent {
     pub trace_id: TraceId,
     pub span_id: SpanId,
+    /// False when the trace was not sampled: spans under it are not recorded.
+    pub sampled: bool,
 }
 
 /// What a span started with.
@@ -234,6 +236,7 @@ impl SpanStart {
         SpanParent {
             trace_id: self.trace_id,
             span_id: self.call_id,
+            sampled: true,
         }
     }
 }
@@ -290,6 +293,8 @@ struct Registered {
 pub struct Tracing {
     hooks: Vec<Registered>,
     pub(crate) program: Option<Arc<ProgramInfo>>,
+    /// Share of traces recorded, decided at each root span from its trace id.
+    pub(crate) sample_ratio: f64,
 }
 
 impl std::fmt::Debug for Tracing {
@@ -302,7 +307,11 @@ impl std::fmt::Debug for Tracing {
 }
 
 impl Tracing {
-    pub(crate) fn new(hooks: Vec<Arc<dyn Hook>>, program: Option<Arc<ProgramInfo>>) -> Self {
+    pub(crate) fn new(
+        hooks: Vec<Arc<dyn Hook>>,
+        program: Option<Arc<ProgramInfo>>,
+        sample_ratio: f64,
+    ) -> Self {
         Tracing {
             hooks: hooks
                 .into_iter()
@@ -312,7 +321,18 @@ impl Tracing {
                 })
                 .collect(),
             program,
+            sample_ratio: if sample_ratio.is_nan() {
+                1.0
+            } else {
+                sample_ratio.clamp(0.0, 1.0)
+            },
         }
+    }
+    /// Whether the trace with this id is recorded (deterministic in the id, like
+    /// OpenTelemetry's trace-id-ratio sampler, so every process agrees).
+    pub(crate) fn samples(&self, trace_id: TraceId) -> bool {
+        self.sample_ratio >= 1.0
+            || ((trace_id.0 as u64) as f64) < self.sample_ratio * (u64::MAX as f64)
     }
     pub(crate) fn hooks(&self) -> Vec<Arc<dyn Hook>> {
         self.hooks.iter().map(|r| r.hook.clone()).collect()
@@ -358,6 +378,8 @@ fn report(r: &Registered, which: &str, outcome: std::thread::Result<Result<(), H
 #[must_use = "a span ends when its guard is ended or dropped"]
 pub struct SpanGuard {
     inner: Option<Open>,
+    /// Set when the trace is not sampled: children inherit the decision.
+    unsampled: Option<SpanParent>,
 }
 
 struct Open {
@@ -370,7 +392,10 @@ struct Open {
 impl SpanGuard {
     /// An inert guard (tracing off).
     pub fn none() -> Self {
-        SpanGuard { inner: None }
+        SpanGuard {
+            inner: None,
+            unsampled: None,
+        }
     }
 
     pub(crate) fn begin(
@@ -380,8 +405,28 @@ impl SpanGuard {
         data: StartData,
     ) -> SpanGuard {
         let (trace_id, parent_id) = match parent {
+            Some(p) if !p.sampled => {
+                return SpanGuard {
+                    inner: None,
+                    unsampled: Some(p),
+                };
+            }
             Some(p) => (p.trace_id, Some(p.span_id)),
-            None => (TraceId::new(), None),
+            None => {
+                let trace_id = TraceId::new();
+                if !tracing.samples(trace_id) {
+                    let p = SpanParent {
+                        trace_id,
+                        span_id: SpanId(1),
+                        sampled: false,
+                    };
+                    return SpanGuard {
+                        inner: None,
+                        unsampled: Some(p),
+                    };
+                }
+                (trace_id, None)
+            }
         };
         let start = SpanStart {
             trace_id,
@@ -400,6 +445,7 @@ impl SpanGuard {
                 events: Vec::new(),
                 attributes: Vec::new(),
             }),
+            unsampled: None,
         }
     }
 
@@ -409,7 +455,10 @@ impl SpanGuard {
 
     /// This span as the parent of the spans its work opens (`None` when inert).
     pub fn parent(&self) -> Option<SpanParent> {
-        self.inner.as_ref().map(|o| o.start.parent())
+        self.inner
+            .as_ref()
+            .map(|o| o.start.parent())
+            .or(self.unsampled)
     }
 
     pub fn start(&self) -> Option<&SpanStart> {

@@ -127,11 +127,26 @@ const SECRET_NAMES: &[&str] = &[
     "authorization",
 ];
 
-/// First letters (either case) of [`KEY_PREFIXES`], [`SECRET_NAMES`] and `bearer`.
-fn may_start_secret(c: u8) -> bool {
+/// The first two letters (either case) of [`KEY_PREFIXES`], [`SECRET_NAMES`] and
+/// `bearer`: a cheap test that skips almost every ordinary word.
+fn may_start_secret(c0: u8, c1: u8) -> bool {
     matches!(
-        c.to_ascii_lowercase(),
-        b's' | b'p' | b'g' | b'x' | b'h' | b'a' | b'b'
+        [c0.to_ascii_lowercase(), c1.to_ascii_lowercase()],
+        [b's', b'k']
+            | [b'p', b'k']
+            | [b'g', b'h']
+            | [b'g', b'i']
+            | [b'g', b'l']
+            | [b'x', b'o']
+            | [b'h', b'f']
+            | [b'a', b'k']
+            | [b'a', b'i']
+            | [b'a', b'p']
+            | [b'p', b'a']
+            | [b's', b'e']
+            | [b'a', b'c']
+            | [b'a', b'u']
+            | [b'b', b'e']
     )
 }
 
@@ -153,7 +168,8 @@ pub fn redact_secrets(text: &str) -> Cow<'_, str> {
     let mut i = 0;
     while i < b.len() {
         // Only words starting with a letter some prefix or name starts with can match.
-        let at_word_start = (i == 0 || !is_key_char(b[i - 1])) && may_start_secret(b[i]);
+        let at_word_start = (i == 0 || !is_key_char(b[i - 1]))
+            && may_start_secret(b[i], b.get(i + 1).copied().unwrap_or(0));
         let mut value_start = None;
         if at_word_start {
             if let Some(p) = KEY_PREFIXES
@@ -243,7 +259,7 @@ mod tests {
     #[test]
     fn the_prefilter_admits_every_prefix_and_name() {
         for p in KEY_PREFIXES.iter().chain(SECRET_NAMES).chain(&["bearer"]) {
-            assert!(may_start_secret(p.as_bytes()[0]), "{p}");
+            assert!(may_start_secret(p.as_bytes()[0], p.as_bytes()[1]), "{p}");
         }
     }
 
