@@ -24,4 +24,5 @@ print("|---|---|---|---|---|")
 for r in (a, b):
     print(f"| {r['engine']} | {r['prefill_tok_s']:.0f} ({r['prefill_tokens']} tokens) | {r['decode_tok_s']:.1f} | {r['workload_s']:.2f} | {r['workload_accuracy']:.0%} |")
 print(f"| ratio sigil/llama.cpp | {b['prefill_tok_s']/a['prefill_tok_s']:.2f}x | {b['decode_tok_s']/a['decode_tok_s']:.2f}x | {a['workload_s']/b['workload_s']:.2f}x (speed) | |")
+print(f"\nsigil-local peak RSS: {b.get('max_rss_mib', 0):.0f} MiB")
 PY

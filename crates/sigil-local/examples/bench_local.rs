@@ -69,6 +69,20 @@ fn main() {
             "decode_tok_s": decode,
             "workload_s": wall,
             "workload_accuracy": correct as f64 / queries.len() as f64,
+            "max_rss_mib": max_rss_mib(),
         })
     );
+}
+
+/// Peak resident memory of this process (Linux), in MiB.
+fn max_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(0.0)
 }

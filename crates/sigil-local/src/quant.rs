@@ -196,6 +196,21 @@ impl QMatrix {
     }
 }
 
+/// Rounds each value to the nearest f16 (ties to even), kept as f32.
+pub(crate) fn round_f16_portable(x: &mut [f32]) {
+    for v in x {
+        *v = half::f16::from_f32(*v).to_f32();
+    }
+}
+
+/// Rounds to nearest, ties to even (as `_mm256_round_ps`), for |x| < 2^22, without a
+/// libm call: adding and subtracting 1.5 * 2^23 leaves the rounded value.
+#[inline(always)]
+fn round_even(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (x + MAGIC) - MAGIC
+}
+
 /// One activation row quantized to 8 bits per 32-block.
 #[derive(Clone, Debug)]
 pub struct QAct {
@@ -218,7 +233,7 @@ impl QAct {
             let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
             let mut sum = 0i32;
             for j in 0..QK {
-                let q = (xb[j] * id).round_ties_even() as i8;
+                let q = round_even(xb[j] * id) as i8;
                 qs[b * QK + j] = q;
                 sum += q as i32;
             }
@@ -413,6 +428,7 @@ pub(crate) fn attend_impl(
     off: usize,
     scale: f32,
     single: bool,
+    round_f16: impl Fn(&mut [f32]),
     out: &mut [f32],
 ) {
     use crate::model::VBLK;
@@ -447,8 +463,9 @@ pub(crate) fn attend_impl(
     }
     let inv = (1.0 / sum) as f32;
     for s in sc[..n_ctx].iter_mut() {
-        *s = half::f16::from_f32(*s * inv).to_f32();
+        *s *= inv;
     }
+    round_f16(&mut sc[..n_ctx]);
     if single {
         // One query: llama.cpp's ggml_vec_dot_f16 (four 16-lane accumulators taking
         // turns per 16 positions, reduced pairwise); its KV length is padded to a

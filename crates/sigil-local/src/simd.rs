@@ -7,7 +7,7 @@
 //! which compute bit-identical results. `SIGIL_NO_SIMD=1` forces the portable path.
 #![allow(unsafe_code)]
 
-use crate::quant::{QAct, QMatrix, attend_impl, tile_impl};
+use crate::quant::{QAct, QMatrix, attend_impl, round_f16_portable, tile_impl};
 
 #[cfg(target_arch = "x86_64")]
 fn has_avx2() -> bool {
@@ -17,6 +17,7 @@ fn has_avx2() -> bool {
         std::env::var_os("SIGIL_NO_SIMD").is_none()
             && is_x86_feature_detected!("avx2")
             && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
     })
 }
 
@@ -70,7 +71,7 @@ pub(crate) fn tile(
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 #[allow(clippy::too_many_arguments)]
 fn attend_avx2(
     q: &[f32],
@@ -83,7 +84,19 @@ fn attend_avx2(
     single: bool,
     out: &mut [f32],
 ) {
-    attend_impl(q, kc, vc, n_ctx, kvd, kh, scale, single, out)
+    // The closure inherits this function's target features (checked by the caller).
+    attend_impl(
+        q,
+        kc,
+        vc,
+        n_ctx,
+        kvd,
+        kh,
+        scale,
+        single,
+        |x| x86::round_f16(x),
+        out,
+    )
 }
 
 /// One attention head for one query (see [`attend_impl`]).
@@ -105,7 +118,18 @@ pub(crate) fn attend(
         unsafe { attend_avx2(q, kc, vc, n_ctx, kvd, kh, scale, single, out) };
         return;
     }
-    attend_impl(q, kc, vc, n_ctx, kvd, kh, scale, single, out)
+    attend_impl(
+        q,
+        kc,
+        vc,
+        n_ctx,
+        kvd,
+        kh,
+        scale,
+        single,
+        round_f16_portable,
+        out,
+    )
 }
 
 /// AVX2 integer dot products. Each block gives 8 i32 lanes of 4 consecutive products
@@ -116,6 +140,22 @@ mod x86 {
     use std::arch::x86_64::*;
 
     use crate::quant::{QAct, hsum8};
+
+    /// Rounds to f16 and back with F16C (nearest even, as the portable version).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub fn round_f16(x: &mut [f32]) {
+        let mut chunks = x.chunks_exact_mut(8);
+        for c in &mut chunks {
+            let a: &mut [f32; 8] = c.try_into().expect("8 floats");
+            // SAFETY: `a` is 8 readable and writable floats; unaligned load/store.
+            unsafe {
+                let v = _mm256_loadu_ps(a.as_ptr());
+                let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(v);
+                _mm256_storeu_ps(a.as_mut_ptr(), _mm256_cvtph_ps(h));
+            }
+        }
+        crate::quant::round_f16_portable(chunks.into_remainder());
+    }
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
@@ -159,33 +199,45 @@ mod x86 {
         let mask = _mm_set1_epi8(15);
         let ones = _mm256_set1_epi16(1);
         let eight = _mm256_set1_epi8(8);
+        // Up to 4 tokens share each unpacked weight block; per token the operations
+        // and their order are those of a single dot product.
         for i in 0..nr {
             let r = r0 + i;
             let rq = &qs[r * bpr * 16..(r + 1) * bpr * 16];
             let rd = &d[r * bpr..(r + 1) * bpr];
-            for (t, a) in acts.iter().enumerate() {
-                let mut acc = _mm256_setzero_ps();
-                let mut summs = 0f32;
+            for t0 in (0..acts.len()).step_by(4) {
+                let g = &acts[t0..(t0 + 4).min(acts.len())];
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut summs = [0f32; 4];
                 for b in 0..bpr {
                     let x = load16(&rq[b * 16..]);
                     let lo = _mm_and_si128(x, mask);
                     let hi = _mm_and_si128(_mm_srli_epi16(x, 4), mask);
                     let qx = _mm256_set_m128i(hi, lo);
-                    let qy = load32(&a.qs[b * 32..]);
-                    let p = if m.is_some() {
-                        _mm256_maddubs_epi16(qx, qy)
+                    let (ux, sx) = if m.is_some() {
+                        (qx, qx)
                     } else {
                         let sx = _mm256_sub_epi8(qx, eight);
-                        _mm256_maddubs_epi16(_mm256_sign_epi8(sx, sx), _mm256_sign_epi8(qy, sx))
+                        (_mm256_sign_epi8(sx, sx), sx)
                     };
-                    let s = _mm256_madd_epi16(p, ones);
-                    let dd = rd[b] * a.d[b];
-                    acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc);
-                    if let Some(m) = m {
-                        summs = m[r * bpr + b].mul_add(a.s[b], summs);
+                    for (k, a) in g.iter().enumerate() {
+                        let qy = load32(&a.qs[b * 32..]);
+                        let p = if m.is_some() {
+                            _mm256_maddubs_epi16(ux, qy)
+                        } else {
+                            _mm256_maddubs_epi16(ux, _mm256_sign_epi8(qy, sx))
+                        };
+                        let s = _mm256_madd_epi16(p, ones);
+                        let dd = rd[b] * a.d[b];
+                        acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc[k]);
+                        if let Some(m) = m {
+                            summs[k] = m[r * bpr + b].mul_add(a.s[b], summs[k]);
+                        }
                     }
                 }
-                out[i * n_tok + t] = hsum(acc) + summs;
+                for k in 0..g.len() {
+                    out[i * n_tok + t0 + k] = hsum(acc[k]) + summs[k];
+                }
             }
         }
     }
