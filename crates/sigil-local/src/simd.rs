@@ -275,3 +275,55 @@ mod x86 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::GgmlType;
+
+    /// The AVX2 kernels give exactly the portable kernels' bits.
+    #[test]
+    fn simd_kernels_match_portable_bits() {
+        let (rows, cols, n_tok) = (9, 96, 6);
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as u32
+        };
+        let x: Vec<f32> = (0..n_tok * cols)
+            .map(|_| (next() % 2000) as f32 / 1000.0 - 1.0)
+            .collect();
+        for (ty, bb) in [
+            (GgmlType::Q4_1, 20),
+            (GgmlType::Q4_0, 18),
+            (GgmlType::Q8_0, 34),
+        ] {
+            let bytes: Vec<u8> = (0..rows * cols / 32)
+                .flat_map(|_| {
+                    let mut b: Vec<u8> = (0..bb).map(|_| next() as u8).collect();
+                    b[..2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
+                    if ty == GgmlType::Q4_1 {
+                        b[2..4].copy_from_slice(&half::f16::from_f32(-0.05).to_le_bytes());
+                    }
+                    b
+                })
+                .collect();
+            let w = QMatrix::from_gguf("w", ty, rows, cols, &bytes).unwrap();
+            let acts: Vec<QAct> = x
+                .chunks(cols)
+                .map(|r| QAct::quantize(r, ty == GgmlType::Q4_1))
+                .collect();
+            let mut a = vec![0f32; rows * n_tok];
+            let mut b = vec![0f32; rows * n_tok];
+            tile(&w, &acts, &x, 0, rows, n_tok, &mut a);
+            tile_impl(&w, &acts, &x, 0, rows, n_tok, &mut b);
+            assert_eq!(
+                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                b.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{ty:?}"
+            );
+        }
+    }
+}
