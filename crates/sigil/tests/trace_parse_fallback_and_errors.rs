@@ -32,6 +32,11 @@ async fn fallback_is_visible_in_the_trace() {
     let root = root(&spans);
     assert_eq!(root.name, "Predict");
     assert_eq!(root.status, SpanStatus::Ok);
+    assert_eq!(
+        root.attr(keys::PROGRAM_COMPILED).and_then(|v| v.as_bool()),
+        Some(false),
+        "no program info: uncompiled"
+    );
     assert_eq!(root.attr_i64(keys::MODULE_FALLBACKS), Some(1));
     assert_eq!(root.events.len(), 1);
     assert_eq!(root.events[0].name, "fallback");

@@ -17,6 +17,11 @@ pub fn span_from_events(start: &SpanStart, end: &SpanEnd, privacy: &Privacy) -> 
 
     let stamp_program =
         start.parent_id.is_none() || matches!(start.kind(), SpanKind::Evaluate | SpanKind::Compile);
+    if stamp_program && start.program.is_none() {
+        // Every trace says whether it ran compiled prompts; without program info
+        // (`Ctx::with_program`) it did not.
+        put(keys::PROGRAM_COMPILED, false.into());
+    }
     if let (true, Some(p)) = (stamp_program, &start.program) {
         {
             put(keys::PROGRAM_NAME, p.name.clone().into());
