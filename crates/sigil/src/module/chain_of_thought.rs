@@ -44,6 +44,15 @@ impl Module for ChainOfThought {
     async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
         self.predict.forward(ctx, inputs).await
     }
+    fn name(&self) -> &str {
+        "ChainOfThought"
+    }
+
+    /// The inner `Predict` opens the module span, so this adds no second one.
+    async fn call(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+        self.predict.forward(ctx, inputs).await
+    }
+
     fn named_predictors(&self) -> Vec<(String, &Predict)> {
         // The inner predictor takes this module's own path: `generate`, not `generate.predict`.
         vec![(String::new(), &self.predict)]
