@@ -569,6 +569,25 @@ impl MatchState {
         self.stack.iter().all(|f| f.can_end())
     }
 
+    /// Text the constraint forces next (the rest of a literal), empty if there is a choice.
+    pub fn forced(&self) -> &str {
+        match self.stack.last() {
+            Some(Frame::Lit(n, i)) => match &**n {
+                Node::Lit(s) => &s[*i..],
+                _ => "",
+            },
+            Some(Frame::Pending(n)) => match &**n {
+                Node::Lit(s) => s,
+                Node::Seq(items) => match items.first().map(|f| &**f) {
+                    Some(Node::Lit(s)) => s,
+                    _ => "",
+                },
+                _ => "",
+            },
+            _ => "",
+        }
+    }
+
     /// Whether nothing more can be added.
     pub fn finished(&self) -> bool {
         self.stack.is_empty()

@@ -178,6 +178,30 @@ impl LocalLm {
                 finish = "stop";
                 break;
             }
+            // A literal the constraint forces (field headers, separators, JSON keys):
+            // append its tokens and run them as one batch instead of sampling each.
+            if let Some(st) = &mut state {
+                let forced = st.forced().to_string();
+                if forced.chars().count() >= 2 {
+                    let toks = tk.encode(&forced, false);
+                    if !toks.is_empty()
+                        && out_tokens.len() + toks.len() <= max_tokens
+                        && st.feed(&forced)
+                    {
+                        out_tokens.extend_from_slice(&toks);
+                        bytes.extend_from_slice(forced.as_bytes());
+                        if st.finished() {
+                            finish = "stop";
+                            break;
+                        }
+                        if out_tokens.len() >= max_tokens {
+                            break;
+                        }
+                        logits = m.llama.forward(&toks, &mut cache)?;
+                        continue;
+                    }
+                }
+            }
             let tok = match &state {
                 None => {
                     let mut cands: Vec<(u32, f32)> = if params.temperature <= 0.0 {
@@ -192,26 +216,43 @@ impl LocalLm {
                     sample(&mut cands, &params, &mut rng).unwrap_or(tk.eos)
                 }
                 Some(st) => {
-                    let mut order: Vec<u32> = (0..logits.len() as u32).collect();
-                    order.sort_unstable_by(|&a, &b| {
-                        logits[b as usize]
-                            .total_cmp(&logits[a as usize])
-                            .then(a.cmp(&b))
-                    });
-                    let mut cands = Vec::new();
                     let limit = if params.temperature <= 0.0 { 1 } else { 64 };
-                    for &t in &order {
-                        let ok = if tk.stop_tokens.contains(&t) {
-                            st.accepting()
+                    // Best tokens first: the top 512 by logit, then (rarely) the rest.
+                    let by_logit = |a: &u32, b: &u32| {
+                        logits[*b as usize]
+                            .total_cmp(&logits[*a as usize])
+                            .then(a.cmp(b))
+                    };
+                    let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+                    let top = 512.min(order.len());
+                    if top < order.len() {
+                        order.select_nth_unstable_by(top, by_logit);
+                    }
+                    order[..top].sort_unstable_by(by_logit);
+                    let mut cands = Vec::new();
+                    for phase in 0..2 {
+                        let range = if phase == 0 {
+                            0..top
                         } else {
-                            let b = tk.token_bytes(t);
-                            !b.is_empty()
-                                && std::str::from_utf8(b).is_ok_and(|s| st.clone().feed(s))
-                        };
-                        if ok {
-                            cands.push((t, logits[t as usize]));
-                            if cands.len() >= limit {
+                            if !cands.is_empty() || top == order.len() {
                                 break;
+                            }
+                            order[top..].sort_unstable_by(by_logit);
+                            top..order.len()
+                        };
+                        for &t in &order[range] {
+                            let ok = if tk.stop_tokens.contains(&t) {
+                                st.accepting()
+                            } else {
+                                let b = tk.token_bytes(t);
+                                !b.is_empty()
+                                    && std::str::from_utf8(b).is_ok_and(|s| st.clone().feed(s))
+                            };
+                            if ok {
+                                cands.push((t, logits[t as usize]));
+                                if cands.len() >= limit {
+                                    break;
+                                }
                             }
                         }
                     }
