@@ -21,7 +21,9 @@ pub fn lm_from_env() -> anyhow::Result<Arc<dyn Lm>> {
 
 /// `examples/data/<name>`.
 pub fn data_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("data")
+        .join(name)
 }
 
 /// A passage of the mini corpus.
@@ -45,7 +47,10 @@ pub fn load_corpus() -> anyhow::Result<Vec<Passage>> {
 }
 
 fn words(s: &str) -> Vec<String> {
-    s.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() > 2).map(|w| w.to_lowercase()).collect()
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() > 2)
+        .map(|w| w.to_lowercase())
+        .collect()
 }
 
 /// The `k` passages sharing the most words with `query` (ties keep corpus order).
@@ -60,5 +65,9 @@ pub fn keyword_search(corpus: &[Passage], query: &str, k: usize) -> Vec<Passage>
         })
         .collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    scored.into_iter().take(k).map(|(_, i)| corpus[i].clone()).collect()
+    scored
+        .into_iter()
+        .take(k)
+        .map(|(_, i)| corpus[i].clone())
+        .collect()
 }

@@ -20,7 +20,11 @@ impl Lm for ConstLm {
         "fake/const".into()
     }
     async fn call(&self, _request: LmRequest) -> Result<LmResponse, LmError> {
-        Ok(LmResponse { text: self.0.clone(), model: "fake/const".into(), ..Default::default() })
+        Ok(LmResponse {
+            text: self.0.clone(),
+            model: "fake/const".into(),
+            ..Default::default()
+        })
     }
 }
 
@@ -35,19 +39,29 @@ impl Module for Chain {
         let mut question = inputs.get_str("question").unwrap_or_default();
         let mut last = Prediction::default();
         for step in &self.steps {
-            last = step.forward(ctx, Example::new().input("question", question.clone())).await?;
+            last = step
+                .forward(ctx, Example::new().input("question", question.clone()))
+                .await?;
             question = last.get_str("answer").unwrap_or_default();
         }
         Ok(last)
     }
     fn named_predictors(&self) -> Vec<(String, &Predict)> {
-        self.steps.iter().enumerate().map(|(i, p)| (format!("steps.{i}"), p)).collect()
+        self.steps
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("steps.{i}"), p))
+            .collect()
     }
 }
 
 fn demos(n: usize) -> Vec<Example> {
     (0..n)
-        .map(|i| Example::new().input("question", format!("What is {i} plus {i}?")).set("answer", format!("{}", 2 * i)))
+        .map(|i| {
+            Example::new()
+                .input("question", format!("What is {i} plus {i}?"))
+                .set("answer", format!("{}", 2 * i))
+        })
         .collect()
 }
 
@@ -69,8 +83,14 @@ async fn time_calls(module: &dyn Module, ctx: &Ctx, calls: usize) -> f64 {
 }
 
 fn main() {
-    let calls: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(20_000);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let calls: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start runtime: {e}");

@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "sigil", version, about = "Declarative LM programming: signatures, modules, evaluation")]
+#[command(
+    name = "sigil",
+    version,
+    about = "Declarative LM programming: signatures, modules, evaluation"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

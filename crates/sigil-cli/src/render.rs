@@ -13,14 +13,18 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         signature = signature.with_instructions(i.clone());
     }
     if args.cot {
-        signature = ChainOfThought::new(signature)?.predict().signature().clone();
+        signature = ChainOfThought::new(signature)?
+            .predict()
+            .signature()
+            .clone();
     }
     let mut inputs = Example::new();
     for raw in &args.inputs {
         let Some((name, value)) = raw.split_once('=') else {
             bail!("--input {raw:?} is not NAME=VALUE");
         };
-        let value = serde_json::from_str::<Value>(value).unwrap_or_else(|_| Value::String(value.to_string()));
+        let value = serde_json::from_str::<Value>(value)
+            .unwrap_or_else(|_| Value::String(value.to_string()));
         inputs = inputs.input(name.trim(), value);
     }
     check_inputs(&signature, &inputs)?;
@@ -33,7 +37,10 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&messages)?);
     } else {
         for m in &messages {
-            println!("--- {} ---", serde_json::to_value(m.role)?.as_str().unwrap_or("?"));
+            println!(
+                "--- {} ---",
+                serde_json::to_value(m.role)?.as_str().unwrap_or("?")
+            );
             println!("{}", m.content);
         }
     }

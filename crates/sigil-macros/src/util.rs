@@ -34,8 +34,9 @@ impl Errors {
 pub fn doc_text(attrs: &[Attribute], errors: &mut Errors, alternative: &str) -> Option<String> {
     let mut lines: Vec<String> = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
-        match &attr.meta {
-            Meta::NameValue(nv) => match &nv.value {
+        // `#[doc(hidden)]`, `#[doc(alias = "..")]` are not text.
+        if let Meta::NameValue(nv) = &attr.meta {
+            match &nv.value {
                 Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => {
                     lines.extend(s.value().split('\n').map(|l| l.replace('\t', "    ")));
                 }
@@ -43,9 +44,7 @@ pub fn doc_text(attrs: &[Attribute], errors: &mut Errors, alternative: &str) -> 
                     other,
                     format!("a doc comment that is not a string literal can't be read here; use {alternative} instead"),
                 ),
-            },
-            // `#[doc(hidden)]`, `#[doc(alias = "..")]`: not text.
-            _ => {}
+            }
         }
     }
     clean_doc(lines)

@@ -29,9 +29,9 @@ pub mod signature;
 pub mod testing;
 pub mod trace;
 
-pub use sigil_macros::{SigilEnum, SigilObject, Signature};
 #[doc(hidden)]
 pub use schemars as __schemars;
+pub use sigil_macros::{SigilEnum, SigilObject, Signature};
 
 /// The names most programs use.
 pub mod prelude {

@@ -31,7 +31,9 @@ impl ScriptedLm {
     }
 
     /// Answers every call with `f(request)`.
-    pub fn from_fn(f: impl Fn(&LmRequest) -> Result<String, LmError> + Send + Sync + 'static) -> Self {
+    pub fn from_fn(
+        f: impl Fn(&LmRequest) -> Result<String, LmError> + Send + Sync + 'static,
+    ) -> Self {
         ScriptedLm {
             script: Mutex::new(VecDeque::new()),
             responder: Some(Box::new(f)),
@@ -42,16 +44,25 @@ impl ScriptedLm {
 
     /// Queues an error as the next answer.
     pub fn push_error(&self, e: LmError) {
-        self.script.lock().unwrap_or_else(|e| e.into_inner()).push_back(Err(e));
+        self.script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(Err(e));
     }
 
     /// Every request received so far.
     pub fn requests(&self) -> Vec<LmRequest> {
-        self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn calls(&self) -> usize {
-        self.requests.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 }
 
@@ -62,19 +73,35 @@ impl Lm for ScriptedLm {
     }
 
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
-        self.requests.lock().unwrap_or_else(|e| e.into_inner()).push(request.clone());
-        let next = self.script.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(request.clone());
+        let next = self
+            .script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front();
         let text = match (next, &self.responder) {
             (Some(r), _) => r?,
             (None, Some(f)) => f(&request)?,
             (None, None) => return Err(LmError::Other("ScriptedLm: script exhausted".into())),
         };
-        let input_tokens = request.messages.iter().map(|m| m.content.split_whitespace().count() as u64).sum();
+        let input_tokens = request
+            .messages
+            .iter()
+            .map(|m| m.content.split_whitespace().count() as u64)
+            .sum();
         let output_tokens = text.split_whitespace().count() as u64;
         Ok(LmResponse {
             text,
             finish_reason: Some("stop".into()),
-            usage: Usage { input_tokens, output_tokens, cached_tokens: 0, cost_usd: 0.0 },
+            usage: Usage {
+                input_tokens,
+                output_tokens,
+                cached_tokens: 0,
+                cost_usd: 0.0,
+            },
             model: self.model.clone(),
             ..Default::default()
         })

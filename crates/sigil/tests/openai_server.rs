@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sigil::adapter::{FallbackPolicy, JsonAdapter};
-use sigil::lm::{Backoff, CachedLm, Lm, LmParams, LmRequest, Message, OpenAiClient, OpenAiConfig, ResponseFormatStyle};
+use sigil::lm::{
+    Backoff, CachedLm, Lm, LmParams, LmRequest, Message, OpenAiClient, OpenAiConfig,
+    ResponseFormatStyle,
+};
 use sigil::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -29,26 +32,55 @@ fn client(base_url: &str) -> OpenAiClient {
 }
 
 fn greedy() -> LmParams {
-    LmParams { temperature: Some(0.0), max_tokens: Some(64), seed: Some(0), ..Default::default() }
+    LmParams {
+        temperature: Some(0.0),
+        max_tokens: Some(64),
+        seed: Some(0),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
 async fn predict_end_to_end_with_usage() {
-    let ctx = Ctx::new(client(&server_url())).with_adapter(JsonAdapter).with_params(greedy());
+    let ctx = Ctx::new(client(&server_url()))
+        .with_adapter(JsonAdapter)
+        .with_params(greedy());
     let p = Predict::parse("question -> answer").unwrap();
-    let out = p.forward(&ctx, Example::new().input("question", "What is the capital of France?")).await.unwrap();
+    let out = p
+        .forward(
+            &ctx,
+            Example::new().input("question", "What is the capital of France?"),
+        )
+        .await
+        .unwrap();
     let answer = out.get_str("answer").expect("answer field");
     assert!(!answer.trim().is_empty(), "empty answer");
     assert_eq!(out.lm_calls, 1);
-    assert!(out.usage.input_tokens > 50, "prompt tokens reported: {:?}", out.usage);
-    assert!(out.usage.output_tokens > 0, "completion tokens reported: {:?}", out.usage);
+    assert!(
+        out.usage.input_tokens > 50,
+        "prompt tokens reported: {:?}",
+        out.usage
+    );
+    assert!(
+        out.usage.output_tokens > 0,
+        "completion tokens reported: {:?}",
+        out.usage
+    );
 }
 
 #[tokio::test]
 async fn chat_adapter_call_parses_or_falls_back_visibly() {
-    let ctx = Ctx::new(client(&server_url())).with_params(greedy()).with_fallback(FallbackPolicy::Json { retries: 1 });
+    let ctx = Ctx::new(client(&server_url()))
+        .with_params(greedy())
+        .with_fallback(FallbackPolicy::Json { retries: 1 });
     let p = Predict::parse("question -> answer").unwrap();
-    let out = p.forward(&ctx, Example::new().input("question", "Name a primary colour.")).await.unwrap();
+    let out = p
+        .forward(
+            &ctx,
+            Example::new().input("question", "Name a primary colour."),
+        )
+        .await
+        .unwrap();
     assert!(out.get_str("answer").is_some());
     // Either the chat format parsed first time, or the fallback was used and counted.
     assert_eq!(out.lm_calls, 1 + out.fallbacks);
@@ -64,17 +96,30 @@ async fn flaky_proxy(upstream: String, fail_first: usize) -> (String, Arc<Atomic
     let http = reqwest::Client::new();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let n = counter.fetch_add(1, Ordering::SeqCst);
             let (upstream, http) = (upstream.clone(), http.clone());
             tokio::spawn(async move {
-                let Some((path, body)) = read_request(&mut sock).await else { return };
+                let Some((path, body)) = read_request(&mut sock).await else {
+                    return;
+                };
                 let (status, reply) = if n < fail_first {
                     (503, br#"{"error":{"message":"injected failure"}}"#.to_vec())
                 } else {
                     let url = format!("{}{}", upstream.trim_end_matches("/v1"), path);
-                    match http.post(url).header("content-type", "application/json").body(body).send().await {
-                        Ok(r) => (r.status().as_u16(), r.bytes().await.map(|b| b.to_vec()).unwrap_or_default()),
+                    match http
+                        .post(url)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await
+                    {
+                        Ok(r) => (
+                            r.status().as_u16(),
+                            r.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+                        ),
                         Err(_) => (502, b"{}".to_vec()),
                     }
                 };
@@ -104,7 +149,11 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<(String, Vec<u
             let path = head.split_whitespace().nth(1)?.to_string();
             let len: usize = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().ok()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().ok())
+                })
                 .flatten()
                 .unwrap_or(0);
             while buf.len() < end + 4 + len {
@@ -120,7 +169,11 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<(String, Vec<u
 }
 
 fn request(q: &str) -> LmRequest {
-    LmRequest { messages: vec![Message::user(q)], params: greedy(), ..Default::default() }
+    LmRequest {
+        messages: vec![Message::user(q)],
+        params: greedy(),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -145,11 +198,21 @@ async fn a_repeated_request_is_a_cache_hit() {
     assert!(second.cache_hit);
     assert_eq!(second.text, first.text);
     assert_eq!(second.usage.cost_usd, 0.0);
-    assert_eq!(seen.load(Ordering::SeqCst), 1, "the repeat never reached the server");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        1,
+        "the repeat never reached the server"
+    );
 
     // It survives a restart: a new cache over the same directory still hits.
     let again = CachedLm::in_dir(Arc::new(client(&url)), dir.path()).unwrap();
-    assert!(again.call(request("Count to three.")).await.unwrap().cache_hit);
+    assert!(
+        again
+            .call(request("Count to three."))
+            .await
+            .unwrap()
+            .cache_hit
+    );
     // A fresh rollout id asks for a new sample.
     let mut fresh = request("Count to three.");
     fresh.rollout_id = Some(1);

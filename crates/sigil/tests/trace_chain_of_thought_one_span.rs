@@ -10,10 +10,14 @@ use sigil::trace::{MemorySink, SpanCollector, SpanKind};
 async fn chain_of_thought_has_a_single_module_span() {
     let sink = Arc::new(MemorySink::default());
     let collector = SpanCollector::builder().sink(sink.clone()).build();
-    let lm = ScriptedLm::new(["[[ ## reasoning ## ]]\nTwo and two.\n\n[[ ## answer ## ]]\n4\n\n[[ ## completed ## ]]"]);
+    let lm = ScriptedLm::new([
+        "[[ ## reasoning ## ]]\nTwo and two.\n\n[[ ## answer ## ]]\n4\n\n[[ ## completed ## ]]",
+    ]);
     let ctx = Ctx::new(lm).with_hook(collector.clone());
     let cot = ChainOfThought::parse("question -> answer").unwrap();
-    cot.call(&ctx, Example::new().input("question", "2+2?")).await.unwrap();
+    cot.call(&ctx, Example::new().input("question", "2+2?"))
+        .await
+        .unwrap();
     collector.flush();
     let spans = sink.spans();
     let modules = spans.iter().filter(|s| s.kind == SpanKind::Module).count();

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use sigil::evaluate::{Contains, Evaluate};
 use sigil::prelude::*;
-use sigil_examples::{Passage, keyword_search, load_corpus, lm_from_env};
+use sigil_examples::{Passage, keyword_search, lm_from_env, load_corpus};
 
 struct Rag {
     corpus: Vec<Passage>,
@@ -21,10 +21,13 @@ impl Rag {
         Ok(Rag {
             corpus,
             k,
-            write_query: Predict::parse("question -> search_query")?
-                .with_instructions("Write a short keyword search query that would find the answer to the question."),
+            write_query: Predict::parse("question -> search_query")?.with_instructions(
+                "Write a short keyword search query that would find the answer to the question.",
+            ),
             generate: ChainOfThought::parse("context: list[str], question -> answer")?
-                .with_instructions("Answer the question with a short phrase taken from the context."),
+                .with_instructions(
+                    "Answer the question with a short phrase taken from the context.",
+                ),
         })
     }
 }
@@ -35,12 +38,27 @@ impl Module for Rag {
 
     async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
         let question = inputs.get_str("question").unwrap_or_default();
-        let q = self.write_query.forward(ctx, Example::new().input("question", question.clone())).await?;
-        let query = format!("{} {}", question, q.get_str("search_query").unwrap_or_default());
-        let passages: Vec<String> = keyword_search(&self.corpus, &query, self.k).into_iter().map(|p| p.text).collect();
+        let q = self
+            .write_query
+            .forward(ctx, Example::new().input("question", question.clone()))
+            .await?;
+        let query = format!(
+            "{} {}",
+            question,
+            q.get_str("search_query").unwrap_or_default()
+        );
+        let passages: Vec<String> = keyword_search(&self.corpus, &query, self.k)
+            .into_iter()
+            .map(|p| p.text)
+            .collect();
         let mut out = self
             .generate
-            .forward(ctx, Example::new().input("context", json!(passages)).input("question", question))
+            .forward(
+                ctx,
+                Example::new()
+                    .input("context", json!(passages))
+                    .input("question", question),
+            )
             .await?;
         out.absorb_stats(&q);
         Ok(out)
@@ -51,16 +69,34 @@ impl Module for Rag {
 async fn main() -> anyhow::Result<()> {
     let ctx = Ctx::from_arc(lm_from_env()?);
     let rag = Rag::new(load_corpus()?, 3)?;
-    let qa = sigil::data::load_jsonl(sigil_examples::data_path("mini_wiki_qa.jsonl"), &["question"])?;
+    let qa = sigil::data::load_jsonl(
+        sigil_examples::data_path("mini_wiki_qa.jsonl"),
+        &["question"],
+    )?;
 
-    let first = qa.examples.first().ok_or_else(|| anyhow::anyhow!("empty QA set"))?;
+    let first = qa
+        .examples
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("empty QA set"))?;
     bind_paths(&rag);
     let out = rag.forward(&ctx, first.inputs()).await?;
     println!("Q: {}", first.get_str("question").unwrap_or_default());
-    println!("reasoning: {}", out.get_str("reasoning").unwrap_or_default());
-    println!("answer: {}   (gold: {})", out.get_str("answer").unwrap_or_default(), first.get_str("answer").unwrap_or_default());
+    println!(
+        "reasoning: {}",
+        out.get_str("reasoning").unwrap_or_default()
+    );
+    println!(
+        "answer: {}   (gold: {})",
+        out.get_str("answer").unwrap_or_default(),
+        first.get_str("answer").unwrap_or_default()
+    );
 
-    let report = Evaluate::new(&qa).metric(Contains::new("answer")).concurrency(4).max_errors(None).run(&rag, &ctx).await?;
+    let report = Evaluate::new(&qa)
+        .metric(Contains::new("answer"))
+        .concurrency(4)
+        .max_errors(None)
+        .run(&rag, &ctx)
+        .await?;
     println!(
         "answer contains gold: {:.1}% (95% CI {:.1}-{:.1}) over {} questions, {} errors, {} LM calls, {} tokens",
         report.mean * 100.0,

@@ -28,7 +28,11 @@ impl Adapter for ChatAdapter {
         format_prefix(Style::Chat, signature, demos)
     }
 
-    fn format_user(&self, signature: &Signature, inputs: &Example) -> Result<Option<Message>, FormatError> {
+    fn format_user(
+        &self,
+        signature: &Signature,
+        inputs: &Example,
+    ) -> Result<Option<Message>, FormatError> {
         format_user(Style::Chat, signature, inputs)
     }
 
@@ -67,7 +71,11 @@ const STRUCTURE_INTRO: &str = "All interactions will be structured in the follow
 
 /// The system message and demo turns (incomplete demos first, as DSPy orders them):
 /// everything that does not depend on the inputs.
-pub(super) fn format_prefix(style: Style, signature: &Signature, demos: &[Example]) -> Vec<Message> {
+pub(super) fn format_prefix(
+    style: Style,
+    signature: &Signature,
+    demos: &[Example],
+) -> Vec<Message> {
     let mut messages = Vec::with_capacity(2 + 2 * demos.len());
     messages.push(Message::system(system_message(style, signature)));
 
@@ -85,18 +93,40 @@ pub(super) fn format_prefix(style: Style, signature: &Signature, demos: &[Exampl
         }
     }
     for demo in incomplete {
-        messages.push(Message::user(user_content(style, signature, demo, INCOMPLETE_DEMO_PREFIX, false)));
-        messages.push(Message::assistant(assistant_content(style, signature, demo, MISSING_IN_INCOMPLETE_DEMO)));
+        messages.push(Message::user(user_content(
+            style,
+            signature,
+            demo,
+            INCOMPLETE_DEMO_PREFIX,
+            false,
+        )));
+        messages.push(Message::assistant(assistant_content(
+            style,
+            signature,
+            demo,
+            MISSING_IN_INCOMPLETE_DEMO,
+        )));
     }
     for demo in complete {
-        messages.push(Message::user(user_content(style, signature, demo, "", false)));
-        messages.push(Message::assistant(assistant_content(style, signature, demo, MISSING_IN_COMPLETE_DEMO)));
+        messages.push(Message::user(user_content(
+            style, signature, demo, "", false,
+        )));
+        messages.push(Message::assistant(assistant_content(
+            style,
+            signature,
+            demo,
+            MISSING_IN_COMPLETE_DEMO,
+        )));
     }
     messages
 }
 
 /// The user turn for `inputs` (none when there is nothing to say), after checking them.
-pub(super) fn format_user(style: Style, signature: &Signature, inputs: &Example) -> Result<Option<Message>, FormatError> {
+pub(super) fn format_user(
+    style: Style,
+    signature: &Signature,
+    inputs: &Example,
+) -> Result<Option<Message>, FormatError> {
     check_inputs(signature, inputs)?;
     check_input_types(signature, inputs)?;
     let content = user_content(style, signature, inputs, "", true);
@@ -230,7 +260,12 @@ fn push_output_requirements(style: Style, signature: &Signature, out: &mut Strin
             " ## ]]`",
             ", and then ending with the marker for `[[ ## completed ## ]]`.",
         ),
-        Style::Json => ("Respond with a JSON object in the following order of fields: ", "`", "`", "."),
+        Style::Json => (
+            "Respond with a JSON object in the following order of fields: ",
+            "`",
+            "`",
+            ".",
+        ),
     };
     out.push_str(intro);
     for (i, f) in signature.outputs().iter().enumerate() {
@@ -249,7 +284,13 @@ fn push_output_requirements(style: Style, signature: &Signature, out: &mut Strin
 ///
 /// DSPy joins the parts with blank lines and strips the result; this builds the same
 /// text in one buffer (the hot path of every call).
-fn user_content(style: Style, signature: &Signature, values: &Example, prefix: &str, main_request: bool) -> String {
+fn user_content(
+    style: Style,
+    signature: &Signature,
+    values: &Example,
+    prefix: &str,
+    main_request: bool,
+) -> String {
     let mut out = String::with_capacity(256);
     // An empty prefix would only add leading blank lines, which the strip removes.
     out.push_str(prefix);
@@ -272,7 +313,11 @@ fn user_content(style: Style, signature: &Signature, values: &Example, prefix: &
         push_output_requirements(style, signature, &mut out);
     }
     let stripped = py_strip(&out);
-    if stripped.len() == out.len() { out } else { stripped.to_string() }
+    if stripped.len() == out.len() {
+        out
+    } else {
+        stripped.to_string()
+    }
 }
 
 /// A demo's assistant turn; absent outputs are replaced by `missing`.

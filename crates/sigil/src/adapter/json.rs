@@ -27,7 +27,11 @@ impl Adapter for JsonAdapter {
         super::chat::format_prefix(Style::Json, signature, demos)
     }
 
-    fn format_user(&self, signature: &Signature, inputs: &Example) -> Result<Option<Message>, FormatError> {
+    fn format_user(
+        &self,
+        signature: &Signature,
+        inputs: &Example,
+    ) -> Result<Option<Message>, FormatError> {
         super::chat::format_user(Style::Json, signature, inputs)
     }
 

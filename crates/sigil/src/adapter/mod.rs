@@ -19,7 +19,11 @@ pub enum FormatError {
     #[error("unexpected input field `{field}` (signature: {signature})")]
     UnexpectedInput { field: String, signature: String },
     #[error("input field `{field}` should be {expected}, got {got}")]
-    BadInputType { field: String, expected: String, got: String },
+    BadInputType {
+        field: String,
+        expected: String,
+        got: String,
+    },
 }
 
 /// Why a completion could not be parsed.
@@ -28,7 +32,11 @@ pub enum ParseFailure {
     #[error("output field `{0}` is missing")]
     MissingField(String),
     #[error("output field `{field}` should be {expected}, got {got:?}")]
-    BadValue { field: String, expected: String, got: String },
+    BadValue {
+        field: String,
+        expected: String,
+        got: String,
+    },
     #[error("the completion is not a JSON object: {0}")]
     NotJson(String),
     #[error("the completion is empty")]
@@ -55,10 +63,19 @@ pub trait Adapter: Send + Sync {
 
     /// The user turn for `inputs`, after checking them against the signature (`None`
     /// when there is nothing to say).
-    fn format_user(&self, signature: &Signature, inputs: &Example) -> Result<Option<Message>, FormatError>;
+    fn format_user(
+        &self,
+        signature: &Signature,
+        inputs: &Example,
+    ) -> Result<Option<Message>, FormatError>;
 
     /// The messages for a call: system, then a user/assistant pair per demo, then the user turn.
-    fn format(&self, signature: &Signature, demos: &[Example], inputs: &Example) -> Result<Vec<Message>, FormatError> {
+    fn format(
+        &self,
+        signature: &Signature,
+        demos: &[Example],
+        inputs: &Example,
+    ) -> Result<Vec<Message>, FormatError> {
         let user = self.format_user(signature, inputs)?;
         let mut messages = self.format_prefix(signature, demos);
         messages.extend(user);
@@ -95,12 +112,18 @@ impl Default for FallbackPolicy {
 pub fn check_inputs(signature: &Signature, inputs: &Example) -> Result<(), FormatError> {
     for f in signature.inputs() {
         if inputs.get(&f.name).is_none() {
-            return Err(FormatError::MissingInput { field: f.name.clone(), signature: signature.to_signature_string() });
+            return Err(FormatError::MissingInput {
+                field: f.name.clone(),
+                signature: signature.to_signature_string(),
+            });
         }
     }
     for k in inputs.keys() {
         if !signature.inputs().iter().any(|f| f.name == k) {
-            return Err(FormatError::UnexpectedInput { field: k.to_string(), signature: signature.to_signature_string() });
+            return Err(FormatError::UnexpectedInput {
+                field: k.to_string(),
+                signature: signature.to_signature_string(),
+            });
         }
     }
     Ok(())

@@ -12,19 +12,38 @@ use crate::rng::SeededRng;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("cannot read dataset {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: not valid UTF-8")]
     NotUtf8 { path: PathBuf, line: usize },
     #[error("{path}:{line}: invalid JSON: {message}")]
-    BadJson { path: PathBuf, line: usize, message: String },
+    BadJson {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}:{line}: expected a JSON object per line")]
     NotAnObject { path: PathBuf, line: usize },
     #[error("{path}:{line}: missing field `{field}`")]
-    MissingField { path: PathBuf, line: usize, field: String },
+    MissingField {
+        path: PathBuf,
+        line: usize,
+        field: String,
+    },
     #[error("{path}: no column named `{column}` (columns: {available})")]
-    MissingColumn { path: PathBuf, column: String, available: String },
+    MissingColumn {
+        path: PathBuf,
+        column: String,
+        available: String,
+    },
     #[error("{path}:{line}: invalid CSV: {message}")]
-    BadCsv { path: PathBuf, line: usize, message: String },
+    BadCsv {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("cannot split {len} examples into {wanted}")]
     BadSplit { len: usize, wanted: String },
 }
@@ -62,7 +81,10 @@ impl Dataset {
     /// Splits off the first `n` examples (after a seeded shuffle) from the rest.
     pub fn split(&self, n: usize, seed: u64) -> Result<(Dataset, Dataset), DataError> {
         if n > self.len() {
-            return Err(DataError::BadSplit { len: self.len(), wanted: format!("a first part of {n}") });
+            return Err(DataError::BadSplit {
+                len: self.len(),
+                wanted: format!("a first part of {n}"),
+            });
         }
         let mut s = self.shuffled(seed).examples;
         let rest = s.split_off(n);
@@ -70,15 +92,30 @@ impl Dataset {
     }
 
     /// Splits into train/validation/test of the given sizes after a seeded shuffle.
-    pub fn split3(&self, train: usize, val: usize, test: usize, seed: u64) -> Result<(Dataset, Dataset, Dataset), DataError> {
+    pub fn split3(
+        &self,
+        train: usize,
+        val: usize,
+        test: usize,
+        seed: u64,
+    ) -> Result<(Dataset, Dataset, Dataset), DataError> {
         if train + val + test > self.len() {
-            return Err(DataError::BadSplit { len: self.len(), wanted: format!("{train} + {val} + {test}") });
+            return Err(DataError::BadSplit {
+                len: self.len(),
+                wanted: format!("{train} + {val} + {test}"),
+            });
         }
         let s = self.shuffled(seed).examples;
         Ok((
-            Dataset { examples: s[..train].to_vec() },
-            Dataset { examples: s[train..train + val].to_vec() },
-            Dataset { examples: s[train + val..train + val + test].to_vec() },
+            Dataset {
+                examples: s[..train].to_vec(),
+            },
+            Dataset {
+                examples: s[train..train + val].to_vec(),
+            },
+            Dataset {
+                examples: s[train + val..train + val + test].to_vec(),
+            },
         ))
     }
 
@@ -96,7 +133,10 @@ impl Dataset {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Loads one JSON object per line; `input_keys` names the inputs (each must be present).
@@ -106,19 +146,32 @@ pub fn load_jsonl(path: impl AsRef<Path>, input_keys: &[&str]) -> Result<Dataset
     let mut examples = Vec::new();
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = i + 1;
-        let text = std::str::from_utf8(raw).map_err(|_| DataError::NotUtf8 { path: path.into(), line })?;
+        let text = std::str::from_utf8(raw).map_err(|_| DataError::NotUtf8 {
+            path: path.into(),
+            line,
+        })?;
         let text = text.trim();
         if text.is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(text)
-            .map_err(|e| DataError::BadJson { path: path.into(), line, message: e.to_string() })?;
+        let v: Value = serde_json::from_str(text).map_err(|e| DataError::BadJson {
+            path: path.into(),
+            line,
+            message: e.to_string(),
+        })?;
         let Value::Object(map) = v else {
-            return Err(DataError::NotAnObject { path: path.into(), line });
+            return Err(DataError::NotAnObject {
+                path: path.into(),
+                line,
+            });
         };
         for k in input_keys {
             if !map.contains_key(*k) {
-                return Err(DataError::MissingField { path: path.into(), line, field: k.to_string() });
+                return Err(DataError::MissingField {
+                    path: path.into(),
+                    line,
+                    field: k.to_string(),
+                });
             }
         }
         examples.push(Example::from_pairs(map, input_keys));
@@ -130,30 +183,54 @@ pub fn load_jsonl(path: impl AsRef<Path>, input_keys: &[&str]) -> Result<Dataset
 pub fn load_csv(path: impl AsRef<Path>, input_keys: &[&str]) -> Result<Dataset, DataError> {
     let path = path.as_ref();
     let bytes = read(path)?;
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes.as_slice());
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(bytes.as_slice());
     let headers = match rdr.byte_headers() {
         Ok(h) => h.clone(),
-        Err(e) => return Err(DataError::BadCsv { path: path.into(), line: 1, message: e.to_string() }),
+        Err(e) => {
+            return Err(DataError::BadCsv {
+                path: path.into(),
+                line: 1,
+                message: e.to_string(),
+            });
+        }
     };
     let mut names = Vec::new();
     for h in headers.iter() {
-        names.push(String::from_utf8(h.to_vec()).map_err(|_| DataError::NotUtf8 { path: path.into(), line: 1 })?);
+        names.push(
+            String::from_utf8(h.to_vec()).map_err(|_| DataError::NotUtf8 {
+                path: path.into(),
+                line: 1,
+            })?,
+        );
     }
     for k in input_keys {
         if !names.iter().any(|n| n == k) {
-            return Err(DataError::MissingColumn { path: path.into(), column: k.to_string(), available: names.join(", ") });
+            return Err(DataError::MissingColumn {
+                path: path.into(),
+                column: k.to_string(),
+                available: names.join(", "),
+            });
         }
     }
     let mut examples = Vec::new();
     for rec in rdr.byte_records() {
         let rec = rec.map_err(|e| {
             let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
-            DataError::BadCsv { path: path.into(), line, message: e.to_string() }
+            DataError::BadCsv {
+                path: path.into(),
+                line,
+                message: e.to_string(),
+            }
         })?;
         let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
         let mut pairs = Vec::with_capacity(names.len());
         for (name, cell) in names.iter().zip(rec.iter()) {
-            let s = std::str::from_utf8(cell).map_err(|_| DataError::NotUtf8 { path: path.into(), line })?;
+            let s = std::str::from_utf8(cell).map_err(|_| DataError::NotUtf8 {
+                path: path.into(),
+                line,
+            })?;
             pairs.push((name.clone(), Value::String(s.to_string())));
         }
         examples.push(Example::from_pairs(pairs, input_keys));
@@ -185,12 +262,24 @@ mod tests {
         assert!(matches!(e, DataError::MissingField { line: 2, .. }), "{e}");
 
         let f = file(b"{\"q\": \"a\"}\n{oops\n");
-        assert!(matches!(load_jsonl(f.path(), &["q"]).unwrap_err(), DataError::BadJson { line: 2, .. }));
+        assert!(matches!(
+            load_jsonl(f.path(), &["q"]).unwrap_err(),
+            DataError::BadJson { line: 2, .. }
+        ));
         let f = file(b"{\"q\": \"a\"}\n[1]\n");
-        assert!(matches!(load_jsonl(f.path(), &["q"]).unwrap_err(), DataError::NotAnObject { line: 2, .. }));
+        assert!(matches!(
+            load_jsonl(f.path(), &["q"]).unwrap_err(),
+            DataError::NotAnObject { line: 2, .. }
+        ));
         let f = file(b"{\"q\": \"a\"}\n{\"q\": \"\xff\"}\n");
-        assert!(matches!(load_jsonl(f.path(), &["q"]).unwrap_err(), DataError::NotUtf8 { line: 2, .. }));
-        assert!(matches!(load_jsonl("/nonexistent/x.jsonl", &[]).unwrap_err(), DataError::Io { .. }));
+        assert!(matches!(
+            load_jsonl(f.path(), &["q"]).unwrap_err(),
+            DataError::NotUtf8 { line: 2, .. }
+        ));
+        assert!(matches!(
+            load_jsonl("/nonexistent/x.jsonl", &[]).unwrap_err(),
+            DataError::Io { .. }
+        ));
     }
 
     #[test]
@@ -200,16 +289,29 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert_eq!(d.examples[1].get_str("text").unwrap(), "a, b");
         let e = load_csv(f.path(), &["query"]).unwrap_err();
-        assert!(e.to_string().contains("no column named `query` (columns: text, label)"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("no column named `query` (columns: text, label)"),
+            "{e}"
+        );
         let f = file(b"text,label\nhello,greet\n\xfe\xff,x\n");
-        assert!(matches!(load_csv(f.path(), &["text"]).unwrap_err(), DataError::NotUtf8 { line: 3, .. }));
+        assert!(matches!(
+            load_csv(f.path(), &["text"]).unwrap_err(),
+            DataError::NotUtf8 { line: 3, .. }
+        ));
         let f = file(b"text,label\nhello,greet,extra\n");
-        assert!(matches!(load_csv(f.path(), &["text"]).unwrap_err(), DataError::BadCsv { .. }));
+        assert!(matches!(
+            load_csv(f.path(), &["text"]).unwrap_err(),
+            DataError::BadCsv { .. }
+        ));
     }
 
     #[test]
     fn shuffles_splits_and_hashes_are_deterministic() {
-        let d: Dataset = (0..20).map(|i| Example::new().input("q", i).set("a", i * 2)).collect::<Vec<_>>().into();
+        let d: Dataset = (0..20)
+            .map(|i| Example::new().input("q", i).set("a", i * 2))
+            .collect::<Vec<_>>()
+            .into();
         assert_eq!(d.shuffled(3), d.shuffled(3));
         assert_ne!(d.shuffled(3), d.shuffled(4));
         let (a, b) = d.split(5, 1).unwrap();

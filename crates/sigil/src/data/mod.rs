@@ -26,8 +26,14 @@ impl Example {
         pairs: impl IntoIterator<Item = (K, V)>,
         inputs: &[&str],
     ) -> Self {
-        let values = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        Example { values, input_keys: inputs.iter().map(|s| s.to_string()).collect() }
+        let values = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        Example {
+            values,
+            input_keys: inputs.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     /// Sets a value (chainable); the key is a label unless marked with [`Example::with_inputs`].
@@ -75,13 +81,25 @@ impl Example {
 
     /// Only the input keys.
     pub fn inputs(&self) -> Example {
-        let values = self.values.iter().filter(|(k, _)| self.is_input(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
-        Example { values, input_keys: self.input_keys.clone() }
+        let values = self
+            .values
+            .iter()
+            .filter(|(k, _)| self.is_input(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Example {
+            values,
+            input_keys: self.input_keys.clone(),
+        }
     }
 
     /// Only the label keys.
     pub fn labels(&self) -> IndexMap<String, Value> {
-        self.values.iter().filter(|(k, _)| !self.is_input(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.values
+            .iter()
+            .filter(|(k, _)| !self.is_input(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     pub fn values(&self) -> &IndexMap<String, Value> {
@@ -126,7 +144,10 @@ pub struct Prediction {
 
 impl Prediction {
     pub fn new(values: IndexMap<String, Value>) -> Self {
-        Prediction { values, ..Default::default() }
+        Prediction {
+            values,
+            ..Default::default()
+        }
     }
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.values.get(key)

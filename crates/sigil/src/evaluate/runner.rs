@@ -353,7 +353,11 @@ impl<'a> Evaluate<'a> {
         let result = self.run_inner(program, ctx, metric).await;
         span.end_with(|| {
             EndData::Evaluate(match &result {
-                Ok(r) => Ok(EvalSummary { mean: r.mean, errors: r.errors, usage: r.usage }),
+                Ok(r) => Ok(EvalSummary {
+                    mean: r.mean,
+                    errors: r.errors,
+                    usage: r.usage,
+                }),
                 Err(e) => Err(ErrorInfo::new("evaluate", e.to_string())),
             })
         });

@@ -311,7 +311,8 @@ impl OpenAiClient {
         let response_format = match &request.constraint {
             Some(OutputConstraint::JsonSchema { schema, .. })
                 if self.structured
-                    && self.config.response_format_style == ResponseFormatStyle::JsonObjectWithSchema =>
+                    && self.config.response_format_style
+                        == ResponseFormatStyle::JsonObjectWithSchema =>
             {
                 Some(json!({"type": "json_object", "schema": schema}))
             }

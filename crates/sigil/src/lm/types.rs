@@ -22,13 +22,22 @@ pub struct Message {
 
 impl Message {
     pub fn system(content: impl Into<String>) -> Self {
-        Message { role: Role::System, content: content.into() }
+        Message {
+            role: Role::System,
+            content: content.into(),
+        }
     }
     pub fn user(content: impl Into<String>) -> Self {
-        Message { role: Role::User, content: content.into() }
+        Message {
+            role: Role::User,
+            content: content.into(),
+        }
     }
     pub fn assistant(content: impl Into<String>) -> Self {
-        Message { role: Role::Assistant, content: content.into() }
+        Message {
+            role: Role::Assistant,
+            content: content.into(),
+        }
     }
 }
 
@@ -54,7 +63,11 @@ impl LmParams {
             temperature: self.temperature.or(defaults.temperature),
             max_tokens: self.max_tokens.or(defaults.max_tokens),
             top_p: self.top_p.or(defaults.top_p),
-            stop: if self.stop.is_empty() { defaults.stop.clone() } else { self.stop.clone() },
+            stop: if self.stop.is_empty() {
+                defaults.stop.clone()
+            } else {
+                self.stop.clone()
+            },
             seed: self.seed.or(defaults.seed),
         }
     }
@@ -90,7 +103,10 @@ pub struct LmRequest {
 
 impl LmRequest {
     pub fn new(messages: Vec<Message>) -> Self {
-        LmRequest { messages, ..Default::default() }
+        LmRequest {
+            messages,
+            ..Default::default()
+        }
     }
 }
 
@@ -141,7 +157,11 @@ pub enum LmError {
     #[error("LM configuration: {0}")]
     Config(String),
     #[error("{provider} returned HTTP {status}: {body}")]
-    Http { provider: String, status: u16, body: String },
+    Http {
+        provider: String,
+        status: u16,
+        body: String,
+    },
     #[error("{provider} rate limited the request (HTTP 429) after {attempts} attempts")]
     RateLimited { provider: String, attempts: u32 },
     #[error("{provider} request timed out after {after:?}")]
@@ -161,7 +181,9 @@ impl LmError {
     pub fn is_retryable(&self) -> bool {
         match self {
             LmError::Http { status, .. } => *status == 429 || *status >= 500 || *status == 408,
-            LmError::RateLimited { .. } | LmError::Timeout { .. } | LmError::Connection { .. } => true,
+            LmError::RateLimited { .. } | LmError::Timeout { .. } | LmError::Connection { .. } => {
+                true
+            }
             _ => false,
         }
     }

@@ -18,8 +18,12 @@ impl ChainOfThought {
         // DSPy keeps the base signature's instructions (default or not): the default
         // sentence names only the original outputs, not `reasoning`.
         let base_instructions = signature.instructions();
-        let extended = signature.prepend(FieldKind::Output, reasoning)?.with_instructions(base_instructions);
-        Ok(ChainOfThought { predict: Predict::new(extended) })
+        let extended = signature
+            .prepend(FieldKind::Output, reasoning)?
+            .with_instructions(base_instructions);
+        Ok(ChainOfThought {
+            predict: Predict::new(extended),
+        })
     }
 
     pub fn parse(signature: &str) -> Result<Self, SignatureError> {

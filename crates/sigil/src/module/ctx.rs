@@ -32,7 +32,10 @@ impl Overlay {
         self.predictors.get(path)
     }
     pub fn set_instructions(&mut self, path: &str, instructions: impl Into<String>) {
-        self.predictors.entry(path.to_string()).or_default().instructions = Some(instructions.into());
+        self.predictors
+            .entry(path.to_string())
+            .or_default()
+            .instructions = Some(instructions.into());
     }
     pub fn set_demos(&mut self, path: &str, demos: Vec<Example>) {
         self.predictors.entry(path.to_string()).or_default().demos = Some(demos);
@@ -66,7 +69,10 @@ impl TraceRecorder {
         std::mem::take(&mut *self.entries.lock().unwrap_or_else(|e| e.into_inner()))
     }
     pub fn snapshot(&self) -> Vec<TraceEntry> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -145,25 +151,46 @@ impl Ctx {
     pub fn with_lm_for(&self, path: &str, lm: Arc<dyn Lm>) -> Self {
         let mut map = (*self.lm_by_path).clone();
         map.insert(path.to_string(), lm);
-        Ctx { lm_by_path: Arc::new(map), ..self.clone() }
+        Ctx {
+            lm_by_path: Arc::new(map),
+            ..self.clone()
+        }
     }
     pub fn with_adapter(&self, adapter: impl Adapter + 'static) -> Self {
-        Ctx { adapter: Arc::new(adapter), ..self.clone() }
+        Ctx {
+            adapter: Arc::new(adapter),
+            ..self.clone()
+        }
     }
     pub fn with_fallback(&self, fallback: FallbackPolicy) -> Self {
-        Ctx { fallback, ..self.clone() }
+        Ctx {
+            fallback,
+            ..self.clone()
+        }
     }
     pub fn with_params(&self, params: LmParams) -> Self {
-        Ctx { params, ..self.clone() }
+        Ctx {
+            params,
+            ..self.clone()
+        }
     }
     pub fn with_rollout_id(&self, rollout_id: Option<u64>) -> Self {
-        Ctx { rollout_id, ..self.clone() }
+        Ctx {
+            rollout_id,
+            ..self.clone()
+        }
     }
     pub fn with_overlay(&self, overlay: Option<Arc<Overlay>>) -> Self {
-        Ctx { overlay, ..self.clone() }
+        Ctx {
+            overlay,
+            ..self.clone()
+        }
     }
     pub fn with_recorder(&self, recorder: Option<Arc<TraceRecorder>>) -> Self {
-        Ctx { recorder, ..self.clone() }
+        Ctx {
+            recorder,
+            ..self.clone()
+        }
     }
 
     /// Adds a trace hook: it receives a start and an end event for every module call,
@@ -173,19 +200,36 @@ impl Ctx {
         let mut hooks = self.tracing.as_ref().map(|t| t.hooks()).unwrap_or_default();
         hooks.push(hook);
         let program = self.tracing.as_ref().and_then(|t| t.program.clone());
-        Ctx { tracing: Some(Arc::new(Tracing::new(hooks, program, self.sample_ratio()))), ..self.clone() }
+        Ctx {
+            tracing: Some(Arc::new(Tracing::new(hooks, program, self.sample_ratio()))),
+            ..self.clone()
+        }
     }
     /// Replaces the trace hooks (an empty list turns tracing off).
     pub fn with_hooks(&self, hooks: Vec<Arc<dyn Hook>>) -> Self {
         let program = self.tracing.as_ref().and_then(|t| t.program.clone());
-        let tracing = if hooks.is_empty() && program.is_none() { None } else { Some(Arc::new(Tracing::new(hooks, program, self.sample_ratio()))) };
-        Ctx { tracing, ..self.clone() }
+        let tracing = if hooks.is_empty() && program.is_none() {
+            None
+        } else {
+            Some(Arc::new(Tracing::new(hooks, program, self.sample_ratio())))
+        };
+        Ctx {
+            tracing,
+            ..self.clone()
+        }
     }
     /// Says which program runs under this ctx and whether it was compiled; stamped on
     /// every root span. Takes effect once a hook is registered.
     pub fn with_program(&self, program: ProgramInfo) -> Self {
         let hooks = self.tracing.as_ref().map(|t| t.hooks()).unwrap_or_default();
-        Ctx { tracing: Some(Arc::new(Tracing::new(hooks, Some(Arc::new(program)), self.sample_ratio()))), ..self.clone() }
+        Ctx {
+            tracing: Some(Arc::new(Tracing::new(
+                hooks,
+                Some(Arc::new(program)),
+                self.sample_ratio(),
+            ))),
+            ..self.clone()
+        }
     }
     /// Records only this share of traces (0 to 1; default 1), chosen at each root span
     /// from its trace id; a trace is recorded whole or not at all. Cuts tracing
@@ -193,7 +237,10 @@ impl Ctx {
     pub fn with_trace_sampling(&self, ratio: f64) -> Self {
         let hooks = self.tracing.as_ref().map(|t| t.hooks()).unwrap_or_default();
         let program = self.tracing.as_ref().and_then(|t| t.program.clone());
-        Ctx { tracing: Some(Arc::new(Tracing::new(hooks, program, ratio))), ..self.clone() }
+        Ctx {
+            tracing: Some(Arc::new(Tracing::new(hooks, program, ratio))),
+            ..self.clone()
+        }
     }
     fn sample_ratio(&self) -> f64 {
         self.tracing.as_ref().map_or(1.0, |t| t.sample_ratio)
@@ -213,7 +260,10 @@ impl Ctx {
     /// Makes calls under the returned ctx children of `parent` (e.g. a trace context
     /// received from a caller).
     pub fn with_span_parent(&self, parent: Option<SpanParent>) -> Self {
-        Ctx { span_parent: parent, ..self.clone() }
+        Ctx {
+            span_parent: parent,
+            ..self.clone()
+        }
     }
 
     /// Opens a span as a child of this ctx's current span. `data` is only built when a
@@ -230,7 +280,11 @@ impl Ctx {
     /// span.end_with(|| EndData::Tool(Ok(Arc::new(serde_json::json!(["result"])))));
     /// # }
     /// ```
-    pub fn start_span(&self, name: impl Into<Arc<str>>, data: impl FnOnce() -> StartData) -> SpanGuard {
+    pub fn start_span(
+        &self,
+        name: impl Into<Arc<str>>,
+        data: impl FnOnce() -> StartData,
+    ) -> SpanGuard {
         self.start_span_under(self.span_parent, name, data)
     }
 
@@ -260,7 +314,10 @@ impl Ctx {
     /// This ctx with `span` as the current span (itself when the span is inert).
     pub fn child(&self, span: &SpanGuard) -> Self {
         match span.parent() {
-            Some(p) => Ctx { span_parent: Some(p), ..self.clone() },
+            Some(p) => Ctx {
+                span_parent: Some(p),
+                ..self.clone()
+            },
             None => self.clone(),
         }
     }

@@ -81,7 +81,9 @@ pub trait Module: Send + Sync {
         if !ctx.is_tracing() {
             return self.forward(ctx, inputs).await;
         }
-        let span = ctx.start_span(self.name(), || crate::trace::StartData::Module { inputs: Arc::new(inputs.clone()) });
+        let span = ctx.start_span(self.name(), || crate::trace::StartData::Module {
+            inputs: Arc::new(inputs.clone()),
+        });
         let inner = ctx.child(&span);
         let result = self.forward(&inner, inputs).await;
         span.end_with(|| crate::trace::module_end(&result, None));

@@ -5,10 +5,12 @@ use async_trait::async_trait;
 
 use super::{Ctx, Module, ModuleError, TraceEntry};
 use crate::adapter::{Adapter, FallbackPolicy, Fields, JsonAdapter, ParseError, check_inputs};
-use crate::trace::{EndData, ErrorInfo, LmInput, SpanGuard, SpanParent, StartData, constraint_kind};
 use crate::data::{Example, Prediction};
 use crate::lm::{LmParams, LmRequest, Message};
 use crate::signature::Signature;
+use crate::trace::{
+    EndData, ErrorInfo, LmInput, SpanGuard, SpanParent, StartData, constraint_kind,
+};
 
 /// One LM call shaped by a signature: the only module that talks to an LM.
 ///
@@ -25,8 +27,11 @@ pub struct Predict {
     /// The system message and demo turns last rendered, per adapter name. Valid while
     /// the signature and demos are unchanged (every setter clears it) and no overlay
     /// applies to this predictor.
-    prefix_cache: RwLock<Option<(&'static str, Arc<[Message]>)>>,
+    prefix_cache: RwLock<Option<CachedPrefix>>,
 }
+
+/// An adapter name and the prompt prefix it rendered.
+type CachedPrefix = (&'static str, Arc<[Message]>);
 
 impl Clone for Predict {
     fn clone(&self) -> Self {
@@ -94,20 +99,28 @@ impl Predict {
     }
 
     fn clear_prefix_cache(&mut self) {
-        *self.prefix_cache.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+        *self
+            .prefix_cache
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// The input-independent messages for `adapter`: cached unless an overlay applies.
-    fn prefix(&self, adapter: &dyn Adapter, signature: &Signature, demos: &[Example], overlaid: bool) -> Arc<[Message]> {
+    fn prefix(
+        &self,
+        adapter: &dyn Adapter,
+        signature: &Signature,
+        demos: &[Example],
+        overlaid: bool,
+    ) -> Arc<[Message]> {
         if overlaid {
             return adapter.format_prefix(signature, demos).into();
         }
-        if let Ok(guard) = self.prefix_cache.read() {
-            if let Some((name, cached)) = guard.as_ref() {
-                if *name == adapter.name() {
-                    return cached.clone();
-                }
-            }
+        if let Ok(guard) = self.prefix_cache.read()
+            && let Some((name, cached)) = guard.as_ref()
+            && *name == adapter.name()
+        {
+            return cached.clone();
         }
         let fresh: Arc<[Message]> = adapter.format_prefix(signature, demos).into();
         if let Ok(mut guard) = self.prefix_cache.write() {
@@ -118,7 +131,10 @@ impl Predict {
 
     /// This predictor's path in its program (empty until bound).
     pub fn path(&self) -> Arc<str> {
-        self.path.read().map(|p| p.clone()).unwrap_or_else(|e| e.into_inner().clone())
+        self.path
+            .read()
+            .map(|p| p.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
     }
     pub(crate) fn set_path(&self, path: &str) {
         let mut g = self.path.write().unwrap_or_else(|e| e.into_inner());
@@ -153,19 +169,42 @@ impl Predict {
         traced: &mut Option<Arc<Fields>>,
     ) -> Result<Prediction, ModuleError> {
         let (signature, demos) = self.effective(ctx);
-        let overlaid = matches!(signature, Cow::Owned(_)) || !std::ptr::eq(demos, self.demos.as_slice());
+        let overlaid =
+            matches!(signature, Cow::Owned(_)) || !std::ptr::eq(demos, self.demos.as_slice());
         let (signature, demos) = (signature.as_ref(), demos);
-        check_inputs(signature, inputs).map_err(|source| ModuleError::Format { path: path.to_string(), source })?;
+        check_inputs(signature, inputs).map_err(|source| ModuleError::Format {
+            path: path.to_string(),
+            source,
+        })?;
         let parent = span.parent();
 
         let mut pred = Prediction::default();
         let primary = ctx.adapter().clone();
-        let mut parsed =
-            self.call_once(ctx, primary.as_ref(), signature, demos, inputs, path, parent, false, overlaid, &mut pred, traced).await?;
+        let mut parsed = self
+            .call_once(
+                ctx,
+                primary.as_ref(),
+                signature,
+                demos,
+                inputs,
+                path,
+                parent,
+                false,
+                overlaid,
+                &mut pred,
+                traced,
+            )
+            .await?;
         let retries = match (&parsed, ctx.fallback()) {
             (Err(e), FallbackPolicy::Json { retries }) if primary.name() != "json" => {
                 if span.is_recording() {
-                    span.event("fallback", [("from".to_string(), primary.name().into()), ("error".to_string(), e.to_string().into())]);
+                    span.event(
+                        "fallback",
+                        [
+                            ("from".to_string(), primary.name().into()),
+                            ("error".to_string(), e.to_string().into()),
+                        ],
+                    );
                 }
                 *retries
             }
@@ -173,14 +212,35 @@ impl Predict {
         };
         for _ in 0..retries {
             pred.fallbacks += 1;
-            parsed = self.call_once(ctx, &JsonAdapter, signature, demos, inputs, path, parent, true, overlaid, &mut pred, traced).await?;
+            parsed = self
+                .call_once(
+                    ctx,
+                    &JsonAdapter,
+                    signature,
+                    demos,
+                    inputs,
+                    path,
+                    parent,
+                    true,
+                    overlaid,
+                    &mut pred,
+                    traced,
+                )
+                .await?;
             if parsed.is_ok() {
                 break;
             }
         }
-        let fields = parsed.map_err(|source| ModuleError::Parse { path: path.to_string(), source })?;
+        let fields = parsed.map_err(|source| ModuleError::Parse {
+            path: path.to_string(),
+            source,
+        })?;
         if let Some(rec) = ctx.recorder() {
-            rec.record(TraceEntry { path: path.to_string(), inputs: (**inputs).clone(), outputs: fields.clone() });
+            rec.record(TraceEntry {
+                path: path.to_string(),
+                inputs: (**inputs).clone(),
+                outputs: fields.clone(),
+            });
         }
         let mut out = Prediction::new(fields);
         out.usage = pred.usage;
@@ -205,11 +265,15 @@ impl Predict {
         traced: &mut Option<Arc<Fields>>,
     ) -> Result<Result<Fields, ParseError>, ModuleError> {
         let lm = ctx.lm_for(path);
-        let format_span = ctx.start_span_lazy(span, || step_name(adapter, "format"), || StartData::Format {
-            adapter: adapter.name(),
-            demos: demos.len(),
-            inputs: inputs.clone(),
-        });
+        let format_span = ctx.start_span_lazy(
+            span,
+            || step_name(adapter, "format"),
+            || StartData::Format {
+                adapter: adapter.name(),
+                demos: demos.len(),
+                inputs: inputs.clone(),
+            },
+        );
         // Not recording when tracing is off or this trace was not sampled.
         let recording = format_span.is_recording();
         let user = adapter.format_user(signature, inputs);
@@ -219,13 +283,19 @@ impl Predict {
                 let mut m = Vec::with_capacity(prefix.len() + 1);
                 m.extend_from_slice(&prefix);
                 // The span shares the cached prefix and copies only this call's turn.
-                let traced = recording.then(|| (prefix.clone(), user.iter().cloned().collect::<Vec<_>>()));
+                let traced =
+                    recording.then(|| (prefix.clone(), user.iter().cloned().collect::<Vec<_>>()));
                 m.extend(user);
                 (m, traced)
             }
             Err(source) => {
-                format_span.end_with(|| EndData::Format(Err(ErrorInfo::new("format", source.to_string()))));
-                return Err(ModuleError::Format { path: path.to_string(), source });
+                format_span.end_with(|| {
+                    EndData::Format(Err(ErrorInfo::new("format", source.to_string())))
+                });
+                return Err(ModuleError::Format {
+                    path: path.to_string(),
+                    source,
+                });
             }
         };
         format_span.end_with(|| EndData::Format(Ok(messages.len())));
@@ -257,17 +327,24 @@ impl Predict {
             Ok(r) => Arc::new(r),
             Err(source) => {
                 lm_span.end_with(|| EndData::Lm(Err(ErrorInfo::new("lm", source.to_string()))));
-                return Err(ModuleError::Lm { path: path.to_string(), source });
+                return Err(ModuleError::Lm {
+                    path: path.to_string(),
+                    source,
+                });
             }
         };
         lm_span.end_with(|| EndData::Lm(Ok(response.clone())));
         pred.lm_calls += 1;
         pred.usage.add(&response.usage);
-        let parse_span = ctx.start_span_lazy(span, || step_name(adapter, "parse"), || StartData::Parse {
-            adapter: adapter.name(),
-            completion: Arc::from(response.text.as_str()),
-            fallback,
-        });
+        let parse_span = ctx.start_span_lazy(
+            span,
+            || step_name(adapter, "parse"),
+            || StartData::Parse {
+                adapter: adapter.name(),
+                completion: Arc::from(response.text.as_str()),
+                fallback,
+            },
+        );
         let parsed = adapter.parse(signature, &response.text);
         parse_span.end_with(|| {
             EndData::Parse(match &parsed {
@@ -288,9 +365,16 @@ impl Module for Predict {
     async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
         let path = self.path();
         let inputs = Arc::new(inputs);
-        let mut span = ctx.start_span(if path.is_empty() { Arc::from("Predict") } else { path.clone() }, || {
-            StartData::Module { inputs: inputs.clone() }
-        });
+        let mut span = ctx.start_span(
+            if path.is_empty() {
+                Arc::from("Predict")
+            } else {
+                path.clone()
+            },
+            || StartData::Module {
+                inputs: inputs.clone(),
+            },
+        );
         let mut traced = None;
         let result = self.run(ctx, &inputs, &path, &mut span, &mut traced).await;
         span.end_with(|| crate::trace::module_end(&result, traced));

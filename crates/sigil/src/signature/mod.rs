@@ -42,7 +42,12 @@ pub struct Field {
 
 impl Field {
     pub fn new(name: impl Into<String>, ty: FieldType) -> Self {
-        Field { name: name.into(), ty, desc: None, prefix: None }
+        Field {
+            name: name.into(),
+            ty,
+            desc: None,
+            prefix: None,
+        }
     }
     pub fn with_desc(mut self, desc: impl Into<String>) -> Self {
         self.desc = Some(desc.into());
@@ -51,12 +56,16 @@ impl Field {
 
     /// The description as DSPy renders it: the given one, else `${name}`.
     pub fn desc_or_default(&self) -> String {
-        self.desc.clone().unwrap_or_else(|| format!("${{{}}}", self.name))
+        self.desc
+            .clone()
+            .unwrap_or_else(|| format!("${{{}}}", self.name))
     }
 
     /// The prefix as DSPy derives it from the name when none is set (`question_text` -> `Question Text:`).
     pub fn prefix_or_default(&self) -> String {
-        self.prefix.clone().unwrap_or_else(|| infer_prefix(&self.name))
+        self.prefix
+            .clone()
+            .unwrap_or_else(|| infer_prefix(&self.name))
     }
 }
 
@@ -68,7 +77,10 @@ pub fn infer_prefix(name: &str) -> String {
         let mut cur = String::new();
         let chars: Vec<char> = part.chars().collect();
         for (i, &c) in chars.iter().enumerate() {
-            if i > 0 && c.is_uppercase() && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit()) {
+            if i > 0
+                && c.is_uppercase()
+                && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit())
+            {
                 words.push(std::mem::take(&mut cur));
             }
             cur.push(c);
@@ -106,7 +118,11 @@ pub enum SignatureError {
     #[error("field name `{0}` is not a valid identifier")]
     BadFieldName(String),
     #[error("insert position {index} is past the end of the {kind:?} fields ({len})")]
-    BadIndex { kind: FieldKind, index: usize, len: usize },
+    BadIndex {
+        kind: FieldKind,
+        index: usize,
+        len: usize,
+    },
 }
 
 /// A declaration of an LM step: instructions, input fields and output fields.
@@ -123,7 +139,11 @@ pub struct Signature {
 impl Signature {
     /// Builds a signature from fields, checking names are unique identifiers.
     pub fn new(inputs: Vec<Field>, outputs: Vec<Field>) -> Result<Self, SignatureError> {
-        let sig = Signature { instructions: None, inputs, outputs };
+        let sig = Signature {
+            instructions: None,
+            inputs,
+            outputs,
+        };
         sig.validate()?;
         Ok(sig)
     }
@@ -135,7 +155,10 @@ impl Signature {
     }
 
     /// Parses the string form and sets instructions.
-    pub fn parse_with_instructions(text: &str, instructions: impl Into<String>) -> Result<Self, SignatureError> {
+    pub fn parse_with_instructions(
+        text: &str,
+        instructions: impl Into<String>,
+    ) -> Result<Self, SignatureError> {
         Ok(Signature::parse(text)?.with_instructions(instructions))
     }
 
@@ -178,7 +201,10 @@ impl Signature {
             .chain(self.outputs.iter().map(|f| (FieldKind::Output, f)))
     }
     pub fn field(&self, name: &str) -> Option<&Field> {
-        self.inputs.iter().chain(&self.outputs).find(|f| f.name == name)
+        self.inputs
+            .iter()
+            .chain(&self.outputs)
+            .find(|f| f.name == name)
     }
 
     pub fn with_instructions(&self, instructions: impl Into<String>) -> Self {
@@ -188,7 +214,11 @@ impl Signature {
     }
 
     /// Sets the description of one field.
-    pub fn with_field_desc(&self, name: &str, desc: impl Into<String>) -> Result<Self, SignatureError> {
+    pub fn with_field_desc(
+        &self,
+        name: &str,
+        desc: impl Into<String>,
+    ) -> Result<Self, SignatureError> {
         let mut s = self.clone();
         let f = s
             .inputs
@@ -209,14 +239,23 @@ impl Signature {
         self.insert(kind, len, field)
     }
 
-    pub fn insert(&self, kind: FieldKind, index: usize, field: Field) -> Result<Self, SignatureError> {
+    pub fn insert(
+        &self,
+        kind: FieldKind,
+        index: usize,
+        field: Field,
+    ) -> Result<Self, SignatureError> {
         let mut s = self.clone();
         let side = match kind {
             FieldKind::Input => &mut s.inputs,
             FieldKind::Output => &mut s.outputs,
         };
         if index > side.len() {
-            return Err(SignatureError::BadIndex { kind, index, len: side.len() });
+            return Err(SignatureError::BadIndex {
+                kind,
+                index,
+                len: side.len(),
+            });
         }
         side.insert(index, field);
         s.validate()?;
@@ -245,7 +284,13 @@ impl Signature {
     pub fn to_signature_string(&self) -> String {
         let side = |fs: &[Field]| {
             fs.iter()
-                .map(|f| if f.ty.is_str() { f.name.clone() } else { format!("{}: {}", f.name, f.ty.sigil_name()) })
+                .map(|f| {
+                    if f.ty.is_str() {
+                        f.name.clone()
+                    } else {
+                        format!("{}: {}", f.name, f.ty.sigil_name())
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -264,8 +309,17 @@ impl Signature {
 }
 
 fn default_instructions(inputs: &[Field], outputs: &[Field]) -> String {
-    let names = |fs: &[Field]| fs.iter().map(|f| format!("`{}`", f.name)).collect::<Vec<_>>().join(", ");
-    format!("Given the fields {}, produce the fields {}.", names(inputs), names(outputs))
+    let names = |fs: &[Field]| {
+        fs.iter()
+            .map(|f| format!("`{}`", f.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "Given the fields {}, produce the fields {}.",
+        names(inputs),
+        names(outputs)
+    )
 }
 
 /// Types that declare a signature at compile time (`#[derive(Signature)]`).
@@ -280,25 +334,45 @@ mod tests {
     #[test]
     fn default_instructions_match_dspy() {
         let s = Signature::parse("question, context -> answer").unwrap();
-        assert_eq!(s.instructions(), "Given the fields `question`, `context`, produce the fields `answer`.");
+        assert_eq!(
+            s.instructions(),
+            "Given the fields `question`, `context`, produce the fields `answer`."
+        );
     }
 
     #[test]
     fn edits_return_new_signatures() {
         let s = Signature::parse("question -> answer").unwrap();
-        let s2 = s.prepend(FieldKind::Output, Field::new("reasoning", FieldType::Str)).unwrap();
+        let s2 = s
+            .prepend(FieldKind::Output, Field::new("reasoning", FieldType::Str))
+            .unwrap();
         assert_eq!(s.outputs().len(), 1);
         assert_eq!(s2.outputs()[0].name, "reasoning");
         let s3 = s2.delete("reasoning").unwrap();
         assert_eq!(s3, s);
-        assert!(matches!(s.delete("nope"), Err(SignatureError::NoSuchField(_))));
+        assert!(matches!(
+            s.delete("nope"),
+            Err(SignatureError::NoSuchField(_))
+        ));
         assert!(matches!(
             s.append(FieldKind::Input, Field::new("answer", FieldType::Str)),
             Err(SignatureError::DuplicateField(_))
         ));
-        let s4 = s.insert(FieldKind::Input, 1, Field::new("ctx", FieldType::list(FieldType::Str))).unwrap();
-        assert_eq!(s4.to_signature_string(), "question, ctx: list[str] -> answer");
-        assert!(s.insert(FieldKind::Input, 5, Field::new("x", FieldType::Str)).is_err());
+        let s4 = s
+            .insert(
+                FieldKind::Input,
+                1,
+                Field::new("ctx", FieldType::list(FieldType::Str)),
+            )
+            .unwrap();
+        assert_eq!(
+            s4.to_signature_string(),
+            "question, ctx: list[str] -> answer"
+        );
+        assert!(
+            s.insert(FieldKind::Input, 5, Field::new("x", FieldType::Str))
+                .is_err()
+        );
     }
 
     #[test]

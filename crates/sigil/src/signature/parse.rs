@@ -4,7 +4,9 @@ use super::{Field, FieldType};
 
 /// A signature string that could not be parsed: where, what was expected, what was found.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid signature at column {column}: expected {expected}, found {found}\n  {input}\n  {marker}^")]
+#[error(
+    "invalid signature at column {column}: expected {expected}, found {found}\n  {input}\n  {marker}^"
+)]
 pub struct SignatureParseError {
     /// 1-based column (in characters) of the offending token.
     pub column: usize,
@@ -15,7 +17,12 @@ pub struct SignatureParseError {
 }
 
 impl SignatureParseError {
-    fn new(input: &str, byte_pos: usize, expected: impl Into<String>, found: impl Into<String>) -> Self {
+    fn new(
+        input: &str,
+        byte_pos: usize,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> Self {
         let column = input[..byte_pos.min(input.len())].chars().count() + 1;
         SignatureParseError {
             column,
@@ -54,7 +61,8 @@ fn describe(t: &Tok) -> String {
 
 pub(crate) fn is_identifier(s: &str) -> bool {
     let mut cs = s.chars();
-    matches!(cs.next(), Some(c) if c.is_alphabetic() || c == '_') && cs.all(|c| c.is_alphanumeric() || c == '_')
+    matches!(cs.next(), Some(c) if c.is_alphabetic() || c == '_')
+        && cs.all(|c| c.is_alphanumeric() || c == '_')
 }
 
 fn lex(input: &str) -> Result<Vec<(usize, Tok)>, SignatureParseError> {
@@ -104,7 +112,12 @@ fn lex(input: &str) -> Result<Vec<(usize, Tok)>, SignatureParseError> {
                     s.push(ch);
                 }
                 if !closed {
-                    return Err(SignatureParseError::new(input, i, format!("a closing {quote}"), "the end of the signature"));
+                    return Err(SignatureParseError::new(
+                        input,
+                        i,
+                        format!("a closing {quote}"),
+                        "the end of the signature",
+                    ));
                 }
                 out.push((i, Tok::Quoted(s)));
             }
@@ -120,7 +133,14 @@ fn lex(input: &str) -> Result<Vec<(usize, Tok)>, SignatureParseError> {
                 }
                 out.push((i, Tok::Ident(s)));
             }
-            other => return Err(SignatureParseError::new(input, i, "a field name, `,`, `:` or `->`", format!("`{other}`"))),
+            other => {
+                return Err(SignatureParseError::new(
+                    input,
+                    i,
+                    "a field name, `,`, `:` or `->`",
+                    format!("`{other}`"),
+                ));
+            }
         }
     }
     out.push((input.len(), Tok::End));
@@ -181,7 +201,11 @@ impl Parser<'_> {
                 }
                 t if t == terminator => return Ok(fields),
                 _ => {
-                    let want = if *terminator == Tok::Arrow { "`,`, `:` or `->`" } else { "`,`, `:` or the end of the signature" };
+                    let want = if *terminator == Tok::Arrow {
+                        "`,`, `:` or `->`"
+                    } else {
+                        "`,`, `:` or the end of the signature"
+                    };
                     return Err(self.err(want));
                 }
             }
@@ -195,7 +219,9 @@ impl Parser<'_> {
                 self.bump();
                 n
             }
-            _ => return Err(self.err("a type (str, int, float, bool, list[T], dict[str, T], optional[T], enum[a, b])")),
+            _ => return Err(self.err(
+                "a type (str, int, float, bool, list[T], dict[str, T], optional[T], enum[a, b])",
+            )),
         };
         let lower = name.to_ascii_lowercase();
         let unknown = || {
@@ -228,7 +254,12 @@ impl Parser<'_> {
                 let key_at = self.at();
                 let key = self.ty()?;
                 if key != FieldType::Str {
-                    return Err(SignatureParseError::new(self.input, key_at, "`str` as the dict key type", format!("`{}`", key.sigil_name())));
+                    return Err(SignatureParseError::new(
+                        self.input,
+                        key_at,
+                        "`str` as the dict key type",
+                        format!("`{}`", key.sigil_name()),
+                    ));
                 }
                 self.expect(Tok::Comma, "`,` between the dict key and value types")?;
                 let value = self.ty()?;
@@ -264,9 +295,15 @@ impl Parser<'_> {
     }
 }
 
-pub(crate) fn parse_signature(input: &str) -> Result<(Vec<Field>, Vec<Field>), SignatureParseError> {
+pub(crate) fn parse_signature(
+    input: &str,
+) -> Result<(Vec<Field>, Vec<Field>), SignatureParseError> {
     let toks = lex(input)?;
-    let mut p = Parser { input, toks, pos: 0 };
+    let mut p = Parser {
+        input,
+        toks,
+        pos: 0,
+    };
     let inputs = p.fields(&Tok::Arrow, "input")?;
     p.expect(Tok::Arrow, "`->`")?;
     let outputs = p.fields(&Tok::End, "output")?;

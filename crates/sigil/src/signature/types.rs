@@ -15,28 +15,47 @@ pub enum FieldType {
     Int,
     Float,
     Bool,
-    List { item: Box<FieldType> },
+    List {
+        item: Box<FieldType>,
+    },
     /// A dictionary with string keys.
-    Dict { value: Box<FieldType> },
-    Optional { inner: Box<FieldType> },
+    Dict {
+        value: Box<FieldType>,
+    },
+    Optional {
+        inner: Box<FieldType>,
+    },
     /// One of a fixed set of strings (`enum[a, b]` in the string form, a Rust enum in the derive).
-    Literal { choices: Vec<String> },
+    Literal {
+        choices: Vec<String>,
+    },
     /// A nested object; `schema` is its JSON schema (from the Rust type in the derive).
-    Object { name: String, schema: Value },
+    Object {
+        name: String,
+        schema: Value,
+    },
 }
 
 impl FieldType {
     pub fn list(item: FieldType) -> Self {
-        FieldType::List { item: Box::new(item) }
+        FieldType::List {
+            item: Box::new(item),
+        }
     }
     pub fn dict(value: FieldType) -> Self {
-        FieldType::Dict { value: Box::new(value) }
+        FieldType::Dict {
+            value: Box::new(value),
+        }
     }
     pub fn optional(inner: FieldType) -> Self {
-        FieldType::Optional { inner: Box::new(inner) }
+        FieldType::Optional {
+            inner: Box::new(inner),
+        }
     }
     pub fn literal<S: Into<String>>(choices: impl IntoIterator<Item = S>) -> Self {
-        FieldType::Literal { choices: choices.into_iter().map(Into::into).collect() }
+        FieldType::Literal {
+            choices: choices.into_iter().map(Into::into).collect(),
+        }
     }
 
     /// True for plain strings, which adapters pass through without JSON encoding.
