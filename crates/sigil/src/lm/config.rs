@@ -194,62 +194,48 @@ pub(crate) fn lm_from_config_with_env(
     env: EnvLookup<'_>,
 ) -> Result<Arc<dyn Lm>, LmError> {
     let (provider, _) = split_model_id(&config.model)?;
+    // The settings both HTTP clients share, applied the same way to either config.
+    macro_rules! apply_shared {
+        ($c:ident) => {
+            if let Some(url) = &config.base_url {
+                $c.base_url = url.clone();
+            }
+            if config.api_key.is_some() {
+                $c.api_key = config.api_key.clone();
+            }
+            if let Some(t) = config.timeout {
+                $c.timeout = t;
+            }
+            if let Some(n) = config.max_concurrency {
+                $c.max_concurrency = n;
+            }
+            if let Some(n) = config.max_retries {
+                $c.max_retries = n;
+            }
+            if let Some(b) = &config.backoff {
+                $c.backoff = b.clone();
+            }
+            if let Some(p) = &config.prices {
+                $c.prices = p.clone();
+            }
+        };
+    }
     let lm: Arc<dyn Lm> = match provider {
         "openai" | "ollama" => {
             let mut c = OpenAiConfig::from_env_unchecked(&config.model, env)?;
-            if let Some(url) = &config.base_url {
-                c.base_url = url.clone();
-            }
-            if config.api_key.is_some() {
-                c.api_key = config.api_key.clone();
-            }
-            if let Some(t) = config.timeout {
-                c.timeout = t;
-            }
-            if let Some(n) = config.max_concurrency {
-                c.max_concurrency = n;
-            }
-            if let Some(n) = config.max_retries {
-                c.max_retries = n;
-            }
-            if let Some(b) = &config.backoff {
-                c.backoff = b.clone();
-            }
+            apply_shared!(c);
             if config.structured_output.is_some() {
                 c.structured_output = config.structured_output;
             }
             if let Some(style) = config.response_format_style {
                 c.response_format_style = style;
             }
-            if let Some(p) = &config.prices {
-                c.prices = p.clone();
-            }
             c.require_credentials()?;
             Arc::new(OpenAiClient::new(c)?)
         }
         "anthropic" => {
             let mut c = AnthropicConfig::from_env_unchecked(&config.model, env)?;
-            if let Some(url) = &config.base_url {
-                c.base_url = url.clone();
-            }
-            if config.api_key.is_some() {
-                c.api_key = config.api_key.clone();
-            }
-            if let Some(t) = config.timeout {
-                c.timeout = t;
-            }
-            if let Some(n) = config.max_concurrency {
-                c.max_concurrency = n;
-            }
-            if let Some(n) = config.max_retries {
-                c.max_retries = n;
-            }
-            if let Some(b) = &config.backoff {
-                c.backoff = b.clone();
-            }
-            if let Some(p) = &config.prices {
-                c.prices = p.clone();
-            }
+            apply_shared!(c);
             c.require_credentials()?;
             Arc::new(AnthropicClient::new(c)?)
         }
