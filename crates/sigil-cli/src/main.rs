@@ -1,7 +1,8 @@
 //! The `sigil` command: parses flags, runs the command, maps errors to exit codes.
 
 mod cli;
-mod render;
+mod cmd;
+mod exit;
 
 use clap::Parser;
 
@@ -10,6 +11,10 @@ fn main() -> std::process::ExitCode {
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(f) = e.downcast_ref::<exit::Failure>() {
+                eprintln!("{}", f.message);
+                return std::process::ExitCode::from(f.code);
+            }
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(1)
         }

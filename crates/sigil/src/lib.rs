@@ -24,6 +24,7 @@ pub mod evaluate;
 pub mod lm;
 pub mod module;
 pub mod optimize;
+pub mod retrieve;
 pub mod rng;
 pub mod signature;
 pub mod testing;

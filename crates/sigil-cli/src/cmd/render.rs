@@ -5,9 +5,37 @@ use serde_json::Value;
 use sigil::adapter::{Adapter, ChatAdapter, JsonAdapter, check_inputs};
 use sigil::prelude::*;
 
-use crate::cli::{AdapterKind, RenderArgs};
 
-pub fn run(args: &RenderArgs) -> anyhow::Result<()> {
+/// Print the exact messages a predictor sends for the given inputs.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The signature, e.g. "question, context: list[str] -> answer: int".
+    #[arg(long, short)]
+    pub signature: String,
+    /// Instructions for the predictor (default: DSPy's "Given the fields ..." sentence).
+    #[arg(long)]
+    pub instructions: Option<String>,
+    /// An input value as NAME=VALUE; VALUE is parsed as JSON when it is valid JSON, else taken as text.
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    pub inputs: Vec<String>,
+    /// Wrap in ChainOfThought (adds a `reasoning` output first).
+    #[arg(long)]
+    pub cot: bool,
+    /// The prompt format.
+    #[arg(long, value_enum, default_value_t = AdapterKind::Chat)]
+    pub adapter: AdapterKind,
+    /// Print the messages as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum AdapterKind {
+    Chat,
+    Json,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut signature = Signature::parse(&args.signature).context("in --signature")?;
     if let Some(i) = &args.instructions {
         signature = signature.with_instructions(i.clone());

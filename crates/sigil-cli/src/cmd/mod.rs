@@ -1,0 +1,14 @@
+//! One file per command: its flags (`Args`) and its `run`.
+
+pub mod alerts;
+pub mod compile;
+pub mod diff;
+pub mod eval;
+pub mod promote;
+pub mod quickstart;
+pub mod render;
+pub mod run;
+pub mod serve;
+pub mod show;
+pub mod traces;
+pub mod ui;
