@@ -20,6 +20,7 @@ use crate::data::{Dataset, Example};
 use crate::evaluate::{EvalReport, Evaluate, Metric, progress_allowed};
 use crate::lm::{CachedLm, Lm, PriceTable, ResponseCache, Usage};
 use crate::module::{Ctx, Module, Overlay, bind_paths};
+use crate::trace::{CompileSummary, EndData, ErrorInfo, SpanGuard, StartData, keys};
 
 /// Settings every optimizer shares: seed, concurrency, budget, checkpoint, progress
 /// and observers.
@@ -135,6 +136,11 @@ pub(crate) struct Engine<'a> {
     checkpoint: Mutex<Checkpoint>,
     state: Mutex<Progress>,
     bar: ProgressBar,
+    /// The run's `compile` span (trials and every LM call of the run nest under it);
+    /// taken by [`Engine::finish`], ended as an error by `Drop` otherwise.
+    span: Mutex<Option<SpanGuard>>,
+    /// The last error a step or trial returned, for the compile span of a failed run.
+    failure: Mutex<Option<(&'static str, String)>>,
 }
 
 fn program_description(program: &dyn Module) -> String {
@@ -211,8 +217,20 @@ impl<'a> Engine<'a> {
                 });
             }
         }
+        let span = compile_span(
+            cfg,
+            name,
+            settings,
+            program,
+            ctx,
+            data,
+            planned_trials,
+            checkpoint.resumed_steps(),
+        );
         let cache = cfg.cache.as_ref();
-        let mut run_ctx = ctx.with_lm(wrap(&budget, cache, ctx.lm.clone()));
+        let mut run_ctx = ctx
+            .child(&span)
+            .with_lm(wrap(&budget, cache, ctx.lm.clone()));
         let by_path = ctx
             .lm_by_path
             .iter()
@@ -255,7 +273,15 @@ impl<'a> Engine<'a> {
                 best: None,
             }),
             bar,
+            span: Mutex::new(Some(span)),
+            failure: Mutex::new(None),
         })
+    }
+
+    /// Remembers `e` as the reason the run failed (the compile span reports it).
+    fn note_failure(&self, e: &OptimizeError) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((error_kind(e), e.to_string()));
     }
 
     pub(crate) fn seed(&self) -> u64 {
@@ -311,7 +337,7 @@ impl<'a> Engine<'a> {
             })?;
             return Ok((value, true));
         }
-        let value = f().await?;
+        let value = f().await.inspect_err(|e| self.note_failure(e))?;
         let json = serde_json::to_value(&value)
             .map_err(|e| OptimizeError::Other(format!("step `{key}`: {e}")))?;
         let spend = self.budget.spent();
@@ -323,13 +349,15 @@ impl<'a> Engine<'a> {
     }
 
     /// Scores `overlay` on `examples` (the program run with the overlay in scope).
-    pub(crate) async fn evaluate(
+    /// `ctx` is the run's ctx or a trial span's child of it.
+    async fn evaluate_in(
         &self,
+        ctx: &Ctx,
         overlay: &Overlay,
         examples: &[Example],
     ) -> Result<EvalReport, OptimizeError> {
         let refused = self.budget.refused();
-        let ctx = self.ctx.with_overlay(Some(Arc::new(overlay.clone())));
+        let ctx = ctx.with_overlay(Some(Arc::new(overlay.clone())));
         let report = Evaluate::new(examples)
             .metric_arc(self.metric.clone())
             .concurrency(self.cfg.concurrency)
@@ -359,9 +387,19 @@ impl<'a> Engine<'a> {
             .trials
             .len()
             + 1;
-        let (record, replayed) = self
+        let mut span = self
+            .ctx
+            .start_span(format!("trial {trial_no}"), || StartData::Trial {
+                index: trial_no as u64,
+                candidate: Arc::new(serde_json::to_value(&candidate).unwrap_or_default()),
+            });
+        if span.is_recording() {
+            describe_candidate(&mut span, kind, &candidate);
+        }
+        let trial_ctx = self.ctx.child(&span);
+        let outcome = self
             .step(&format!("trial/{key}"), || async {
-                let report = self.evaluate(overlay, examples).await?;
+                let report = self.evaluate_in(&trial_ctx, overlay, examples).await?;
                 Ok(TrialRecord {
                     trial: trial_no,
                     kind,
@@ -373,7 +411,17 @@ impl<'a> Engine<'a> {
                     lm_calls: report.lm_calls,
                 })
             })
-            .await?;
+            .await;
+        let (record, replayed) = match outcome {
+            Ok(x) => x,
+            Err(e) => {
+                span.end(EndData::Trial(Err(ErrorInfo::new(
+                    error_kind(&e),
+                    e.to_string(),
+                ))));
+                return Err(e);
+            }
+        };
         let best = {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
             if kind == TrialKind::Full && st.best.is_none_or(|b| record.score > b) {
@@ -402,6 +450,21 @@ impl<'a> Engine<'a> {
         for o in &self.cfg.observers {
             o.on_trial(&event);
         }
+        if span.is_recording() {
+            let u = &record.usage;
+            span.set_attribute(keys::TRIAL_EXAMPLES, record.n_examples);
+            span.set_attribute(keys::TRIAL_ERRORS, record.errors);
+            span.set_attribute(keys::TRIAL_INPUT_TOKENS, u.input_tokens);
+            span.set_attribute(keys::TRIAL_OUTPUT_TOKENS, u.output_tokens);
+            span.set_attribute(keys::TRIAL_CACHED_TOKENS, u.cached_tokens);
+            span.set_attribute(keys::TRIAL_COST_USD, u.cost_usd);
+            span.set_attribute(keys::TRIAL_LM_CALLS, record.lm_calls);
+            if let Some(b) = best {
+                span.set_attribute(keys::TRIAL_BEST_SCORE, b);
+            }
+            span.set_attribute(keys::TRIAL_REPLAYED, replayed);
+        }
+        span.end(EndData::Trial(Ok(Some(record.score))));
         Ok(record)
     }
 
@@ -441,6 +504,31 @@ impl<'a> Engine<'a> {
         for o in &self.cfg.observers {
             o.on_end(&end);
         }
+        let span = self.span.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut span) = span {
+            if span.is_recording() {
+                span.set_attribute(keys::COMPILE_SPEND_LM_CALLS, spend.lm_calls);
+                span.set_attribute(keys::COMPILE_SPEND_INPUT_TOKENS, spend.input_tokens);
+                span.set_attribute(keys::COMPILE_SPEND_OUTPUT_TOKENS, spend.output_tokens);
+                span.set_attribute(keys::COMPILE_SPEND_COST_USD, spend.cost_usd);
+                span.set_attribute(keys::COMPILE_SPEND_CACHE_HITS, spend.cache_hits);
+                if let Some(b) = baseline_score {
+                    span.set_attribute(keys::COMPILE_BASELINE_SCORE, b);
+                }
+                if let Some(s) = &stopped {
+                    let why = match s {
+                        StopReason::BudgetExhausted => "budget_exhausted",
+                        StopReason::TargetReached => "target_reached",
+                    };
+                    span.set_attribute(keys::COMPILE_STOPPED, why);
+                }
+            }
+            span.end(EndData::Compile(Ok(CompileSummary {
+                best_score: score,
+                artifact_hash: None,
+                trials: trials.len() as u64,
+            })));
+        }
         Compiled {
             optimizer: self.name.to_string(),
             seed: self.cfg.seed,
@@ -452,6 +540,91 @@ impl<'a> Engine<'a> {
             stopped,
             seen_examples,
         }
+    }
+}
+
+impl Drop for Engine<'_> {
+    fn drop(&mut self) {
+        // A run that did not reach `finish` failed: its compile span says why.
+        let span = self.span.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(span) = span {
+            let (kind, message) = self
+                .failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or(("cancelled", "the run stopped before it finished".into()));
+            span.end(EndData::Compile(Err(ErrorInfo::new(kind, message))));
+        }
+    }
+}
+
+/// Opens the run's `compile` span (under the caller's current span, if any).
+#[allow(clippy::too_many_arguments)]
+fn compile_span(
+    cfg: &EngineConfig,
+    name: &'static str,
+    settings: &str,
+    program: &dyn Module,
+    ctx: &Ctx,
+    data: &[&[Example]],
+    planned_trials: u64,
+    resumed_steps: usize,
+) -> SpanGuard {
+    let mut span = ctx.start_span(format!("compile {name}"), || StartData::Compile {
+        optimizer: Arc::from(name),
+        program: Arc::from(program.name()),
+        trainset: data.first().map_or(0, |d| d.len()),
+        valset: data.get(1).map_or(0, |d| d.len()),
+        config: Arc::new(serde_json::json!({
+            "settings": settings,
+            "seed": cfg.seed,
+            "concurrency": cfg.concurrency,
+            "budget": cfg.budget.to_string(),
+            "resumed_steps": resumed_steps,
+        })),
+    });
+    if span.is_recording() {
+        span.set_attribute(keys::COMPILE_SEED, cfg.seed);
+        span.set_attribute(keys::COMPILE_PLANNED_TRIALS, planned_trials);
+    }
+    span
+}
+
+/// A trial span's description of its candidate: kind, label, and per predictor path
+/// the instruction (null when unchanged) and the number of demos.
+fn describe_candidate(span: &mut SpanGuard, kind: TrialKind, candidate: &CandidateSummary) {
+    let kind = match kind {
+        TrialKind::Full => "full",
+        TrialKind::Minibatch => "minibatch",
+    };
+    span.set_attribute(keys::TRIAL_KIND, kind);
+    span.set_attribute(keys::TRIAL_LABEL, candidate.label.clone());
+    let mut instructions = serde_json::Map::new();
+    let mut demos = serde_json::Map::new();
+    for (path, choice) in &candidate.predictors {
+        instructions.insert(path.clone(), serde_json::json!(choice.instruction));
+        demos.insert(path.clone(), serde_json::json!(choice.demo_ids.len()));
+    }
+    span.set_attribute(
+        keys::TRIAL_INSTRUCTIONS,
+        serde_json::Value::Object(instructions).to_string(),
+    );
+    span.set_attribute(
+        keys::TRIAL_DEMOS,
+        serde_json::Value::Object(demos).to_string(),
+    );
+}
+
+/// A short, stable name for an optimizer error (the spans' `error.type`).
+fn error_kind(e: &OptimizeError) -> &'static str {
+    match e {
+        OptimizeError::BudgetExhausted { .. } => "budget_exhausted",
+        OptimizeError::BudgetTooSmall { .. } => "budget_too_small",
+        OptimizeError::Checkpoint { .. } => "checkpoint",
+        OptimizeError::Eval(_) => "evaluate",
+        OptimizeError::Config(_) => "config",
+        _ => "optimize",
     }
 }
 

@@ -308,8 +308,30 @@ pub mod keys {
     pub const COMPILE_BEST_SCORE: &str = "sigil.compile.best_score";
     pub const COMPILE_ARTIFACT_HASH: &str = "sigil.compile.artifact_hash";
     pub const COMPILE_TRIALS: &str = "sigil.compile.trials";
+    pub const COMPILE_SEED: &str = "sigil.compile.seed";
+    pub const COMPILE_PLANNED_TRIALS: &str = "sigil.compile.planned_trials";
+    pub const COMPILE_BASELINE_SCORE: &str = "sigil.compile.baseline_score";
+    pub const COMPILE_STOPPED: &str = "sigil.compile.stopped";
+    pub const COMPILE_SPEND_LM_CALLS: &str = "sigil.compile.spend.lm_calls";
+    pub const COMPILE_SPEND_INPUT_TOKENS: &str = "sigil.compile.spend.input_tokens";
+    pub const COMPILE_SPEND_OUTPUT_TOKENS: &str = "sigil.compile.spend.output_tokens";
+    pub const COMPILE_SPEND_COST_USD: &str = "sigil.compile.spend.cost_usd";
+    pub const COMPILE_SPEND_CACHE_HITS: &str = "sigil.compile.spend.cache_hits";
 
     pub const TRIAL_INDEX: &str = "sigil.trial.index";
     pub const TRIAL_CANDIDATE: &str = "sigil.trial.candidate";
     pub const TRIAL_SCORE: &str = "sigil.trial.score";
+    pub const TRIAL_KIND: &str = "sigil.trial.kind";
+    pub const TRIAL_LABEL: &str = "sigil.trial.label";
+    pub const TRIAL_INSTRUCTIONS: &str = "sigil.trial.instructions";
+    pub const TRIAL_DEMOS: &str = "sigil.trial.demos";
+    pub const TRIAL_EXAMPLES: &str = "sigil.trial.examples";
+    pub const TRIAL_ERRORS: &str = "sigil.trial.errors";
+    pub const TRIAL_INPUT_TOKENS: &str = "sigil.trial.input_tokens";
+    pub const TRIAL_OUTPUT_TOKENS: &str = "sigil.trial.output_tokens";
+    pub const TRIAL_CACHED_TOKENS: &str = "sigil.trial.cached_tokens";
+    pub const TRIAL_COST_USD: &str = "sigil.trial.cost_usd";
+    pub const TRIAL_LM_CALLS: &str = "sigil.trial.lm_calls";
+    pub const TRIAL_BEST_SCORE: &str = "sigil.trial.best_score";
+    pub const TRIAL_REPLAYED: &str = "sigil.trial.replayed";
 }
