@@ -4,6 +4,14 @@
 //! Indexes that need heavy crates (tantivy for BM25, the embedded BERT encoder) live
 //! outside this crate and implement these traits; this module stays light.
 
+pub mod fusion;
+mod module;
+pub mod remote;
+
+pub use fusion::{RrfRetriever, reciprocal_rank_fusion};
+pub use module::{Retrieve, passages_prediction};
+pub use remote::{ColBertV2, OpenAiEmbedder};
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
