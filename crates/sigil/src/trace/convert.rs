@@ -1,4 +1,41 @@
 //! Event pairs to spans: the attributes each kind carries, with privacy applied.
+//!
+//! ## Compile runs (stable names: the web UI and `sigil traces` read them)
+//!
+//! An optimizer run on the shared engine (`optimize/engine.rs`) is one trace:
+//!
+//! ```text
+//! compile {Optimizer}            kind = compile, the root (or under the caller's span)
+//! ├── module / lm spans          bootstrap teacher runs, instruction proposals, ...
+//! └── trial {n}                  kind = trial, one per scored candidate, in order
+//!     └── evaluate               the trial's Evaluate run
+//!         └── module ...         one program call per example
+//! ```
+//!
+//! `compile` span, at start: `sigil.compile.optimizer`, `sigil.program.name`,
+//! `sigil.compile.trainset`, `sigil.compile.valset` (counts), `sigil.compile.config`
+//! (JSON: settings, seed, concurrency, budget, resumed_steps), `sigil.compile.seed`,
+//! `sigil.compile.planned_trials`. At end: `sigil.compile.best_score` (absent when
+//! nothing was scored), `sigil.compile.baseline_score`, `sigil.compile.trials`
+//! (trials that finished), `sigil.compile.stopped` (`budget_exhausted` |
+//! `target_reached`), the budget's spend `sigil.compile.spend.{lm_calls,
+//! input_tokens, output_tokens, cost_usd, cache_hits}` (provider calls; cache hits
+//! are free), and the collector's roll-up `sigil.usage.{input_tokens, output_tokens,
+//! cached_tokens, cost_usd, lm_calls}` over every LM span beneath it. A run that fails
+//! or is dropped ends with an error status and `error.type` (`budget_exhausted`,
+//! `evaluate`, `checkpoint`, `config`, `optimize`, or `cancelled`).
+//!
+//! `trial` span: `sigil.trial.index` (1-based), `sigil.trial.kind` (`full` |
+//! `minibatch`), `sigil.trial.label`, `sigil.trial.candidate` (JSON
+//! `CandidateSummary`: label, per predictor path the instruction, indices, demo ids),
+//! `sigil.trial.instructions` (JSON {path: instruction or null when unchanged}),
+//! `sigil.trial.demos` (JSON {path: number of demos}); at end `sigil.trial.score`,
+//! `sigil.trial.examples`, `sigil.trial.errors`, `sigil.trial.{input_tokens,
+//! output_tokens, cached_tokens, cost_usd, lm_calls}` (from the evaluation's report,
+//! so also set on a trial replayed from a checkpoint), `sigil.trial.best_score` (best
+//! full-valset score so far), `sigil.trial.replayed` (true: read back from a
+//! checkpoint, no child spans), plus the `sigil.usage.*` roll-up of its children.
+//! A trial refused by the budget ends with an error status and no score.
 
 use super::hooks::{EndData, SpanEnd, SpanStart, StartData};
 use super::privacy::{Privacy, REDACTED};
