@@ -19,6 +19,7 @@
 //! [`adapter`] → [`lm`] → [`module`] → [`evaluate`]; [`trace`] records what every step did.
 
 pub mod adapter;
+pub mod artifact;
 pub mod data;
 pub mod evaluate;
 pub mod lm;
