@@ -12,6 +12,7 @@ pub use error::{LocalError, Result};
 pub mod quant;
 mod simd;
 pub use simd::simd_level;
+mod batch;
 pub mod engine;
 pub mod model;
 pub mod sampler;

@@ -302,24 +302,55 @@ impl Llama {
     /// Runs `tokens` after the positions already in `cache`, appends their KV and
     /// returns the logits of the last token.
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        let mut out = self.forward_batch(&mut [SeqInput { tokens, cache }])?;
+        out.pop()
+            .ok_or_else(|| LocalError::Malformed("forward produced no logits".into()))
+    }
+
+    /// One forward pass over several sequences at once, each with its own KV cache and
+    /// positions: the weight matrices are read once for every token of every sequence.
+    /// Returns the logits of each sequence's last token, in order.
+    ///
+    /// Each token's arithmetic is the same as in a pass over its sequence alone (the
+    /// matrix kernels compute every token independently; attention of a sequence fed a
+    /// single token uses the single-token order, as [`Llama::forward`] does), so
+    /// batching never changes an answer.
+    pub fn forward_batch(&self, seqs: &mut [SeqInput<'_>]) -> Result<Vec<Vec<f32>>> {
         let c = &self.cfg;
-        let t_n = tokens.len();
-        if t_n == 0 {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        if seqs.iter().any(|s| s.tokens.is_empty()) {
             return Err(LocalError::Malformed(
                 "forward called with no tokens".into(),
             ));
         }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab) {
+        if let Some(&bad) = seqs
+            .iter()
+            .flat_map(|s| s.tokens.iter())
+            .find(|&&t| t as usize >= c.vocab)
+        {
             return Err(LocalError::Tokenizer(format!(
                 "token id {bad} is outside the vocabulary"
             )));
         }
         let (d, kvd, hd) = (c.n_embd, c.kv_dim(), c.head_dim);
-        let p0 = cache.len;
+        // Per token row: (sequence, position); per sequence: its first row.
+        let mut rows: Vec<(usize, usize)> = Vec::new();
+        let mut first_row = Vec::with_capacity(seqs.len());
+        for (si, s) in seqs.iter().enumerate() {
+            first_row.push(rows.len());
+            let p0 = s.cache.len;
+            rows.extend((0..s.tokens.len()).map(|t| (si, p0 + t)));
+        }
+        let single: Vec<bool> = seqs.iter().map(|s| s.tokens.len() == 1).collect();
+        let t_n = rows.len();
         let mut x = vec![0f32; t_n * d];
-        for (t, &tok) in tokens.iter().enumerate() {
-            self.tok_embd
-                .row_f32(tok as usize, &mut x[t * d..(t + 1) * d]);
+        for (xr, &tok) in x
+            .chunks_exact_mut(d)
+            .zip(seqs.iter().flat_map(|s| s.tokens.iter()))
+        {
+            self.tok_embd.row_f32(tok as usize, xr);
         }
         let mut xn = vec![0f32; t_n * d];
         let mut q = vec![0f32; t_n * d];
@@ -336,26 +367,29 @@ impl Llama {
             l.wq.matmul(&xn, t_n, &mut q);
             l.wk.matmul(&xn, t_n, &mut k);
             l.wv.matmul(&xn, t_n, &mut v);
-            for t in 0..t_n {
-                self.rope(&mut q[t * d..(t + 1) * d], c.n_head, p0 + t);
-                self.rope(&mut k[t * kvd..(t + 1) * kvd], c.n_head_kv, p0 + t);
+            for (t, &(_, pos)) in rows.iter().enumerate() {
+                self.rope(&mut q[t * d..(t + 1) * d], c.n_head, pos);
+                self.rope(&mut k[t * kvd..(t + 1) * kvd], c.n_head_kv, pos);
             }
-            cache.k[li].extend(k.iter().map(|&a| f16r(a)));
-            let vr: Vec<f32> = v.iter().map(|&a| f16r(a)).collect();
-            for t in 0..t_n {
-                cache.push_v(li, p0 + t, &vr[t * kvd..(t + 1) * kvd]);
+            for (t, &(si, pos)) in rows.iter().enumerate() {
+                let cache = &mut *seqs[si].cache;
+                let kr = &k[t * kvd..(t + 1) * kvd];
+                cache.k[li].extend(kr.iter().map(|&a| f16r(a)));
+                let vr: Vec<f32> = v[t * kvd..(t + 1) * kvd].iter().map(|&a| f16r(a)).collect();
+                cache.push_v(li, pos, &vr);
             }
-            let (kc, vc) = (&cache.k[li], &cache.v[li]);
+            let caches: Vec<&KvCache> = seqs.iter().map(|s| &*s.cache).collect();
             // One task per (token, head).
             att.par_chunks_mut(hd).enumerate().for_each(|(idx, out)| {
                 let (t, h) = (idx / c.n_head, idx % c.n_head);
+                let (si, pos) = rows[t];
+                let (kc, vc) = (&caches[si].k[li], &caches[si].v[li]);
                 let kh = h / group;
-                let n_ctx = p0 + t + 1;
                 let qh: Vec<f32> = q[t * d + h * hd..t * d + (h + 1) * hd]
                     .iter()
                     .map(|&a| f16r(a))
                     .collect();
-                crate::simd::attend(&qh, kc, vc, n_ctx, kvd, kh * hd, scale, t_n == 1, out);
+                crate::simd::attend(&qh, kc, vc, pos + 1, kvd, kh * hd, scale, single[si], out);
             });
             l.wo.matmul(&att, t_n, &mut o);
             for (a, b) in x.iter_mut().zip(&o) {
@@ -372,17 +406,34 @@ impl Llama {
                 *a += b;
             }
         }
-        cache.len = p0 + t_n;
-        let last = &mut x[(t_n - 1) * d..];
-        let mut normed = vec![0f32; d];
-        rms_norm(last, &self.out_norm, c.eps, &mut normed);
-        let mut logits = vec![0f32; c.vocab];
+        for s in seqs.iter_mut() {
+            s.cache.len += s.tokens.len();
+        }
+        // The last token of each sequence goes through the output head, all at once.
+        let n_seq = seqs.len();
+        let mut normed = vec![0f32; n_seq * d];
+        for (si, s) in seqs.iter().enumerate() {
+            let r = first_row[si] + s.tokens.len() - 1;
+            rms_norm(
+                &mut x[r * d..(r + 1) * d],
+                &self.out_norm,
+                c.eps,
+                &mut normed[si * d..(si + 1) * d],
+            );
+        }
+        let mut logits = vec![0f32; n_seq * c.vocab];
         self.output
             .as_ref()
             .unwrap_or(&self.tok_embd)
-            .matmul(&normed, 1, &mut logits);
-        Ok(logits)
+            .matmul(&normed, n_seq, &mut logits);
+        Ok(logits.chunks_exact(c.vocab).map(<[f32]>::to_vec).collect())
     }
+}
+
+/// One sequence of a batched forward pass: new tokens and the KV cache they extend.
+pub struct SeqInput<'a> {
+    pub tokens: &'a [u32],
+    pub cache: &'a mut KvCache,
 }
 
 /// Whether `ty` is a type this engine computes with.
