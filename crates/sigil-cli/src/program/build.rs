@@ -1,0 +1,395 @@
+//! From a checked program file to live parts: the pipeline, the LM context, the
+//! datasets, the metric and the optimizer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use sigil::adapter::JsonAdapter;
+use sigil::data::{Dataset, Example, Prediction};
+use sigil::evaluate::{Contains, ExactMatch, F1, Metric, MetricError};
+use sigil::lm::{CachedLm, Lm, LmConfig, LmParams, lm_from_config};
+use sigil::module::{ChainOfThought, Ctx, Predict};
+use sigil::optimize::{
+    Auto, BootstrapFewShot, BootstrapFewShotWithRandomSearch, Budget, Copro, EngineConfig,
+    LabeledFewShot, MiproV2, Optimizer,
+};
+use sigil::retrieve::Retriever;
+use sigil::signature::Signature;
+
+use super::ProgramFile;
+use super::judge::JudgeMetric;
+use super::pipeline::{Pipeline, Step, StepKind};
+use super::spec::StepSpec;
+
+/// Settings the command line can override.
+#[derive(Clone, Debug, Default)]
+pub struct LmOverrides {
+    /// Replaces `lm.model`.
+    pub model: Option<String>,
+    /// Replaces `lm.base_url`.
+    pub base_url: Option<String>,
+    /// Cache responses on disk (None: the file's setting).
+    pub cache: Option<bool>,
+}
+
+/// The LM a program runs on, and how it was configured (for provenance).
+pub struct Built {
+    pub ctx: Ctx,
+    pub lm: Arc<dyn Lm>,
+    pub model_id: String,
+    pub params: LmParams,
+    pub adapter: &'static str,
+    /// The request cache, when on.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Where the LM response cache lives.
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(".sigil").join("cache")
+}
+
+/// Builds the LM and the context the program runs in.
+pub async fn build_ctx(pf: &ProgramFile, o: &LmOverrides) -> anyhow::Result<Built> {
+    let spec = &pf.spec.lm;
+    let model = o
+        .model
+        .clone()
+        .or_else(|| spec.model.as_ref().map(|m| m.get_ref().clone()))
+        .unwrap_or_else(|| "local".into());
+    let lm: Arc<dyn Lm> = if model == "local" || model.starts_with("local:") {
+        let explicit = model.strip_prefix("local:").map(|p| pf.resolve(p));
+        let local = sigil_local::LocalLm::from_default(
+            explicit.as_deref(),
+            sigil_local::LocalConfig::default(),
+        )
+        .await
+        .context("loading the embedded model")?;
+        Arc::new(local)
+    } else {
+        let mut c = LmConfig::new(model.clone());
+        if let Some(url) = o.base_url.clone().or_else(|| spec.base_url.clone()) {
+            c = c.base_url(url);
+        }
+        if let Some(var) = &spec.api_key_env {
+            let key = std::env::var(var)
+                .map_err(|_| anyhow!("lm.api_key_env names {var}, which is not set"))?;
+            c = c.api_key(key);
+        }
+        if let Some(s) = spec.structured_output {
+            c = c.structured_output(s);
+        }
+        if let Some(n) = spec.concurrency {
+            c = c.max_concurrency(n);
+        }
+        lm_from_config(c).with_context(|| format!("the LM `{model}`"))?
+    };
+    let use_cache = o.cache.or(spec.cache).unwrap_or(false);
+    let (lm, cache_dir) = if use_cache {
+        let dir = cache_dir();
+        let cached: Arc<dyn Lm> = Arc::new(
+            CachedLm::in_dir(lm, &dir)
+                .with_context(|| format!("opening the response cache {}", dir.display()))?,
+        );
+        (cached, Some(dir))
+    } else {
+        (lm, None)
+    };
+    let params = LmParams {
+        temperature: spec.temperature,
+        max_tokens: spec.max_tokens,
+        top_p: spec.top_p,
+        seed: spec.seed,
+        ..Default::default()
+    };
+    let mut ctx = Ctx::from_arc(lm.clone()).with_params(params.clone());
+    let adapter = match pf.spec.adapter.as_ref().map(|a| a.get_ref().as_str()) {
+        Some("json") => {
+            ctx = ctx.with_adapter(JsonAdapter);
+            "json"
+        }
+        _ => "chat",
+    };
+    Ok(Built {
+        ctx,
+        model_id: lm.model_id().to_string(),
+        lm,
+        params,
+        adapter,
+        cache_dir,
+    })
+}
+
+/// Builds the program's module tree. `retriever` opens the index a retrieve step names.
+pub fn build_program(
+    pf: &ProgramFile,
+    retriever: &dyn Fn(&ProgramFile, &StepSpec) -> anyhow::Result<Arc<dyn Retriever>>,
+) -> anyhow::Result<Pipeline> {
+    let mut steps = Vec::new();
+    for s in &pf.spec.steps {
+        let name = s.name.get_ref().clone();
+        let kind = s
+            .module
+            .as_ref()
+            .map(|m| m.get_ref().as_str())
+            .unwrap_or("predict");
+        if kind == "retrieve" {
+            let query = s
+                .query
+                .as_ref()
+                .map(|q| q.get_ref().clone())
+                .unwrap_or_default();
+            steps.push(Step {
+                name: name.clone(),
+                inputs: vec![],
+                kind: StepKind::Retrieve {
+                    retriever: retriever(pf, s).with_context(|| format!("step `{name}`"))?,
+                    query,
+                    output: s.output.clone().unwrap_or_else(|| "passages".into()),
+                    k: s.k.unwrap_or(3),
+                },
+            });
+            continue;
+        }
+        let sig_text = s
+            .signature
+            .as_ref()
+            .map(|x| x.get_ref().as_str())
+            .unwrap_or_default();
+        let mut sig = Signature::parse(sig_text).with_context(|| format!("step `{name}`"))?;
+        if let Some(i) = &s.instructions {
+            sig = sig.with_instructions(i.clone());
+        }
+        let inputs = sig
+            .inputs()
+            .iter()
+            .map(|f| {
+                let src = s
+                    .inputs
+                    .get(&f.name)
+                    .map(|x| x.get_ref().clone())
+                    .unwrap_or_else(|| f.name.clone());
+                (f.name.clone(), src)
+            })
+            .collect();
+        let kind = if kind == "chain_of_thought" {
+            StepKind::ChainOfThought(ChainOfThought::new(sig)?)
+        } else {
+            StepKind::Predict(Predict::new(sig))
+        };
+        steps.push(Step { name, inputs, kind });
+    }
+    let program = Pipeline {
+        name: pf.spec.name.clone(),
+        steps,
+    };
+    sigil::module::bind_paths(&program);
+    Ok(program)
+}
+
+/// The train, val and (optional) test sets.
+pub struct DataSets {
+    pub train: Dataset,
+    pub val: Dataset,
+    pub test: Option<Dataset>,
+    /// The files they came from, for provenance.
+    pub sources: Vec<PathBuf>,
+}
+
+/// Loads a JSONL or CSV file of examples, with `inputs` marked.
+pub fn load_examples(path: &Path, inputs: &[String]) -> anyhow::Result<Dataset> {
+    let keys: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let ds = if is_csv {
+        sigil::data::load_csv(path, &keys)
+    } else {
+        sigil::data::load_jsonl(path, &keys)
+    };
+    ds.with_context(|| format!("loading {}", path.display()))
+}
+
+/// Loads the datasets named in `[data]`.
+pub fn load_data(pf: &ProgramFile) -> anyhow::Result<DataSets> {
+    let Some(d) = &pf.spec.data else {
+        bail!(
+            "{}: the program file has no [data] table",
+            pf.path.display()
+        );
+    };
+    let inputs = d.inputs.get_ref();
+    if let (Some(p), Some(split)) = (&d.path, &d.split) {
+        let path = pf.resolve(p.get_ref());
+        let all = load_examples(&path, inputs)?;
+        let (train, val, test) = all
+            .split3(split.train, split.val, split.test, split.seed)
+            .with_context(|| format!("splitting {}", path.display()))?;
+        return Ok(DataSets {
+            train,
+            val,
+            test: (split.test > 0).then_some(test),
+            sources: vec![path],
+        });
+    }
+    let (Some(t), Some(v)) = (&d.train, &d.val) else {
+        bail!(
+            "{}: [data] needs `path` and `split`, or `train` and `val`",
+            pf.path.display()
+        );
+    };
+    let tp = pf.resolve(t.get_ref());
+    let vp = pf.resolve(v.get_ref());
+    let mut sources = vec![tp.clone(), vp.clone()];
+    let test = match &d.test {
+        Some(x) => {
+            let p = pf.resolve(x.get_ref());
+            sources.push(p.clone());
+            Some(load_examples(&p, inputs)?)
+        }
+        None => None,
+    };
+    Ok(DataSets {
+        train: load_examples(&tp, inputs)?,
+        val: load_examples(&vp, inputs)?,
+        test,
+        sources,
+    })
+}
+
+/// A shared metric usable where an owned `impl Metric` is asked for.
+#[derive(Clone)]
+pub struct SharedMetric(pub Arc<dyn Metric>);
+
+impl Metric for SharedMetric {
+    fn score(&self, e: &Example, p: &Prediction) -> f64 {
+        self.0.score(e, p)
+    }
+    fn try_score(&self, e: &Example, p: &Prediction) -> Result<f64, MetricError> {
+        self.0.try_score(e, p)
+    }
+    fn name(&self) -> String {
+        self.0.name()
+    }
+}
+
+/// The metric named in `[metric]`; a judge runs on `judge_ctx`.
+pub fn build_metric(pf: &ProgramFile, judge_ctx: &Ctx) -> anyhow::Result<SharedMetric> {
+    let Some(m) = &pf.spec.metric else {
+        bail!(
+            "{}: the program file has no [metric] table",
+            pf.path.display()
+        );
+    };
+    let field = m.field.get_ref();
+    let metric: Arc<dyn Metric> = match m.kind.get_ref().as_str() {
+        "exact_match" => Arc::new(ExactMatch::new(field)),
+        "f1" => Arc::new(F1::new(field)),
+        "contains" => Arc::new(Contains::new(field)),
+        "judge" => Arc::new(JudgeMetric::new(
+            field,
+            m.criteria.as_deref(),
+            judge_ctx.clone(),
+        )?),
+        other => bail!("unknown metric {other:?}"),
+    };
+    Ok(SharedMetric(metric))
+}
+
+/// The optimizer named in `[optimizer]`, on the shared engine `config`.
+pub fn build_optimizer(
+    pf: &ProgramFile,
+    metric: SharedMetric,
+    config: EngineConfig,
+) -> anyhow::Result<Box<dyn Optimizer>> {
+    let Some(o) = &pf.spec.optimizer else {
+        bail!(
+            "{}: the program file has no [optimizer] table",
+            pf.path.display()
+        );
+    };
+    let mut config = config.seed(o.seed.unwrap_or(0));
+    if let Some(b) = &o.budget {
+        let mut budget = Budget::unlimited();
+        if let Some(n) = b.max_calls {
+            budget = budget.max_calls(n);
+        }
+        if let Some(n) = b.max_tokens {
+            budget = budget.max_tokens(n);
+        }
+        if let Some(n) = b.max_cost_usd {
+            budget = budget.max_cost_usd(n);
+        }
+        config = config.budget(budget);
+    }
+    let boot = o.max_bootstrapped_demos;
+    let labeled = o.max_labeled_demos;
+    let opt: Box<dyn Optimizer> = match o.kind.get_ref().as_str() {
+        "labeled_few_shot" => {
+            Box::new(LabeledFewShot::new(labeled.unwrap_or(4)).seed(o.seed.unwrap_or(0)))
+        }
+        "bootstrap_few_shot" => {
+            let mut x = BootstrapFewShot::new(metric).config(config);
+            if let Some(n) = boot {
+                x = x.max_bootstrapped_demos(n);
+            }
+            if let Some(n) = labeled {
+                x = x.max_labeled_demos(n);
+            }
+            if let Some(t) = o.threshold {
+                x = x.metric_threshold(t);
+            }
+            Box::new(x)
+        }
+        "random_search" => {
+            let mut x = BootstrapFewShotWithRandomSearch::new(metric).config(config);
+            if let Some(n) = boot {
+                x = x.max_bootstrapped_demos(n);
+            }
+            if let Some(n) = labeled {
+                x = x.max_labeled_demos(n);
+            }
+            if let Some(n) = o.num_candidates {
+                x = x.num_candidates(n);
+            }
+            if let Some(t) = o.threshold {
+                x = x.metric_threshold(t);
+            }
+            Box::new(x)
+        }
+        "copro" => {
+            let mut x = Copro::new(metric).config(config);
+            if let Some(n) = o.breadth {
+                x = x.breadth(n);
+            }
+            if let Some(n) = o.depth {
+                x = x.depth(n);
+            }
+            Box::new(x)
+        }
+        "mipro_v2" => {
+            let auto = match o.auto.as_ref().map(|a| a.get_ref().as_str()) {
+                Some("medium") => Some(Auto::Medium),
+                Some("heavy") => Some(Auto::Heavy),
+                Some("light") => Some(Auto::Light),
+                _ => None,
+            };
+            let mut x = MiproV2::new(metric).config(config).auto(auto);
+            if let Some(n) = o.num_candidates {
+                x = x.num_candidates(n);
+            }
+            if let Some(n) = boot {
+                x = x.max_bootstrapped_demos(n);
+            }
+            if let Some(n) = labeled {
+                x = x.max_labeled_demos(n);
+            }
+            if let Some(t) = o.threshold {
+                x = x.metric_threshold(t);
+            }
+            Box::new(x)
+        }
+        other => bail!("unknown optimizer {other:?}"),
+    };
+    Ok(opt)
+}

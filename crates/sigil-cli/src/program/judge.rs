@@ -1,0 +1,98 @@
+//! The `judge` metric: an LM decides whether a prediction is correct.
+//!
+//! Metrics are synchronous in Sigil (they are called inside Evaluate's tasks), so the
+//! judge runs its LM call on the current multi-threaded runtime with `block_in_place`.
+//! A prediction equal to the label (after DSPy's normalisation) scores 1 with no LM
+//! call, so checking the metric against the gold labels costs nothing.
+
+use serde_json::Value;
+use sigil::data::{Example, Prediction, value_to_string};
+use sigil::evaluate::{Metric, MetricError, normalize_text};
+use sigil::module::{Ctx, Module, Predict};
+
+pub struct JudgeMetric {
+    field: String,
+    criteria: String,
+    judge: Predict,
+    ctx: Ctx,
+}
+
+const JUDGE_SIGNATURE: &str =
+    "inputs: str, expected: str, predicted: str, criteria: str -> correct: bool";
+
+impl JudgeMetric {
+    /// A judge of output `field`, calling the LM in `ctx`.
+    pub fn new(
+        field: &str,
+        criteria: Option<&str>,
+        ctx: Ctx,
+    ) -> Result<Self, sigil::signature::SignatureError> {
+        let judge = Predict::parse(JUDGE_SIGNATURE)?.with_instructions(
+            "Judge whether the predicted answer is correct for the given inputs, compared with the expected answer and the criteria.",
+        );
+        Ok(JudgeMetric {
+            field: field.to_string(),
+            criteria: criteria
+                .unwrap_or("The predicted answer means the same as the expected answer.")
+                .to_string(),
+            judge,
+            ctx,
+        })
+    }
+}
+
+impl Metric for JudgeMetric {
+    fn score(&self, example: &Example, prediction: &Prediction) -> f64 {
+        self.try_score(example, prediction).unwrap_or(0.0)
+    }
+
+    fn try_score(&self, example: &Example, prediction: &Prediction) -> Result<f64, MetricError> {
+        let m = self;
+        let name = self.name();
+        let expected = example
+            .get(&m.field)
+            .ok_or_else(|| MetricError::MissingLabel {
+                metric: name.clone(),
+                field: m.field.clone(),
+            })?;
+        let predicted = prediction
+            .get(&m.field)
+            .ok_or_else(|| MetricError::MissingPrediction {
+                metric: name.clone(),
+                field: m.field.clone(),
+            })?;
+        let (e, p) = (value_to_string(expected), value_to_string(predicted));
+        if normalize_text(&e) == normalize_text(&p) {
+            return Ok(1.0);
+        }
+        let inputs: String = example
+            .inputs()
+            .values()
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", value_to_string(v)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let call = Example::new()
+            .input("inputs", inputs)
+            .input("expected", e)
+            .input("predicted", p)
+            .input("criteria", self.criteria.clone());
+        let handle = tokio::runtime::Handle::try_current().map_err(|_| MetricError::Other {
+            metric: name.clone(),
+            message: "the judge needs a tokio runtime".into(),
+        })?;
+        let out = tokio::task::block_in_place(|| handle.block_on(m.judge.forward(&m.ctx, call)))
+            .map_err(|e| MetricError::Other {
+                metric: name.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(match out.get("correct") {
+            Some(Value::Bool(true)) => 1.0,
+            _ => 0.0,
+        })
+    }
+
+    fn name(&self) -> String {
+        "judge".to_string()
+    }
+}
