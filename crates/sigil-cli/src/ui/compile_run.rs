@@ -1,0 +1,333 @@
+//! A compile run from its spans: the `compile` span (absent while the run is still
+//! going), one `trial` span per scored candidate, and under each trial the evaluation
+//! whose program calls are the examples of the example x candidate grid.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use sigil::trace::{Span, SpanId, SpanKind, keys};
+
+/// One run, as the compile-run page shows it.
+#[derive(Debug, Serialize)]
+pub struct CompileRunView {
+    pub trace_id: String,
+    /// No compile span yet: the run is going (or its process died).
+    pub running: bool,
+    pub status: &'static str,
+    pub error: Option<String>,
+    pub optimizer: Option<String>,
+    pub program: Option<String>,
+    pub trainset: Option<i64>,
+    pub valset: Option<i64>,
+    pub seed: Option<i64>,
+    pub planned_trials: Option<i64>,
+    pub config: Value,
+    pub start_epoch_ms: f64,
+    pub duration_ms: f64,
+    pub best_score: Option<f64>,
+    pub baseline_score: Option<f64>,
+    pub stopped: Option<String>,
+    pub artifact_hash: Option<String>,
+    pub spend: Spend,
+    pub trials: Vec<TrialView>,
+    pub grid: Grid,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Spend {
+    pub lm_calls: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: f64,
+    pub cache_hits: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrialView {
+    pub index: i64,
+    pub span_id: String,
+    pub label: String,
+    /// `full` or `minibatch`.
+    pub kind: Option<String>,
+    pub status: &'static str,
+    pub error: Option<String>,
+    pub score: Option<f64>,
+    /// The best full-valset score up to and including this trial.
+    pub best_so_far: Option<f64>,
+    pub examples: Option<i64>,
+    pub errors: Option<i64>,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: f64,
+    pub lm_calls: i64,
+    pub duration_ms: f64,
+    pub replayed: bool,
+    /// Per predictor path: the instruction (None: the program's own) and demo ids.
+    pub predictors: Vec<PredictorView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PredictorView {
+    pub path: String,
+    pub instruction: Option<String>,
+    pub demo_ids: Vec<String>,
+}
+
+/// Examples (rows) x trials (columns): each cell is that example's program call
+/// within that trial.
+#[derive(Debug, Default, Serialize)]
+pub struct Grid {
+    pub examples: Vec<GridRow>,
+    /// Rows left out past the limit.
+    pub more_examples: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GridRow {
+    /// The example's inputs (JSON text), or the call's name when inputs were not recorded.
+    pub example: String,
+    /// One per trial, in trial order; None where the trial did not run this example.
+    pub cells: Vec<Option<GridCell>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GridCell {
+    pub span_id: String,
+    pub status: &'static str,
+    /// The call's outputs (JSON text) when recorded.
+    pub outputs: Option<String>,
+}
+
+const GRID_ROWS: usize = 200;
+
+fn int(span: &Span, key: &str) -> Option<i64> {
+    span.attr_i64(key)
+}
+
+fn float(span: &Span, key: &str) -> Option<f64> {
+    span.attr_f64(key)
+}
+
+fn text(span: &Span, key: &str) -> Option<String> {
+    span.attr_str(key).map(str::to_string)
+}
+
+fn predictors(candidate: Option<&str>) -> Vec<PredictorView> {
+    let Some(v) = candidate.and_then(|c| serde_json::from_str::<Value>(c).ok()) else {
+        return Vec::new();
+    };
+    let Some(map) = v.get("predictors").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    map.iter()
+        .map(|(path, choice)| PredictorView {
+            path: path.clone(),
+            instruction: choice
+                .get("instruction")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            demo_ids: choice
+                .get("demo_ids")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn label(span: &Span) -> String {
+    span.attr_str(keys::TRIAL_LABEL)
+        .map(str::to_string)
+        .or_else(|| {
+            span.attr_str(keys::TRIAL_CANDIDATE)
+                .and_then(|c| serde_json::from_str::<Value>(c).ok())
+                .and_then(|v| v.get("label")?.as_str().map(str::to_string))
+        })
+        .unwrap_or_else(|| span.name.clone())
+}
+
+/// Builds the view from every span of the run's trace (in start order).
+pub fn compile_run_view(trace_id: &str, spans: &[Span]) -> Option<CompileRunView> {
+    let compile = spans.iter().find(|s| s.kind == SpanKind::Compile);
+    let mut trials: Vec<&Span> = spans.iter().filter(|s| s.kind == SpanKind::Trial).collect();
+    if compile.is_none() && trials.is_empty() {
+        return None;
+    }
+    trials.sort_by_key(|t| (int(t, keys::TRIAL_INDEX).unwrap_or(i64::MAX), t.start_ns));
+    let start = spans.iter().map(|s| s.start_ns).min().unwrap_or(0);
+    let end = spans.iter().map(|s| s.end_ns).max().unwrap_or(start);
+
+    let mut best: Option<f64> = None;
+    let trial_views: Vec<TrialView> = trials
+        .iter()
+        .map(|t| {
+            let score = float(t, keys::TRIAL_SCORE);
+            let kind = text(t, keys::TRIAL_KIND);
+            if kind.as_deref() != Some("minibatch")
+                && let Some(s) = score
+            {
+                best = Some(best.map_or(s, |b: f64| b.max(s)));
+            }
+            TrialView {
+                index: int(t, keys::TRIAL_INDEX).unwrap_or(0),
+                span_id: t.span_id.to_hex(),
+                label: label(t),
+                kind,
+                status: t.status.as_str(),
+                error: t.status.message().map(str::to_string),
+                score,
+                best_so_far: float(t, keys::TRIAL_BEST_SCORE).or(best),
+                examples: int(t, keys::TRIAL_EXAMPLES),
+                errors: int(t, keys::TRIAL_ERRORS),
+                input_tokens: int(t, keys::TRIAL_INPUT_TOKENS)
+                    .or_else(|| int(t, keys::USAGE_INPUT_TOKENS))
+                    .unwrap_or(0),
+                output_tokens: int(t, keys::TRIAL_OUTPUT_TOKENS)
+                    .or_else(|| int(t, keys::USAGE_OUTPUT_TOKENS))
+                    .unwrap_or(0),
+                cost_usd: float(t, keys::TRIAL_COST_USD)
+                    .or_else(|| float(t, keys::USAGE_COST_USD))
+                    .unwrap_or(0.0),
+                lm_calls: int(t, keys::TRIAL_LM_CALLS)
+                    .or_else(|| int(t, keys::USAGE_LM_CALLS))
+                    .unwrap_or(0),
+                duration_ms: t.duration_ms(),
+                replayed: t
+                    .attr(keys::TRIAL_REPLAYED)
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
+                predictors: predictors(t.attr_str(keys::TRIAL_CANDIDATE)),
+            }
+        })
+        .collect();
+
+    let spend = match compile {
+        Some(c) if c.attr(keys::COMPILE_SPEND_LM_CALLS).is_some() => Spend {
+            lm_calls: int(c, keys::COMPILE_SPEND_LM_CALLS).unwrap_or(0),
+            input_tokens: int(c, keys::COMPILE_SPEND_INPUT_TOKENS).unwrap_or(0),
+            output_tokens: int(c, keys::COMPILE_SPEND_OUTPUT_TOKENS).unwrap_or(0),
+            cost_usd: float(c, keys::COMPILE_SPEND_COST_USD).unwrap_or(0.0),
+            cache_hits: int(c, keys::COMPILE_SPEND_CACHE_HITS),
+        },
+        Some(c) => Spend {
+            lm_calls: int(c, keys::USAGE_LM_CALLS).unwrap_or(0),
+            input_tokens: int(c, keys::USAGE_INPUT_TOKENS).unwrap_or(0),
+            output_tokens: int(c, keys::USAGE_OUTPUT_TOKENS).unwrap_or(0),
+            cost_usd: float(c, keys::USAGE_COST_USD).unwrap_or(0.0),
+            cache_hits: None,
+        },
+        // Still running: what the finished trials spent so far.
+        None => Spend {
+            lm_calls: trial_views.iter().map(|t| t.lm_calls).sum(),
+            input_tokens: trial_views.iter().map(|t| t.input_tokens).sum(),
+            output_tokens: trial_views.iter().map(|t| t.output_tokens).sum(),
+            cost_usd: trial_views.iter().map(|t| t.cost_usd).sum(),
+            cache_hits: None,
+        },
+    };
+
+    let c = |f: &dyn Fn(&Span) -> Option<String>| compile.and_then(f);
+    Some(CompileRunView {
+        trace_id: trace_id.to_string(),
+        running: compile.is_none(),
+        status: compile.map_or("running", |c| c.status.as_str()),
+        error: compile.and_then(|c| c.status.message().map(str::to_string)),
+        optimizer: c(&|s| text(s, keys::COMPILE_OPTIMIZER)),
+        program: c(&|s| text(s, keys::PROGRAM_NAME)),
+        trainset: compile.and_then(|s| int(s, keys::COMPILE_TRAINSET)),
+        valset: compile.and_then(|s| int(s, keys::COMPILE_VALSET)),
+        seed: compile.and_then(|s| int(s, keys::COMPILE_SEED)),
+        planned_trials: compile.and_then(|s| int(s, keys::COMPILE_PLANNED_TRIALS)),
+        config: compile
+            .and_then(|s| s.attr_str(keys::COMPILE_CONFIG))
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or(Value::Null),
+        start_epoch_ms: start as f64 / 1e6,
+        duration_ms: end.saturating_sub(start) as f64 / 1e6,
+        best_score: compile
+            .and_then(|s| float(s, keys::COMPILE_BEST_SCORE))
+            .or(best),
+        baseline_score: compile.and_then(|s| float(s, keys::COMPILE_BASELINE_SCORE)),
+        stopped: c(&|s| text(s, keys::COMPILE_STOPPED)),
+        artifact_hash: c(&|s| text(s, keys::COMPILE_ARTIFACT_HASH)),
+        spend,
+        grid: grid(spans, &trials),
+        trials: trial_views,
+    })
+}
+
+/// The example x trial grid: under each trial, the program calls its evaluations made.
+fn grid(spans: &[Span], trials: &[&Span]) -> Grid {
+    let column: HashMap<SpanId, usize> = trials
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.span_id, i))
+        .collect();
+    let parent: HashMap<SpanId, SpanId> = spans
+        .iter()
+        .filter_map(|s| Some((s.span_id, s.parent_id?)))
+        .collect();
+    let kind: HashMap<SpanId, SpanKind> = spans.iter().map(|s| (s.span_id, s.kind)).collect();
+    let mut rows: Vec<GridRow> = Vec::new();
+    let mut row_of: HashMap<String, usize> = HashMap::new();
+    let mut more = 0usize;
+    for s in spans {
+        // A program call of an evaluation: a module span whose parent is an evaluate span.
+        if s.kind != SpanKind::Module {
+            continue;
+        }
+        let Some(eval) = s
+            .parent_id
+            .filter(|p| kind.get(p) == Some(&SpanKind::Evaluate))
+        else {
+            continue;
+        };
+        // The trial the evaluation belongs to: its nearest trial ancestor.
+        let mut at = eval;
+        let mut col = None;
+        for _ in 0..64 {
+            if let Some(&c) = column.get(&at) {
+                col = Some(c);
+                break;
+            }
+            match parent.get(&at) {
+                Some(&p) => at = p,
+                None => break,
+            }
+        }
+        let Some(col) = col else { continue };
+        let example = s
+            .attr_str(keys::INPUTS)
+            .map(str::to_string)
+            .unwrap_or_else(|| s.name.clone());
+        let row = match row_of.get(&example) {
+            Some(&r) => r,
+            None if rows.len() >= GRID_ROWS => {
+                more += 1;
+                continue;
+            }
+            None => {
+                row_of.insert(example.clone(), rows.len());
+                rows.push(GridRow {
+                    example,
+                    cells: (0..trials.len()).map(|_| None).collect(),
+                });
+                rows.len() - 1
+            }
+        };
+        rows[row].cells[col] = Some(GridCell {
+            span_id: s.span_id.to_hex(),
+            status: s.status.as_str(),
+            outputs: s.attr_str(keys::OUTPUTS).map(str::to_string),
+        });
+    }
+    Grid {
+        examples: rows,
+        more_examples: more,
+    }
+}
