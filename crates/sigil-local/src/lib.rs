@@ -23,4 +23,5 @@ pub mod constraint;
 pub mod lm;
 pub mod prefix;
 pub mod resolve;
+pub mod embed;
 pub use lm::{Generation, LocalConfig, LocalLm};
