@@ -1,5 +1,8 @@
-//! The artifacts page: the compiled-program files in the artifacts folder, one shown
-//! as its text, two compared line by line (the page computes the diff).
+//! The artifacts page: the compiled-program files in the artifacts folder. One is
+//! shown as `sigil show` renders it (through [`sigil::artifact`]) and as its raw
+//! text; two are compared as `sigil diff` does, and line by line (the page computes
+//! the line diff). A file the artifact loader refuses still shows its text, with the
+//! loader's error.
 
 use std::path::PathBuf;
 
@@ -8,6 +11,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use sigil::artifact::{Artifact, ArtifactDiff, RunRecord, ShowOptions, show_text};
+
 use super::AppState;
 use super::api::ApiError;
 
@@ -15,6 +20,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/artifacts", get(list))
         .route("/api/artifact", get(show))
+        .route("/api/artifact-diff", get(diff))
 }
 
 #[derive(Debug, Serialize)]
@@ -91,6 +97,107 @@ struct ShowQuery {
 struct ArtifactText {
     name: String,
     text: String,
+    /// `sigil show`'s rendering, when the file loads as an artifact.
+    rendered: Option<String>,
+    /// Why it does not load, when it does not.
+    load_error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DiffQuery {
+    a: String,
+    b: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ArtifactDiffView {
+    a: ArtifactText,
+    b: ArtifactText,
+    /// `sigil diff`'s comparison, when both files load.
+    summary: Option<String>,
+    prompts_identical: Option<bool>,
+}
+
+fn read_text(path: &std::path::Path, name: &str) -> Result<String, ApiError> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+            ApiError::BadRequest(format!(
+                "{name} is not UTF-8 text (first bad byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(ApiError::NotFound(format!("no artifact {name}")))
+        }
+        Err(e) => Err(ApiError::Internal(format!("cannot read {name}: {e}"))),
+    }
+}
+
+/// Reads one file and, for TOML artifacts, loads it through the artifact API.
+fn load(dir: &std::path::Path, name: &str) -> Result<(ArtifactText, Option<Artifact>), ApiError> {
+    let path = resolve(dir, name)?;
+    let text = read_text(&path, name)?;
+    let (artifact, load_error) = if name.ends_with(".toml") {
+        match Artifact::from_toml_str(&text, name) {
+            Ok(a) => (Some(a), None),
+            Err(e) => (None, Some(e.to_string())),
+        }
+    } else {
+        (
+            None,
+            Some("not a Sigil artifact (TOML); shown as text".to_string()),
+        )
+    };
+    let rendered = artifact.as_ref().map(|a| {
+        let run = RunRecord::load_beside(&path).ok().flatten();
+        show_text(a, run.as_ref(), ShowOptions { color: false })
+    });
+    Ok((
+        ArtifactText {
+            name: name.to_string(),
+            text,
+            rendered,
+            load_error,
+        },
+        artifact,
+    ))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Json<ArtifactText>, ApiError> {
+    let dir = state.artifacts.clone();
+    let (view, _) = tokio::task::spawn_blocking(move || load(&dir, &q.name))
+        .await
+        .map_err(|e| ApiError::Internal(format!("read task failed: {e}")))??;
+    Ok(Json(view))
+}
+
+async fn diff(
+    State(state): State<AppState>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Json<ArtifactDiffView>, ApiError> {
+    let dir = state.artifacts.clone();
+    let view = tokio::task::spawn_blocking(move || -> Result<ArtifactDiffView, ApiError> {
+        let (a, aa) = load(&dir, &q.a)?;
+        let (b, ab) = load(&dir, &q.b)?;
+        let compared = match (&aa, &ab) {
+            (Some(x), Some(y)) => Some(ArtifactDiff::new(&q.a, x, &q.b, y)),
+            _ => None,
+        };
+        Ok(ArtifactDiffView {
+            summary: compared
+                .as_ref()
+                .map(|d| d.to_text(ShowOptions { color: false })),
+            prompts_identical: compared.as_ref().map(ArtifactDiff::prompts_identical),
+            a,
+            b,
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("diff task failed: {e}")))??;
+    Ok(Json(view))
 }
 
 /// Only plain file names inside the artifacts folder: no separators, no `..`.
@@ -106,29 +213,6 @@ fn resolve(dir: &std::path::Path, name: &str) -> Result<PathBuf, ApiError> {
         )));
     }
     Ok(dir.join(name))
-}
-
-async fn show(
-    State(state): State<AppState>,
-    Query(q): Query<ShowQuery>,
-) -> Result<Json<ArtifactText>, ApiError> {
-    let path = resolve(&state.artifacts, &q.name)?;
-    let name = q.name.clone();
-    let text = tokio::task::spawn_blocking(move || match std::fs::read(&path) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
-            ApiError::BadRequest(format!(
-                "{name} is not UTF-8 text (first bad byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(ApiError::NotFound(format!("no artifact {name}")))
-        }
-        Err(e) => Err(ApiError::Internal(format!("cannot read {name}: {e}"))),
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("read task failed: {e}")))??;
-    Ok(Json(ArtifactText { name: q.name, text }))
 }
 
 #[cfg(test)]

@@ -126,6 +126,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/app.js", get(script))
         .route("/runs.js", get(runs_script))
         .route("/app.css", get(style))
+        // No icon: an empty answer keeps browsers from logging a 404 on every page.
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
         .merge(api::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

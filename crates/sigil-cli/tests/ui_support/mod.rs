@@ -108,8 +108,9 @@ fn traced_ctx(lm: Arc<ScriptedLm>, store: &Path) -> (Ctx, Arc<sigil::trace::Span
 }
 
 /// Fills `store` with: three program calls (one whose completion holds a script
-/// tag, one that fails to parse), a random-search compile run and a COPRO run.
-pub fn build_store(store: &Path) {
+/// tag, one that fails to parse), a random-search compile run and a COPRO run; writes
+/// both runs' artifacts (`random_search.sigil.toml`, `copro.sigil.toml`) into `artifacts`.
+pub fn build_store(store: &Path, artifacts: &Path) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         // Program calls, as in production.
@@ -142,11 +143,17 @@ pub fn build_store(store: &Path) {
         );
         collector.flush();
 
-        compile_random_search(store, Duration::ZERO).await;
+        std::fs::create_dir_all(artifacts).unwrap();
+        let (program, compiled) = compile_random_search(store, Duration::ZERO).await;
+        save_artifact(
+            &program,
+            &compiled,
+            &artifacts.join("random_search.sigil.toml"),
+        );
 
         let (ctx, collector) = traced_ctx(task_lm(Duration::ZERO), store);
         let program = Predict::parse("question -> answer").unwrap();
-        Copro::new(sigil::evaluate::ExactMatch::new("answer"))
+        let compiled = Copro::new(sigil::evaluate::ExactMatch::new("answer"))
             .breadth(3)
             .depth(2)
             .config(EngineConfig::new().progress(false).seed(3))
@@ -154,22 +161,39 @@ pub fn build_store(store: &Path) {
             .await
             .unwrap();
         collector.flush();
+        save_artifact(&program, &compiled, &artifacts.join("copro.sigil.toml"));
     });
 }
 
+fn save_artifact(program: &Predict, compiled: &sigil::optimize::Compiled, path: &Path) {
+    let artifact = sigil::artifact::Artifact::build(
+        program,
+        compiled,
+        &sigil::adapter::ChatAdapter,
+        sigil::artifact::Provenance::new("fake/fn").metric("exact_match(answer)"),
+    )
+    .unwrap();
+    artifact.save(path).unwrap();
+}
+
 /// One random-search compile run into `store`, each LM call taking `delay`.
-pub async fn compile_random_search(store: &Path, delay: Duration) {
+pub async fn compile_random_search(
+    store: &Path,
+    delay: Duration,
+) -> (Predict, sigil::optimize::Compiled) {
     let (ctx, collector) = traced_ctx(task_lm(delay), store);
     let program = Predict::parse("question -> answer").unwrap();
-    BootstrapFewShotWithRandomSearch::new(sigil::evaluate::ExactMatch::new("answer"))
-        .num_candidates(3)
-        .max_bootstrapped_demos(2)
-        .max_labeled_demos(2)
-        .config(EngineConfig::new().progress(false).seed(1))
-        .compile(&program, &dataset(0..10), &dataset(100..110), &ctx)
-        .await
-        .unwrap();
+    let compiled =
+        BootstrapFewShotWithRandomSearch::new(sigil::evaluate::ExactMatch::new("answer"))
+            .num_candidates(3)
+            .max_bootstrapped_demos(2)
+            .max_labeled_demos(2)
+            .config(EngineConfig::new().progress(false).seed(1))
+            .compile(&program, &dataset(0..10), &dataset(100..110), &ctx)
+            .await
+            .unwrap();
     collector.flush();
+    (program, compiled)
 }
 
 /// A running `sigil ui`; killed when dropped.

@@ -85,7 +85,7 @@ function kindBadge(kind) {
 function setMain(...children) {
   const main = document.getElementById("main");
   const y = window.scrollY;
-  main.replaceChildren(...children.flat());
+  main.replaceChildren(...children.flat(Infinity).filter((c) => c !== "" && c !== null && c !== undefined));
   window.scrollTo(0, y);
 }
 function errorBox(e) {
@@ -174,6 +174,7 @@ views.traces = async (route) => {
     h("td", { class: "nowrap" }, fmtTime(nsToMs(t.start_ns))),
     h("td", {}, h("a", { href: `#/trace/${t.trace_id}` }, t.program)),
     h("td", {}, t.root_name, " ", kindBadge(t.root_kind)),
+    h("td", { class: "inputs", title: t.inputs || "" }, t.inputs ? short(inputsText(t.inputs), 60) : ""),
     h("td", {}, t.compiled ? h("span", { class: "badge compiled", title: t.artifact_hash || "" }, "compiled") : ""),
     h("td", {}, statusBadge(t.status), t.error ? h("div", { class: "muted small" }, short(t.error, 120)) : ""),
     h("td", { class: "num" }, fmtMs(t.duration_ms)),
@@ -187,8 +188,8 @@ views.traces = async (route) => {
     h("datalist", { id: "programs" }, programs.map((p) => h("option", { value: p }))),
     h("p", { class: "muted", id: "trace-count" }, `${traces.length} trace${traces.length === 1 ? "" : "s"}`),
     h("table", { id: "traces-table", class: "grid-table" },
-      h("thead", {}, h("tr", {}, ["Started (UTC)", "Program", "Root", "", "Status", "Duration", "LM calls", "Tokens in / out", "Cost", "Score"].map((c) => h("th", {}, c)))),
-      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 10, class: "muted" }, "No traces match.")))),
+      h("thead", {}, h("tr", {}, ["Started (UTC)", "Program", "Root", "Inputs", "", "Status", "Duration", "LM calls", "Tokens in / out", "Cost", "Score"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 11, class: "muted" }, "No traces match.")))),
   ];
 };
 

@@ -224,12 +224,17 @@ views.artifacts = async (route) => {
   const out = [h("h1", {}, "Artifacts"), h("p", { class: "muted" }, list.exists ? `${names.length} in ${list.dir}` : `${list.dir} does not exist (pass --artifacts DIR)`),
     h("ul", { id: "artifact-list" }, list.files.map((f) => h("li", {}, h("a", { href: `#/artifacts?a=${encodeURIComponent(f.name)}` }, f.name), h("span", { class: "muted small" }, ` ${fmtInt(f.bytes)} bytes · ${fmtTime(f.modified_epoch_ms)}`)))),
     form];
+  const loadNote = (f) => f.load_error ? h("div", { class: "error-box load-error" }, f.load_error) : "";
   if (a && b) {
-    const [fa, fb] = await Promise.all([api(`/api/artifact?name=${encodeURIComponent(a)}`), api(`/api/artifact?name=${encodeURIComponent(b)}`)]);
-    out.push(h("h2", {}, `${a} → ${b}`), h("div", { id: "artifact-diff" }, lineDiff(fa.text, fb.text)));
+    const d = await api(`/api/artifact-diff?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
+    out.push(h("h2", {}, `${a} → ${b}`), loadNote(d.a), loadNote(d.b),
+      d.summary !== null ? [h("h3", {}, d.prompts_identical ? "Compared (prompts identical)" : "Compared"), h("pre", { class: "text", id: "artifact-compare" }, d.summary)] : "",
+      h("h3", {}, "Line by line"), h("div", { id: "artifact-diff" }, lineDiff(d.a.text, d.b.text)));
   } else if (a) {
-    const fa = await api(`/api/artifact?name=${encodeURIComponent(a)}`);
-    out.push(h("h2", {}, a), h("pre", { class: "text", id: "artifact-text" }, fa.text));
+    const f = await api(`/api/artifact?name=${encodeURIComponent(a)}`);
+    out.push(h("h2", {}, a), loadNote(f),
+      f.rendered !== null ? [h("h3", {}, "As sigil show prints it"), h("pre", { class: "text", id: "artifact-rendered" }, f.rendered)] : "",
+      h("h3", {}, "File"), h("pre", { class: "text", id: "artifact-text" }, f.text));
   }
   return out;
 };

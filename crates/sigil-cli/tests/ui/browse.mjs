@@ -1,0 +1,192 @@
+// Drives `sigil ui` in real headless Chromium (Debian's /usr/bin/chromium) through
+// playwright-core: traces list -> trace tree -> LM span -> compile run -> artifacts ->
+// live update. Run by crates/sigil-cli/tests/ui_browser.rs, which builds the store,
+// starts the server and reads this script's output lines:
+//   STEP <name>         progress
+//   LIVE-WAIT           the test should now run a compile into the store
+//   FAIL <message>      an assertion failed (exit code 1)
+// Env: SIGIL_UI_URL, SIGIL_UI_SHOTS (screenshot folder), SIGIL_UI_CHROMIUM.
+import { chromium } from "playwright-core";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const url = process.env.SIGIL_UI_URL;
+const shots = process.env.SIGIL_UI_SHOTS;
+const exe = process.env.SIGIL_UI_CHROMIUM || "/usr/bin/chromium";
+if (!url || !shots) {
+  console.log("FAIL SIGIL_UI_URL and SIGIL_UI_SHOTS must be set");
+  process.exit(1);
+}
+mkdirSync(shots, { recursive: true });
+
+class Fail extends Error {}
+function check(cond, message) {
+  if (!cond) throw new Fail(message);
+}
+function step(name) {
+  console.log(`STEP ${name}`);
+}
+
+const profile = mkdtempSync(join(tmpdir(), "sigil-ui-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: exe,
+  headless: true,
+  viewport: { width: 1400, height: 900 },
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+const page = context.pages()[0] || (await context.newPage());
+const dialogs = [];
+const pageErrors = [];
+const consoleErrors = [];
+page.on("dialog", async (d) => { dialogs.push(d.message()); await d.dismiss(); });
+page.on("pageerror", (e) => pageErrors.push(String(e)));
+page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+
+const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+const text = (sel) => page.locator(sel).first().textContent();
+
+let code = 0;
+try {
+  // ---- traces list with filters
+  step("traces");
+  await page.goto(url);
+  await page.waitForSelector("#traces-table tbody tr.trace-row");
+  const all = await page.locator("tr.trace-row").count();
+  check(all === 5, `5 traces (3 program calls, 2 compile runs), saw ${all}`);
+  await page.selectOption("#filter-status", "error");
+  await page.click("#filter-apply");
+  await page.waitForFunction(() => document.querySelectorAll("tr.trace-row").length === 1);
+  check((await text("tr.trace-row")).includes("geo_qa"), "the failed call is geo_qa's");
+  await page.selectOption("#filter-status", "");
+  await page.fill("#filter-program", "geo_qa");
+  await page.click("#filter-apply");
+  await page.waitForFunction(() => document.querySelectorAll("tr.trace-row").length === 3);
+  await shot("01-traces");
+
+  // ---- a trace: span tree with timing bars
+  step("trace");
+  await page.locator("tr.trace-row", { hasText: "capital of France" }).click();
+  await page.waitForSelector("#span-tree .span-row");
+  const kinds = await page.locator("#span-tree .span-row").evaluateAll((rows) => rows.map((r) => r.dataset.kind));
+  check(JSON.stringify(kinds) === JSON.stringify(["module", "format", "lm", "parse"]), `span tree kinds ${kinds}`);
+  const bars = await page.locator("#span-tree .bar").evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().width));
+  check(bars.length === 4 && bars.every((w) => w > 0), `a visible timing bar per span: ${bars}`);
+
+  // ---- the LM span: prompt, raw completion, parsed fields, tokens, cost
+  step("lm span");
+  await page.click('#span-tree .span-row[data-kind="lm"]');
+  await page.waitForSelector("#lm-completion");
+  const completion = await text("#lm-completion");
+  check(completion.includes("<script>alert(1)</script> Paris"), `raw completion shown as text: ${completion}`);
+  const prompt = await text("#lm-prompt");
+  check(prompt.includes("Answer the question briefly.") && prompt.includes("What is the capital of France?"), "rendered prompt shown");
+  check((await page.locator("#lm-prompt .message").count()) === 2, "system and user messages");
+  const parsed = await text("#parsed-fields");
+  check(parsed.includes("answer") && parsed.includes("<script>alert(1)</script> Paris"), `parsed fields: ${parsed}`);
+  const detail = await text("#lm-detail");
+  check(/tokens in\s*\d+/.test(detail) && /tokens out\s*\d+/.test(detail) && detail.includes("cost"), `tokens and cost: ${detail}`);
+  const scripts = await page.evaluate(() => [...document.querySelectorAll("script")].map((s) => s.getAttribute("src")));
+  check(JSON.stringify(scripts) === JSON.stringify(["/app.js", "/runs.js"]), `no injected script element: ${scripts}`);
+  await page.waitForTimeout(300);
+  check(dialogs.length === 0, `no dialog fired: ${dialogs}`);
+  await shot("02-trace-lm-span");
+
+  // ---- compile runs: random search
+  step("compile runs");
+  await page.click("#nav-compile");
+  await page.waitForSelector("#runs-table tr.run-row");
+  check((await page.locator("tr.run-row").count()) === 2, "two compile runs");
+  await page.locator("tr.run-row", { hasText: "BootstrapFewShotWithRandomSearch" }).click();
+  await page.waitForSelector("#score-chart");
+  const points = await page.locator("#score-chart circle.point").count();
+  check(points === 6, `6 trial points, saw ${points}`);
+  const bestPath = await page.locator("#best-line").getAttribute("d");
+  check(bestPath && bestPath.startsWith("M") && bestPath.includes("V"), `best-so-far line: ${bestPath}`);
+  check((await page.locator("#trials-table tr.trial-row").count()) === 6, "6 trials listed");
+  check((await text("#best-score")).includes("1.000"), "best score 1.000");
+  const spend = await text("#spend");
+  check(/\d+ LM calls/.test(spend), `spend: ${spend}`);
+  const gridRows = await page.locator("#score-grid tbody tr").count();
+  check(gridRows === 10, `10 valset examples in the grid, saw ${gridRows}`);
+  const cells = await page.locator("#score-grid td.cell.ok").count();
+  check(cells === 60, `every example x trial cell filled, saw ${cells}`);
+  await page.locator('#trials-table tr.trial-row[data-trial="6"]').click();
+  await page.waitForFunction(() => (document.querySelector("#candidate-diff h3") || {}).textContent?.startsWith("Trial 6"));
+  const diff = await text("#candidate-diff");
+  check(/Demos: 2 \(2 added, 0 removed, 0 kept\)/.test(diff), `demos diffed against zero-shot: ${diff}`);
+  check((await page.locator("#candidate-diff .demo-list li.add").count()) === 2, "two added demos listed");
+  await shot("03-compile-random-search");
+
+  // ---- compile runs: COPRO (instructions diffed)
+  step("copro");
+  await page.click("#nav-compile");
+  await page.locator("tr.run-row", { hasText: "Copro" }).click();
+  await page.waitForSelector("#trials-table tr.trial-row");
+  const n = await page.locator("#trials-table tr.trial-row").count();
+  check(n >= 2, `COPRO trials listed: ${n}`);
+  let found = false;
+  for (let i = 1; i < n && !found; i++) {
+    await page.locator("#trials-table tr.trial-row").nth(i).click();
+    await page.waitForFunction((k) => (document.querySelector("#candidate-diff h3") || {}).textContent?.startsWith(`Trial ${k}:`), i + 1);
+    found = (await page.locator("#candidate-diff ins").count()) > 0 && (await page.locator("#candidate-diff del").count()) > 0;
+  }
+  check(found, "a COPRO candidate's instruction is shown as a word diff against the baseline");
+  await shot("04-compile-copro");
+
+  // ---- artifacts: one shown, two diffed
+  step("artifacts");
+  await page.click("#nav-artifacts");
+  await page.waitForSelector("#artifact-list li");
+  check((await page.locator("#artifact-list li").count()) === 2, "two artifacts listed");
+  await page.locator("#artifact-list a", { hasText: "copro.sigil.toml" }).click();
+  await page.waitForSelector("#artifact-rendered");
+  check((await text("#artifact-rendered")).includes("MAGIC"), "copro artifact rendered with its instruction");
+  await page.selectOption("#artifact-a", "random_search.sigil.toml");
+  await page.selectOption("#artifact-b", "copro.sigil.toml");
+  await page.click("#artifact-go");
+  await page.waitForSelector("#artifact-diff .line.add");
+  check((await page.locator("#artifact-diff .line.add").count()) > 0 && (await page.locator("#artifact-diff .line.del").count()) > 0, "added and removed lines");
+  check((await text("#artifact-compare")).length > 0, "structural comparison shown");
+  await shot("05-artifact-diff");
+
+  // ---- live: a compile run written by another process appears without a reload
+  step("live");
+  await page.click("#nav-compile");
+  await page.waitForSelector("#runs-table tr.run-row");
+  const before = await page.locator("tr.run-row").count();
+  const marker = await page.evaluate(() => { window.__noReload = true; return true; });
+  console.log("LIVE-WAIT");
+  let sawRunning = false;
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if ((await page.locator("#runs-table .badge.running").count()) > 0) {
+      if (!sawRunning) await shot("06-live-running");
+      sawRunning = true;
+    }
+    const rows = await page.locator("tr.run-row").count();
+    const running = await page.locator("#runs-table .badge.running").count();
+    if (rows === before + 1 && running === 0 && sawRunning) break;
+    await page.waitForTimeout(100);
+  }
+  check(await page.evaluate(() => window.__noReload === true), "the page was not reloaded");
+  check(marker && sawRunning, "the run showed as running while it ran");
+  check((await page.locator("tr.run-row").count()) === before + 1, "the finished run is listed");
+  await shot("07-live-finished");
+
+  check(dialogs.length === 0, `no dialog fired: ${dialogs}`);
+  check(pageErrors.length === 0, `no page errors: ${pageErrors}`);
+  check(consoleErrors.length === 0, `no console errors (CSP violations show here): ${consoleErrors}`);
+  step("done");
+} catch (e) {
+  code = 1;
+  console.log(`FAIL ${e instanceof Fail ? e.message : e.stack || e}`);
+  try { await shot("failure"); } catch (_) { /* the page may be gone */ }
+} finally {
+  await context.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+process.exit(code);
