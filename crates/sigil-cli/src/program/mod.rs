@@ -24,7 +24,7 @@
 //!
 //! Every error names the file, the line and the key.
 
-mod build;
+pub mod build;
 mod judge;
 mod pipeline;
 pub mod spec;
