@@ -282,12 +282,21 @@ impl Llama {
         l + self.tok_embd.size_bytes() + self.output.as_ref().map_or(0, |o| o.size_bytes())
     }
 
-    fn rope(&self, x: &mut [f32], n_heads: usize, pos: usize) {
-        let hd = self.cfg.head_dim;
+    /// `(sin, cos)` of each rotation angle at `pos`.
+    fn rope_angles(&self, pos: usize, out: &mut [(f32, f32)]) {
+        let out = &mut out[..self.cfg.rope_dim / 2];
         let scale = self.cfg.rope_base.powf(-2.0 / self.cfg.rope_dim as f32);
         let mut theta = pos as f32;
-        for i in 0..self.cfg.rope_dim / 2 {
-            let (s, c) = theta.sin_cos();
+        for sc in out.iter_mut() {
+            *sc = theta.sin_cos();
+            theta *= scale;
+        }
+    }
+
+    #[inline(always)]
+    fn rope(&self, x: &mut [f32], n_heads: usize, angles: &[(f32, f32)]) {
+        let hd = self.cfg.head_dim;
+        for (i, &(s, c)) in angles[..self.cfg.rope_dim / 2].iter().enumerate() {
             for h in 0..n_heads {
                 let b = h * hd + 2 * i;
                 let (x0, x1) = (x[b], x[b + 1]);
@@ -295,7 +304,6 @@ impl Llama {
                 x[b] = x0.mul_add(c, -(x1 * s));
                 x[b + 1] = x0.mul_add(s, x1 * c);
             }
-            theta *= scale;
         }
     }
 
@@ -362,15 +370,23 @@ impl Llama {
         let mut up = vec![0f32; t_n * c.n_ff];
         let group = c.n_head / c.n_head_kv;
         let scale = 1.0 / (hd as f32).sqrt();
+        // Rotation angles per token, shared by every layer.
+        let half = (c.rope_dim / 2).max(1);
+        let mut angles = vec![(0f32, 0f32); t_n * half];
+        for (a, &(_, pos)) in angles.chunks_exact_mut(half).zip(&rows) {
+            self.rope_angles(pos, a);
+        }
         for (li, l) in self.layers.iter().enumerate() {
             rms_norm(&mut x, &l.attn_norm, c.eps, &mut xn);
             l.wq.matmul(&xn, t_n, &mut q);
             l.wk.matmul(&xn, t_n, &mut k);
             l.wv.matmul(&xn, t_n, &mut v);
-            for (t, &(_, pos)) in rows.iter().enumerate() {
-                self.rope(&mut q[t * d..(t + 1) * d], c.n_head, pos);
-                self.rope(&mut k[t * kvd..(t + 1) * kvd], c.n_head_kv, pos);
-            }
+            crate::simd::with_fma(|| {
+                for (t, a) in angles.chunks_exact(half).enumerate() {
+                    self.rope(&mut q[t * d..(t + 1) * d], c.n_head, a);
+                    self.rope(&mut k[t * kvd..(t + 1) * kvd], c.n_head_kv, a);
+                }
+            });
             for (t, &(si, pos)) in rows.iter().enumerate() {
                 let cache = &mut *seqs[si].cache;
                 let kr = &k[t * kvd..(t + 1) * kvd];
@@ -398,9 +414,11 @@ impl Llama {
             rms_norm(&mut x, &l.ffn_norm, c.eps, &mut xn);
             l.w_gate.matmul(&xn, t_n, &mut gate);
             l.w_up.matmul(&xn, t_n, &mut up);
-            for (g, u) in gate.iter_mut().zip(&up) {
-                *g = crate::quant::swiglu(*g, *u);
-            }
+            crate::simd::with_fma(|| {
+                for (g, u) in gate.iter_mut().zip(&up) {
+                    *g = crate::quant::swiglu(*g, *u);
+                }
+            });
             l.w_down.matmul(&gate, t_n, &mut o);
             for (a, b) in x.iter_mut().zip(&o) {
                 *a += b;

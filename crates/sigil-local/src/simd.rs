@@ -21,8 +21,26 @@ fn has_avx2() -> bool {
     })
 }
 
-/// Which kernels are in use: `"avx2+fma"` or `"portable"`.
+/// AVX-512 VNNI (`vpdpbusd` on 256-bit vectors) on top of AVX2; `SIGIL_NO_VNNI=1`
+/// turns it off (the results are the same integers either way).
+#[cfg(target_arch = "x86_64")]
+fn has_vnni() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        has_avx2()
+            && std::env::var_os("SIGIL_NO_VNNI").is_none()
+            && is_x86_feature_detected!("avx512vnni")
+            && is_x86_feature_detected!("avx512vl")
+    })
+}
+
+/// Which kernels are in use: `"avx2+fma+vnni"`, `"avx2+fma"` or `"portable"`.
 pub fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if has_vnni() {
+        return "avx2+fma+vnni";
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         return "avx2+fma";
@@ -43,6 +61,22 @@ fn tile_avx2(
 ) {
     use crate::quant::Quants;
     let bpr = w.cols / 32;
+    if has_vnni() {
+        // SAFETY: has_vnni() checked at runtime that the CPU supports AVX-512 VNNI and VL.
+        unsafe {
+            match &w.q {
+                Quants::Q4_1 { d, m, qs } => {
+                    x86::q4_tile_vnni(d, Some(m), qs, bpr, acts, r0, nr, n_tok, out)
+                }
+                Quants::Q4_0 { d, qs } => {
+                    x86::q4_tile_vnni(d, None, qs, bpr, acts, r0, nr, n_tok, out)
+                }
+                Quants::Q8_0 { d, qs } => x86::q8_tile_vnni(d, qs, bpr, acts, r0, nr, n_tok, out),
+                Quants::F32(_) => tile_impl(w, acts, x, r0, nr, n_tok, out),
+            }
+        }
+        return;
+    }
     match &w.q {
         Quants::Q4_1 { d, m, qs } => x86::q4_tile(d, Some(m), qs, bpr, acts, r0, nr, n_tok, out),
         Quants::Q4_0 { d, qs } => x86::q4_tile(d, None, qs, bpr, acts, r0, nr, n_tok, out),
@@ -68,6 +102,24 @@ pub(crate) fn tile(
         return;
     }
     tile_impl(w, acts, x, r0, nr, n_tok, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fma_scope_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// Runs `f` with FMA enabled when the CPU has it, so that `f32::mul_add` in code it
+/// inlines is one instruction rather than a libm call. The results are the same (a
+/// fused multiply-add rounds once either way); only the speed differs.
+pub(crate) fn with_fma<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: has_avx2() checked at runtime that the CPU supports AVX2 and FMA.
+        return unsafe { fma_scope_avx2(f) };
+    }
+    f()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -159,22 +211,6 @@ mod x86 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn load16(b: &[u8]) -> __m128i {
-        let a: &[u8; 16] = b[..16].try_into().expect("16 bytes");
-        // SAFETY: `a` is 16 readable bytes; unaligned load.
-        unsafe { _mm_loadu_si128(a.as_ptr().cast()) }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn load32(b: &[i8]) -> __m256i {
-        let a: &[i8; 32] = b[..32].try_into().expect("32 bytes");
-        // SAFETY: `a` is 32 readable bytes; unaligned load.
-        unsafe { _mm256_loadu_si256(a.as_ptr().cast()) }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
     fn hsum(acc: __m256) -> f32 {
         let mut a = [0f32; 8];
         // SAFETY: `a` has room for 8 floats; unaligned store.
@@ -182,98 +218,255 @@ mod x86 {
         hsum8(&a)
     }
 
-    /// Q4_1 (with mins) or Q4_0 (without: nibbles offset by 8) against 8-bit activations.
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    pub fn q4_tile(
-        d: &[f32],
-        m: Option<&[f32]>,
-        qs: &[u8],
-        bpr: usize,
-        acts: &[QAct],
-        r0: usize,
-        nr: usize,
-        n_tok: usize,
-        out: &mut [f32],
-    ) {
-        let mask = _mm_set1_epi8(15);
-        let ones = _mm256_set1_epi16(1);
-        let eight = _mm256_set1_epi8(8);
-        // Up to 4 tokens share each unpacked weight block; per token the operations
-        // and their order are those of a single dot product.
-        for i in 0..nr {
-            let r = r0 + i;
-            let rq = &qs[r * bpr * 16..(r + 1) * bpr * 16];
-            let rd = &d[r * bpr..(r + 1) * bpr];
-            for t0 in (0..acts.len()).step_by(4) {
-                let g = &acts[t0..(t0 + 4).min(acts.len())];
-                let mut acc = [_mm256_setzero_ps(); 4];
-                let mut summs = [0f32; 4];
-                for b in 0..bpr {
-                    let x = load16(&rq[b * 16..]);
-                    let lo = _mm_and_si128(x, mask);
-                    let hi = _mm_and_si128(_mm_srli_epi16(x, 4), mask);
-                    let qx = _mm256_set_m128i(hi, lo);
-                    let (ux, sx) = if m.is_some() {
-                        (qx, qx)
-                    } else {
-                        let sx = _mm256_sub_epi8(qx, eight);
-                        (_mm256_sign_epi8(sx, sx), sx)
-                    };
-                    for (k, a) in g.iter().enumerate() {
-                        let qy = load32(&a.qs[b * 32..]);
-                        let p = if m.is_some() {
-                            _mm256_maddubs_epi16(ux, qy)
-                        } else {
-                            _mm256_maddubs_epi16(ux, _mm256_sign_epi8(qy, sx))
+    /// Integer dot products of 32-blocks: 8 lanes of 4 consecutive products, either by
+    /// `maddubs` + `madd` (AVX2) or by one `dpbusd` (AVX-512 VNNI); the same integers.
+    macro_rules! quant_kernels {
+        ($feat:literal, |$ux:ident, $sy:ident| $dot:expr, $q4:ident, $q4g:ident, $q8:ident, $q8g:ident) => {
+            #[inline]
+            #[target_feature(enable = $feat)]
+            fn dot_u8_i8($ux: __m256i, $sy: __m256i) -> __m256i {
+                $dot
+            }
+
+            /// Q4_1 (with mins) or Q4_0 (without: nibbles offset by 8) against 8-bit
+            /// activations, rows `r0..r0 + nr` against every token.
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            pub fn $q4(
+                d: &[f32],
+                m: Option<&[f32]>,
+                qs: &[u8],
+                bpr: usize,
+                acts: &[QAct],
+                r0: usize,
+                nr: usize,
+                n_tok: usize,
+                out: &mut [f32],
+            ) {
+                check_bounds(
+                    d.len(),
+                    qs.len(),
+                    16,
+                    m.map(<[f32]>::len),
+                    bpr,
+                    acts,
+                    r0,
+                    nr,
+                    n_tok,
+                    out.len(),
+                );
+                for i in 0..nr {
+                    let mut t0 = 0;
+                    while t0 < n_tok {
+                        let o = &mut out[i * n_tok + t0..];
+                        // SAFETY: check_bounds verified every offset the kernels read.
+                        t0 += unsafe {
+                            match n_tok - t0 {
+                                1 => $q4g::<1>(d, m, qs, bpr, &acts[t0..], r0 + i, o),
+                                2 => $q4g::<2>(d, m, qs, bpr, &acts[t0..], r0 + i, o),
+                                3 => $q4g::<3>(d, m, qs, bpr, &acts[t0..], r0 + i, o),
+                                _ => $q4g::<4>(d, m, qs, bpr, &acts[t0..], r0 + i, o),
+                            }
                         };
-                        let s = _mm256_madd_epi16(p, ones);
-                        let dd = rd[b] * a.d[b];
-                        acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc[k]);
-                        if let Some(m) = m {
-                            summs[k] = m[r * bpr + b].mul_add(a.s[b], summs[k]);
+                    }
+                }
+            }
+
+            /// `G` tokens against row `r`: the weight block is unpacked once per block
+            /// and each token keeps its own accumulator, so per token the operations and
+            /// their order are those of a single dot product.
+            ///
+            /// # Safety
+            /// `check_bounds` must have accepted the row and the first `G` activations.
+            #[inline]
+            #[target_feature(enable = $feat)]
+            unsafe fn $q4g<const G: usize>(
+                d: &[f32],
+                m: Option<&[f32]>,
+                qs: &[u8],
+                bpr: usize,
+                acts: &[QAct],
+                r: usize,
+                out: &mut [f32],
+            ) -> usize {
+                let mask = _mm_set1_epi8(15);
+                let eight = _mm256_set1_epi8(8);
+                let wq = qs[r * bpr * 16..].as_ptr();
+                let wd = d[r * bpr..].as_ptr();
+                let wm = m.map(|m| m[r * bpr..].as_ptr());
+                let aq: [*const i8; G] = std::array::from_fn(|k| acts[k].qs.as_ptr());
+                let ad: [*const f32; G] = std::array::from_fn(|k| acts[k].d.as_ptr());
+                let asum: [*const f32; G] = std::array::from_fn(|k| acts[k].s.as_ptr());
+                let mut acc = [_mm256_setzero_ps(); G];
+                let mut summs = [0f32; G];
+                for b in 0..bpr {
+                    // SAFETY: b < bpr and the caller checked the row's and activations' lengths.
+                    unsafe {
+                        let x = _mm_loadu_si128(wq.add(b * 16).cast());
+                        let lo = _mm_and_si128(x, mask);
+                        let hi = _mm_and_si128(_mm_srli_epi16(x, 4), mask);
+                        let qx = _mm256_set_m128i(hi, lo);
+                        let sx = _mm256_sub_epi8(qx, eight);
+                        let ux = if wm.is_some() {
+                            qx
+                        } else {
+                            _mm256_sign_epi8(sx, sx)
+                        };
+                        let wdb = *wd.add(b);
+                        for k in 0..G {
+                            let qy = _mm256_loadu_si256(aq[k].add(b * 32).cast());
+                            let sy = if wm.is_some() {
+                                qy
+                            } else {
+                                _mm256_sign_epi8(qy, sx)
+                            };
+                            let s = dot_u8_i8(ux, sy);
+                            let dd = wdb * *ad[k].add(b);
+                            acc[k] =
+                                _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc[k]);
+                            if let Some(wm) = wm {
+                                summs[k] = (*wm.add(b)).mul_add(*asum[k].add(b), summs[k]);
+                            }
                         }
                     }
                 }
-                for k in 0..g.len() {
-                    out[i * n_tok + t0 + k] = hsum(acc[k]) + summs[k];
+                for k in 0..G {
+                    out[k] = hsum(acc[k]) + summs[k];
+                }
+                G
+            }
+
+            /// Q8_0 rows `r0..r0 + nr` against every token.
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            pub fn $q8(
+                d: &[f32],
+                qs: &[i8],
+                bpr: usize,
+                acts: &[QAct],
+                r0: usize,
+                nr: usize,
+                n_tok: usize,
+                out: &mut [f32],
+            ) {
+                check_bounds(
+                    d.len(),
+                    qs.len(),
+                    32,
+                    None,
+                    bpr,
+                    acts,
+                    r0,
+                    nr,
+                    n_tok,
+                    out.len(),
+                );
+                for i in 0..nr {
+                    let mut t0 = 0;
+                    while t0 < n_tok {
+                        let o = &mut out[i * n_tok + t0..];
+                        // SAFETY: check_bounds verified every offset the kernels read.
+                        t0 += unsafe {
+                            match n_tok - t0 {
+                                1 => $q8g::<1>(d, qs, bpr, &acts[t0..], r0 + i, o),
+                                2 => $q8g::<2>(d, qs, bpr, &acts[t0..], r0 + i, o),
+                                3 => $q8g::<3>(d, qs, bpr, &acts[t0..], r0 + i, o),
+                                _ => $q8g::<4>(d, qs, bpr, &acts[t0..], r0 + i, o),
+                            }
+                        };
+                    }
                 }
             }
-        }
+
+            /// # Safety
+            /// `check_bounds` must have accepted the row and the first `G` activations.
+            #[inline]
+            #[target_feature(enable = $feat)]
+            unsafe fn $q8g<const G: usize>(
+                d: &[f32],
+                qs: &[i8],
+                bpr: usize,
+                acts: &[QAct],
+                r: usize,
+                out: &mut [f32],
+            ) -> usize {
+                let wq = qs[r * bpr * 32..].as_ptr();
+                let wd = d[r * bpr..].as_ptr();
+                let aq: [*const i8; G] = std::array::from_fn(|k| acts[k].qs.as_ptr());
+                let ad: [*const f32; G] = std::array::from_fn(|k| acts[k].d.as_ptr());
+                let mut acc = [_mm256_setzero_ps(); G];
+                for b in 0..bpr {
+                    // SAFETY: b < bpr and the caller checked the row's and activations' lengths.
+                    unsafe {
+                        let qx = _mm256_loadu_si256(wq.add(b * 32).cast());
+                        let ux = _mm256_sign_epi8(qx, qx);
+                        let wdb = *wd.add(b);
+                        for k in 0..G {
+                            let qy = _mm256_loadu_si256(aq[k].add(b * 32).cast());
+                            let s = dot_u8_i8(ux, _mm256_sign_epi8(qy, qx));
+                            let dd = wdb * *ad[k].add(b);
+                            acc[k] =
+                                _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc[k]);
+                        }
+                    }
+                }
+                for k in 0..G {
+                    out[k] = hsum(acc[k]);
+                }
+                G
+            }
+        };
     }
 
-    #[target_feature(enable = "avx2,fma")]
+    /// Panics (a bug, not bad input) unless every offset the raw-pointer kernels read
+    /// is inside its slice: rows `r0..r0 + nr` of weights, `bpr` blocks of every
+    /// activation, and `nr * n_tok` outputs.
     #[allow(clippy::too_many_arguments)]
-    pub fn q8_tile(
-        d: &[f32],
-        qs: &[i8],
+    fn check_bounds(
+        d_len: usize,
+        qs_len: usize,
+        block_bytes: usize,
+        m_len: Option<usize>,
         bpr: usize,
         acts: &[QAct],
         r0: usize,
         nr: usize,
         n_tok: usize,
-        out: &mut [f32],
+        out_len: usize,
     ) {
-        let ones = _mm256_set1_epi16(1);
-        for i in 0..nr {
-            let r = r0 + i;
-            let rq = &qs[r * bpr * 32..(r + 1) * bpr * 32];
-            let rd = &d[r * bpr..(r + 1) * bpr];
-            for (t, a) in acts.iter().enumerate() {
-                let mut acc = _mm256_setzero_ps();
-                for b in 0..bpr {
-                    let qx = load32(&rq[b * 32..]);
-                    let qy = load32(&a.qs[b * 32..]);
-                    let p =
-                        _mm256_maddubs_epi16(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
-                    let s = _mm256_madd_epi16(p, ones);
-                    let dd = rd[b] * a.d[b];
-                    acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc);
-                }
-                out[i * n_tok + t] = hsum(acc);
-            }
-        }
+        let rows = r0 + nr;
+        assert!(d_len >= rows * bpr && qs_len >= rows * bpr * block_bytes);
+        assert!(m_len.is_none_or(|l| l >= rows * bpr));
+        assert!(acts.len() >= n_tok && out_len >= nr * n_tok);
+        assert!(acts.iter().take(n_tok).all(|a| a.qs.len() >= bpr * 32
+            && a.d.len() >= bpr
+            && (m_len.is_none() || a.s.len() >= bpr)));
     }
+
+    mod avx2 {
+        use super::*;
+        quant_kernels!(
+            "avx2,fma",
+            |ux, sy| _mm256_madd_epi16(_mm256_maddubs_epi16(ux, sy), _mm256_set1_epi16(1)),
+            q4_tile,
+            q4_group,
+            q8_tile,
+            q8_group
+        );
+    }
+    mod vnni {
+        use super::*;
+        quant_kernels!(
+            "avx2,fma,avx512vnni,avx512vl",
+            |ux, sy| _mm256_dpbusd_epi32(_mm256_setzero_si256(), ux, sy),
+            q4_tile,
+            q4_group,
+            q8_tile,
+            q8_group
+        );
+    }
+    pub use avx2::{q4_tile, q8_tile};
+    pub use vnni::{q4_tile as q4_tile_vnni, q8_tile as q8_tile_vnni};
 }
 
 #[cfg(test)]
@@ -281,10 +474,11 @@ mod tests {
     use super::*;
     use crate::gguf::GgmlType;
 
-    /// The AVX2 kernels give exactly the portable kernels' bits.
+    /// The AVX2 and AVX-512 VNNI kernels give exactly the portable kernels' bits, for
+    /// every remainder of the 4-token grouping.
     #[test]
     fn simd_kernels_match_portable_bits() {
-        let (rows, cols, n_tok) = (9, 96, 6);
+        let (rows, cols) = (9, 96);
         let mut seed = 7u64;
         let mut next = || {
             seed = seed
@@ -292,38 +486,65 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             (seed >> 33) as u32
         };
-        let x: Vec<f32> = (0..n_tok * cols)
-            .map(|_| (next() % 2000) as f32 / 1000.0 - 1.0)
-            .collect();
-        for (ty, bb) in [
-            (GgmlType::Q4_1, 20),
-            (GgmlType::Q4_0, 18),
-            (GgmlType::Q8_0, 34),
-        ] {
-            let bytes: Vec<u8> = (0..rows * cols / 32)
-                .flat_map(|_| {
-                    let mut b: Vec<u8> = (0..bb).map(|_| next() as u8).collect();
-                    b[..2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
-                    if ty == GgmlType::Q4_1 {
-                        b[2..4].copy_from_slice(&half::f16::from_f32(-0.05).to_le_bytes());
+        for n_tok in [1, 2, 6, 7] {
+            let x: Vec<f32> = (0..n_tok * cols)
+                .map(|_| (next() % 2000) as f32 / 1000.0 - 1.0)
+                .collect();
+            for (ty, bb) in [
+                (GgmlType::Q4_1, 20),
+                (GgmlType::Q4_0, 18),
+                (GgmlType::Q8_0, 34),
+            ] {
+                let bytes: Vec<u8> = (0..rows * cols / 32)
+                    .flat_map(|_| {
+                        let mut b: Vec<u8> = (0..bb).map(|_| next() as u8).collect();
+                        b[..2].copy_from_slice(&half::f16::from_f32(0.01).to_le_bytes());
+                        if ty == GgmlType::Q4_1 {
+                            b[2..4].copy_from_slice(&half::f16::from_f32(-0.05).to_le_bytes());
+                        }
+                        b
+                    })
+                    .collect();
+                let w = QMatrix::from_gguf("w", ty, rows, cols, &bytes).unwrap();
+                let acts: Vec<QAct> = x
+                    .chunks(cols)
+                    .map(|r| QAct::quantize(r, ty == GgmlType::Q4_1))
+                    .collect();
+                let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                let mut want = vec![0f32; rows * n_tok];
+                tile_impl(&w, &acts, &x, 0, rows, n_tok, &mut want);
+                let mut got = vec![0f32; rows * n_tok];
+                tile(&w, &acts, &x, 0, rows, n_tok, &mut got);
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "{ty:?} ({}), {n_tok} tokens",
+                    simd_level()
+                );
+                #[cfg(target_arch = "x86_64")]
+                if has_avx2() {
+                    // The plain AVX2 kernels too, when the dispatcher picked VNNI.
+                    use crate::quant::Quants;
+                    let mut got = vec![0f32; rows * n_tok];
+                    let bpr = cols / 32;
+                    // SAFETY: has_avx2() checked the CPU features.
+                    unsafe {
+                        match &w.q {
+                            Quants::Q4_1 { d, m, qs } => {
+                                x86::q4_tile(d, Some(m), qs, bpr, &acts, 0, rows, n_tok, &mut got)
+                            }
+                            Quants::Q4_0 { d, qs } => {
+                                x86::q4_tile(d, None, qs, bpr, &acts, 0, rows, n_tok, &mut got)
+                            }
+                            Quants::Q8_0 { d, qs } => {
+                                x86::q8_tile(d, qs, bpr, &acts, 0, rows, n_tok, &mut got)
+                            }
+                            Quants::F32(_) => unreachable!(),
+                        }
                     }
-                    b
-                })
-                .collect();
-            let w = QMatrix::from_gguf("w", ty, rows, cols, &bytes).unwrap();
-            let acts: Vec<QAct> = x
-                .chunks(cols)
-                .map(|r| QAct::quantize(r, ty == GgmlType::Q4_1))
-                .collect();
-            let mut a = vec![0f32; rows * n_tok];
-            let mut b = vec![0f32; rows * n_tok];
-            tile(&w, &acts, &x, 0, rows, n_tok, &mut a);
-            tile_impl(&w, &acts, &x, 0, rows, n_tok, &mut b);
-            assert_eq!(
-                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                b.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                "{ty:?}"
-            );
+                    assert_eq!(bits(&got), bits(&want), "{ty:?} (avx2), {n_tok} tokens");
+                }
+            }
         }
     }
 }
