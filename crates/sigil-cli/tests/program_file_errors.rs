@@ -101,7 +101,7 @@ fn unknown_module_metric_and_optimizer_kinds_are_named() {
     );
     assert_eq!(code, 1);
     assert!(
-        err.contains("`metric.kind`") && err.contains(":14:"),
+        err.contains("`metric.kind`") && err.contains(":12:"),
         "{err}"
     );
 
