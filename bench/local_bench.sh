@@ -2,13 +2,15 @@
 # Embedded engine (sigil-local) vs llama.cpp (llama-cpp-python 0.3.36), same GGUF,
 # 2 threads each: prefill tok/s (~600-token prompt), decode tok/s (128 tokens), and
 # wall time of 60 Banking77 queries sharing a system prompt + 10 demos, constrained
-# to 10 labels. Prints a markdown table.   bench/local_bench.sh
+# to 10 labels. Prints a markdown table; the figures stay in OUT_DIR as
+# local_llama_cpp.json and local_sigil.json (bench/run reads them).
+#   bench/local_bench.sh [OUT_DIR]   (default .dev/bench)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/dev-env.sh"
 cd "$SIGIL_REPO"
 ensure_server_venv
 ensure_model
-out="$SIGIL_DEV_DIR/bench"
+out="${1:-$SIGIL_DEV_DIR/bench}"
 mkdir -p "$out"
 say "llama.cpp side (also writes the shared workload)"
 "$SIGIL_DEV_DIR/venv-llama/bin/python" bench/python/local_llama_cpp.py "$SIGIL_MODEL" \
