@@ -34,6 +34,8 @@
 //! - [`BootstrapFewShotWithRandomSearch`]: zero-shot, labeled, unshuffled and shuffled
 //!   bootstrap candidates scored on the valset.
 //! - [`Copro`]: LM-proposed instructions refined from their scored history, one predictor at a time.
+//! - [`KnnFewShot`]: per-input demos, the training examples nearest to each input by
+//!   embedding similarity (bootstrapped once per example); returns a [`KnnProgram`].
 //! - [`MiproV2`]: demo-set and grounded instruction candidates searched with a categorical
 //!   TPE ([`tpe`]) on minibatches.
 //!
@@ -50,6 +52,7 @@ mod checkpoint;
 mod copro;
 mod data;
 mod engine;
+mod knn;
 mod labeled;
 mod mipro;
 mod observer;
@@ -63,6 +66,7 @@ pub use budget::{Budget, BudgetedLm, Spend, SpendEstimate};
 pub use copro::Copro;
 pub use data::example_id;
 pub use engine::EngineConfig;
+pub use knn::{KnnFewShot, KnnProgram};
 pub use labeled::LabeledFewShot;
 pub use mipro::{Auto, MiproV2};
 pub use observer::{
