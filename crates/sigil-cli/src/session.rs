@@ -57,7 +57,8 @@ impl Session {
             base_url: flags.base_url.clone(),
             cache,
         };
-        let program = build_program(&file, &crate::retrievers::open_for_step)?;
+        let retrievers = crate::retrievers::Retrievers::open_all(&file).await?;
+        let program = build_program(&file, &|pf, step| retrievers.for_step(pf, step))?;
         let mut built = build_ctx(&file, &overrides).await?;
         let collector = if flags.no_trace {
             None
