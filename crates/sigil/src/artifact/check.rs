@@ -40,6 +40,8 @@ pub enum Difference {
         artifact: Vec<String>,
         program: Vec<String>,
     },
+    /// A predictor of a DSPy file that maps to no predictor of the program.
+    UnmatchedDspyPredictor { name: String },
     /// A DSPy file has another number of fields than the program's signature.
     FieldCount {
         path: String,
@@ -124,6 +126,10 @@ impl fmt::Display for Difference {
                 show_path(path),
                 artifact.join(", "),
                 program.join(", ")
+            ),
+            Difference::UnmatchedDspyPredictor { name } => write!(
+                f,
+                "the DSPy file's predictor `{name}` matches no predictor of the program"
             ),
             Difference::FieldCount {
                 path,

@@ -125,8 +125,12 @@ pub fn import_dspy(
                 }
                 mapped.insert(path, (name.clone(), *state));
             }
-            None => differences.push(Difference::ExtraPredictor {
-                path: dspy_label(name),
+            None => differences.push(Difference::UnmatchedDspyPredictor {
+                name: if name.is_empty() {
+                    "self".into()
+                } else {
+                    name.clone()
+                },
             }),
         }
     }
@@ -236,14 +240,6 @@ pub fn import_dspy(
     };
     artifact.validate(file)?;
     Ok(artifact)
-}
-
-fn dspy_label(name: &str) -> String {
-    if name.is_empty() {
-        "(the file's top-level predictor)".into()
-    } else {
-        format!("{name} (from the DSPy file)")
-    }
 }
 
 fn demos(

@@ -440,8 +440,17 @@ impl Artifact {
             if !seen.insert(p.path.as_str()) {
                 return Err(at("the path appears more than once".into()));
             }
-            p.signature().map_err(at)?;
+            let sig = p.signature().map_err(at)?;
+            if sig.outputs().is_empty() {
+                return Err(at(
+                    "no output fields (is the file cut short?); every predictor produces something"
+                        .into(),
+                ));
+            }
             p.examples().map_err(at)?;
+            if p.rendered.is_empty() {
+                return Err(at("no rendered messages (is the file cut short?)".into()));
+            }
         }
         Ok(())
     }

@@ -90,17 +90,30 @@ fn migrate(mut table: toml::Table, version: i64, file: &str) -> Result<toml::Tab
     Ok(table)
 }
 
-/// toml's error message names the line, column and key; add a one-line summary
-/// when the message spans several lines.
+/// toml's message with the line, column, section and the line's text, so the error
+/// names the key that is wrong (`line 82, column 8, in [[predictors]]: `path = 3`: ...`).
 fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let msg = e.message().trim();
-    match e.span() {
-        Some(span) => {
-            let (line, col) = line_col(text, span.start);
-            format!("line {line}, column {col}: {msg}")
-        }
-        None => msg.to_string(),
+    let Some(span) = e.span() else {
+        return msg.to_string();
+    };
+    let (line, col) = line_col(text, span.start);
+    let lines: Vec<&str> = text.lines().collect();
+    let here = lines.get(line - 1).map(|l| l.trim()).unwrap_or("");
+    let section = lines
+        .iter()
+        .take(line.saturating_sub(1))
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['));
+    let mut out = format!("line {line}, column {col}");
+    if let Some(section) = section {
+        out.push_str(&format!(", in {section}"));
     }
+    if !here.is_empty() && here.chars().count() <= 120 {
+        out.push_str(&format!(": `{here}`"));
+    }
+    format!("{out}: {msg}")
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
