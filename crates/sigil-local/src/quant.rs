@@ -446,26 +446,7 @@ pub(crate) fn attend_impl(
         } * scale;
         mx = mx.max(*s);
     }
-    // llama.cpp pads the KV length (masked positions: probability 0), so the softmax
-    // runs in whole 16-wide chunks, each chunk's sum reduced then added in f64.
-    let mut sum = 0f64;
-    for (b, chunk) in sc.chunks_mut(16).enumerate() {
-        let mut e = [0f32; 16];
-        for (i, s) in chunk.iter_mut().enumerate() {
-            *s = if b * 16 + i < n_ctx {
-                expf_poly(*s - mx)
-            } else {
-                0.0
-            };
-            e[i] = *s;
-        }
-        sum += hsum16(&e) as f64;
-    }
-    let inv = (1.0 / sum) as f32;
-    for s in sc[..n_ctx].iter_mut() {
-        *s *= inv;
-    }
-    round_f16(&mut sc[..n_ctx]);
+    softmax_probs(&mut sc, n_ctx, mx, &round_f16);
     if single {
         // One query: llama.cpp's ggml_vec_dot_f16 (four 16-lane accumulators taking
         // turns per 16 positions, reduced pairwise); its KV length is padded to a
@@ -507,6 +488,33 @@ pub(crate) fn attend_impl(
     for (o, a) in out.iter_mut().zip(&acc) {
         *o = hsum16(a);
     }
+}
+
+/// Scores to probabilities in place: `exp(s - mx)` over `n_ctx` positions, normalised,
+/// rounded to f16; the padding after `n_ctx` (up to a whole 16-block) is 0.
+///
+/// llama.cpp pads the KV length (masked positions: probability 0), so the softmax runs
+/// in whole 16-wide chunks, each chunk's sum reduced then added in f64.
+#[inline(always)]
+pub(crate) fn softmax_probs(sc: &mut [f32], n_ctx: usize, mx: f32, round_f16: impl Fn(&mut [f32])) {
+    let mut sum = 0f64;
+    for (b, chunk) in sc.chunks_mut(16).enumerate() {
+        let mut e = [0f32; 16];
+        for (i, s) in chunk.iter_mut().enumerate() {
+            *s = if b * 16 + i < n_ctx {
+                expf_poly(*s - mx)
+            } else {
+                0.0
+            };
+            e[i] = *s;
+        }
+        sum += hsum16(&e) as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for s in sc[..n_ctx].iter_mut() {
+        *s *= inv;
+    }
+    round_f16(&mut sc[..n_ctx]);
 }
 
 /// `(a0 + a2) + (a1 + a3)` lane-wise, then the 16 lanes summed (ggml's F16 reduce).

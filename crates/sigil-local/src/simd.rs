@@ -136,19 +136,7 @@ fn attend_avx2(
     single: bool,
     out: &mut [f32],
 ) {
-    // The closure inherits this function's target features (checked by the caller).
-    attend_impl(
-        q,
-        kc,
-        vc,
-        n_ctx,
-        kvd,
-        kh,
-        scale,
-        single,
-        |x| x86::round_f16(x),
-        out,
-    )
+    x86::attend(q, kc, vc, n_ctx, kvd, kh, scale, single, out)
 }
 
 /// One attention head for one query (see [`attend_impl`]).
@@ -216,6 +204,148 @@ mod x86 {
         // SAFETY: `a` has room for 8 floats; unaligned store.
         unsafe { _mm256_storeu_ps(a.as_mut_ptr(), acc) };
         hsum8(&a)
+    }
+
+    /// `hsum16` of the 16 lanes held as `lo` (0..8) and `hi` (8..16): lanes `i` and
+    /// `i + 8` first, then `hsum8`'s order.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum16_v(lo: __m256, hi: __m256) -> f32 {
+        let a = _mm256_add_ps(lo, hi);
+        let r = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        let s = _mm_add_ps(r, _mm_movehl_ps(r, r));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn ld(x: &[f32], i: usize) -> __m256 {
+        let a: &[f32; 8] = x[i..i + 8].try_into().expect("8 floats");
+        // SAFETY: `a` is 8 readable floats; unaligned load.
+        unsafe { _mm256_loadu_ps(a.as_ptr()) }
+    }
+
+    /// q·k in tinyBLAS order (see `quant::dot_f16_gemm`).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn dot_gemm(q: &[f32], k: &[f32], full: usize) -> f32 {
+        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for c in (0..full).step_by(16) {
+            lo = _mm256_fmadd_ps(ld(q, c), ld(k, c), lo);
+            hi = _mm256_fmadd_ps(ld(q, c + 8), ld(k, c + 8), hi);
+        }
+        if full == q.len() {
+            return hsum16_v(lo, hi);
+        }
+        let mut lanes = [0f32; 16];
+        // SAFETY: `lanes` has room for 16 floats; unaligned stores.
+        unsafe {
+            _mm256_storeu_ps(lanes.as_mut_ptr(), lo);
+            _mm256_storeu_ps(lanes.as_mut_ptr().add(8), hi);
+        }
+        for l in 0..q.len() - full {
+            lanes[l] = q[full + l].mul_add(k[full + l], lanes[l]);
+        }
+        crate::quant::hsum16(&lanes)
+    }
+
+    /// q·k in ggml_vec_dot_f16 order (see `quant::dot_f16_vec`).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn dot_vec(q: &[f32], k: &[f32]) -> f32 {
+        let n = q.len();
+        let np = n / 64 * 64;
+        let z = _mm256_setzero_ps();
+        let mut a = [[z; 2]; 4];
+        for i in (0..np).step_by(64) {
+            for (j, aj) in a.iter_mut().enumerate() {
+                let c = i + j * 16;
+                aj[0] = _mm256_fmadd_ps(ld(q, c), ld(k, c), aj[0]);
+                aj[1] = _mm256_fmadd_ps(ld(q, c + 8), ld(k, c + 8), aj[1]);
+            }
+        }
+        let rlo = _mm256_add_ps(
+            _mm256_add_ps(a[0][0], a[2][0]),
+            _mm256_add_ps(a[1][0], a[3][0]),
+        );
+        let rhi = _mm256_add_ps(
+            _mm256_add_ps(a[0][1], a[2][1]),
+            _mm256_add_ps(a[1][1], a[3][1]),
+        );
+        let mut sum = hsum16_v(rlo, rhi) as f64;
+        for i in np..n {
+            sum += (q[i] * k[i]) as f64;
+        }
+        sum as f32
+    }
+
+    /// [`crate::quant::attend_impl`] with explicit vectors: the same operations per
+    /// lane in the same order, so the same bits.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn attend(
+        q: &[f32],
+        kc: &[f32],
+        vc: &[f32],
+        n_ctx: usize,
+        kvd: usize,
+        off: usize,
+        scale: f32,
+        single: bool,
+        out: &mut [f32],
+    ) {
+        const B: usize = crate::model::VBLK;
+        const _: () = assert!(B == 16);
+        let hd = q.len();
+        let full = hd / 16 * 16;
+        let n_blk = n_ctx.div_ceil(B);
+        let mut sc = vec![0f32; n_blk * B];
+        let mut mx = f32::NEG_INFINITY;
+        for (j, s) in sc.iter_mut().enumerate().take(n_ctx) {
+            let kr = &kc[j * kvd + off..j * kvd + off + hd];
+            *s = if single {
+                dot_vec(q, kr)
+            } else {
+                dot_gemm(q, kr, full)
+            } * scale;
+            mx = mx.max(*s);
+        }
+        crate::quant::softmax_probs(&mut sc, n_ctx, mx, |x| round_f16(x));
+        let p: Vec<(__m256, __m256)> = (0..n_blk)
+            .map(|b| (ld(&sc, b * B), ld(&sc, b * B + 8)))
+            .collect();
+        let vblk =
+            |b: usize, e: usize| &vc[b * B * kvd + (off + e) * B..b * B * kvd + (off + e) * B + B];
+        let z = _mm256_setzero_ps();
+        for (e, o) in out.iter_mut().enumerate().take(hd) {
+            if single {
+                // Four 16-lane accumulators taking turns per block, reduced pairwise.
+                let mut a = [[z; 2]; 4];
+                for (b, &(plo, phi)) in p.iter().enumerate() {
+                    let v = vblk(b, e);
+                    let k = b % 4;
+                    a[k][0] = _mm256_fmadd_ps(plo, ld(v, 0), a[k][0]);
+                    a[k][1] = _mm256_fmadd_ps(phi, ld(v, 8), a[k][1]);
+                }
+                let rlo = _mm256_add_ps(
+                    _mm256_add_ps(a[0][0], a[2][0]),
+                    _mm256_add_ps(a[1][0], a[3][0]),
+                );
+                let rhi = _mm256_add_ps(
+                    _mm256_add_ps(a[0][1], a[2][1]),
+                    _mm256_add_ps(a[1][1], a[3][1]),
+                );
+                *o = hsum16_v(rlo, rhi);
+            } else {
+                let (mut lo, mut hi) = (z, z);
+                for (b, &(plo, phi)) in p.iter().enumerate() {
+                    let v = vblk(b, e);
+                    lo = _mm256_fmadd_ps(plo, ld(v, 0), lo);
+                    hi = _mm256_fmadd_ps(phi, ld(v, 8), hi);
+                }
+                *o = hsum16_v(lo, hi);
+            }
+        }
     }
 
     /// Integer dot products of 32-blocks: 8 lanes of 4 consecutive products, either by
@@ -473,6 +603,61 @@ mod x86 {
 mod tests {
     use super::*;
     use crate::gguf::GgmlType;
+
+    /// The AVX2 attention kernel gives exactly the portable kernel's bits, in both the
+    /// single-query and the batched order, with and without leftover lanes.
+    #[test]
+    fn simd_attention_matches_portable_bits() {
+        let mut seed = 11u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) % 2000) as f32 / 1000.0 - 1.0
+        };
+        for hd in [64, 48, 136] {
+            let kvd = 3 * hd;
+            let off = hd;
+            for n_ctx in [1usize, 5, 16, 37, 70] {
+                let n_blk = n_ctx.div_ceil(crate::model::VBLK);
+                let f16 = |x: f32| half::f16::from_f32(x).to_f32();
+                let q: Vec<f32> = (0..hd).map(|_| f16(next())).collect();
+                let kc: Vec<f32> = (0..n_ctx * kvd).map(|_| f16(next())).collect();
+                let mut vc: Vec<f32> = (0..n_blk * crate::model::VBLK * kvd)
+                    .map(|_| f16(next()))
+                    .collect();
+                // Slots past n_ctx are zero in a real cache.
+                for (i, v) in vc.iter_mut().enumerate() {
+                    let blk = i / (crate::model::VBLK * kvd);
+                    if blk * crate::model::VBLK + i % crate::model::VBLK >= n_ctx {
+                        *v = 0.0;
+                    }
+                }
+                for single in [true, false] {
+                    let mut want = vec![0f32; hd];
+                    attend_impl(
+                        &q,
+                        &kc,
+                        &vc,
+                        n_ctx,
+                        kvd,
+                        off,
+                        0.125,
+                        single,
+                        round_f16_portable,
+                        &mut want,
+                    );
+                    let mut got = vec![0f32; hd];
+                    attend(&q, &kc, &vc, n_ctx, kvd, off, 0.125, single, &mut got);
+                    assert_eq!(
+                        got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "hd {hd}, n_ctx {n_ctx}, single {single}"
+                    );
+                }
+            }
+        }
+    }
 
     /// The AVX2 and AVX-512 VNNI kernels give exactly the portable kernels' bits, for
     /// every remainder of the 4-token grouping.
