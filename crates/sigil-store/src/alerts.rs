@@ -121,6 +121,16 @@ pub enum Check {
         min_similarity: f64,
         max_share: f64,
     },
+    /// Like `input_drift`, by cosine similarity of sentence embeddings; needs an
+    /// embedder, so it is measured by [`crate::drift::evaluate_with_embedder`].
+    EmbeddingDrift {
+        trainset: PathBuf,
+        #[serde(default)]
+        fields: Vec<String>,
+        #[serde(default = "crate::drift::default_cosine")]
+        min_similarity: f64,
+        max_share: f64,
+    },
 }
 
 fn latest() -> String {
@@ -138,6 +148,7 @@ impl Check {
             Check::CostPerHour { .. } => "cost_per_hour",
             Check::ScoreRegression { .. } => "score_regression",
             Check::InputDrift { .. } => "input_drift",
+            Check::EmbeddingDrift { .. } => "embedding_drift",
         }
     }
 }
@@ -250,6 +261,15 @@ impl RuleSet {
                     ..
                 } if !(0.0..=1.0).contains(max_share) || !(0.0..=1.0).contains(min_similarity) => {
                     return bad("max_share and min_similarity must be between 0 and 1");
+                }
+                Check::EmbeddingDrift {
+                    max_share,
+                    min_similarity,
+                    ..
+                } if !(0.0..=1.0).contains(max_share) || !(-1.0..=1.0).contains(min_similarity) => {
+                    return bad(
+                        "max_share must be between 0 and 1, min_similarity between -1 and 1",
+                    );
                 }
                 _ => {}
             }
@@ -475,6 +495,11 @@ pub fn evaluate(store: &Store, rules: &RuleSet, now_ns: u64) -> Result<AlertRepo
                     fire(&mut result, share, *max_share, share > *max_share, msg);
                 }
             }
+            Check::EmbeddingDrift { .. } => {
+                result.message =
+                    "needs an embedding model: evaluate with sigil_store::drift::evaluate_with_embedder"
+                        .into();
+            }
         }
         results.push(result);
     }
@@ -492,7 +517,10 @@ fn tokens(text: &str) -> HashSet<String> {
         .collect()
 }
 
-fn select_text(values: &serde_json::Map<String, serde_json::Value>, fields: &[String]) -> String {
+pub(crate) fn select_text(
+    values: &serde_json::Map<String, serde_json::Value>,
+    fields: &[String],
+) -> String {
     let mut out = String::new();
     for (k, v) in values {
         if fields.is_empty() || fields.iter().any(|f| f == k) {

@@ -32,6 +32,7 @@
 //! one from a newer Sigil is refused at open, never rewritten.
 
 pub mod alerts;
+pub mod drift;
 mod live;
 mod query;
 mod schema;
