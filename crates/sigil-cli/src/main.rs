@@ -20,8 +20,57 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
+/// Help and version print as clap renders them; a usage error is one line (plus clap's
+/// suggestion, when it has one) and exit code 2.
+fn usage_error(e: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return std::process::ExitCode::from(
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                2
+            } else {
+                0
+            },
+        );
+    }
+    let rendered = e.render().to_string();
+    let lines: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut first = lines
+        .first()
+        .copied()
+        .unwrap_or("error: bad command line")
+        .to_string();
+    if first.ends_with(':') {
+        // "the following required arguments were not provided:" lists them on the next lines.
+        let listed: Vec<&str> = lines[1..]
+            .iter()
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("tip:"))
+            .copied()
+            .collect();
+        first = format!("{first} {}", listed.join(" "));
+    }
+    match lines.iter().find(|l| l.starts_with("tip:")) {
+        Some(t) => eprintln!("{first} ({t}; see `sigil --help`)"),
+        None => eprintln!("{first} (see `sigil --help`)"),
+    }
+    std::process::ExitCode::from(2)
+}
+
 fn main() -> std::process::ExitCode {
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => return usage_error(e),
+    };
     match cli::run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
