@@ -81,6 +81,7 @@ fn click_through_the_ui_in_headless_chromium() {
         "01-traces",
         "02-trace-lm-span",
         "03-compile-random-search",
+        "03b-run-as-trace",
         "04-compile-copro",
         "05-artifact-diff",
         "06-live-running",

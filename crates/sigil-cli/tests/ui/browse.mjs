@@ -121,6 +121,20 @@ try {
   check((await page.locator("#candidate-diff .demo-list li.add").count()) === 2, "two added demos listed");
   await shot("03-compile-random-search");
 
+  // A grid cell opens that example's program call inside the whole run's span tree.
+  step("grid cell");
+  await page.locator("#score-grid td.cell.ok").first().click();
+  await page.waitForSelector("#span-tree .span-row.selected");
+  check((await page.locator("#span-tree .span-row.selected").getAttribute("data-kind")) === "module", "the selected span is the program call");
+  const treeKinds = await page.locator("#span-tree .span-row").evaluateAll((rows) => rows.map((r) => r.dataset.kind));
+  check(treeKinds[0] === "compile" && treeKinds.filter((k) => k === "trial").length === 6, `run tree: compile root and 6 trials`);
+  check((await text("#span-detail")).includes("what is the code for 100?"), "the call's inputs shown");
+  const folded = await page.locator("#span-tree .span-row").count();
+  check(folded < 150, `a big run starts folded: ${folded} rows`);
+  await page.locator("#span-tree .toggle", { hasText: "▸" }).first().click();
+  await page.waitForFunction((n) => document.querySelectorAll("#span-tree .span-row").length > n, folded);
+  await shot("03b-run-as-trace");
+
   // ---- compile runs: COPRO (instructions diffed)
   step("copro");
   await page.click("#nav-compile");

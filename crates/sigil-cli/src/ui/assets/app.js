@@ -218,6 +218,9 @@ function spanSummary(s) {
   return "";
 }
 
+/** Per trace: the ids of folded spans. */
+const folds = new Map();
+
 views.trace = async (route) => {
   const traceId = route.parts[1];
   const selected = route.parts[2];
@@ -227,17 +230,34 @@ views.trace = async (route) => {
   const total = Math.max(t.duration_ms, 1e-6);
   const byId = new Map(all.map(([s, , p]) => [s.id, [s, p]]));
   const sel = byId.get(selected) || byId.get((all[0] || [])[0]?.id);
+  // Big trees (a compile run) start with the program calls folded, except the
+  // path to the selected span; the toggles fold and unfold.
+  if (!folds.has(traceId)) {
+    const fold = new Set();
+    if (all.length > 150) for (const [s, d] of all) if (d >= 2 && s.children.length) fold.add(s.id);
+    folds.set(traceId, fold);
+  }
+  const fold = folds.get(traceId);
+  for (let p = sel && byId.get(sel[0].id)[1]; p; p = byId.get(p.id)[1]) fold.delete(p.id);
+  const hidden = new Set();
+  for (const [s, , p] of all) if (p && (fold.has(p.id) || hidden.has(p.id))) hidden.add(s.id);
+  const shown = all.filter(([s]) => !hidden.has(s.id));
   const tree = h("div", { id: "span-tree", class: "span-tree" },
-    all.map(([s, depth]) => {
+    shown.map(([s, depth]) => {
       const left = (s.start_ms / total) * 100;
       const width = Math.max((s.duration_ms / total) * 100, 0.3);
+      const toggle = s.children.length
+        ? h("span", { class: "toggle", title: fold.has(s.id) ? `show ${s.children.length} children` : "fold",
+          onclick: (ev) => { ev.stopPropagation(); if (fold.has(s.id)) fold.delete(s.id); else fold.add(s.id); render(false); } },
+          fold.has(s.id) ? "▸" : "▾")
+        : h("span", { class: "toggle" }, "");
       return h("div", {
         class: `span-row${sel && sel[0].id === s.id ? " selected" : ""}`,
         "data-span": s.id, "data-kind": s.kind,
         onclick: () => { location.hash = `#/trace/${traceId}/${s.id}`; },
       },
         h("div", { class: "span-label", style: { paddingLeft: `${depth * 16 + 4}px` } },
-          kindBadge(s.kind), " ", h("span", { class: "span-name" }, s.name),
+          toggle, kindBadge(s.kind), " ", h("span", { class: "span-name" }, s.name),
           s.status !== "ok" ? h("span", { class: "badge status-error" }, s.status) : ""),
         h("div", { class: "span-info num" }, spanSummary(s)),
         h("div", { class: "span-timing" },
