@@ -219,11 +219,33 @@ impl RuleSet {
         Ok(set)
     }
 
+    /// Parses TOML; the error is one line: `line L, key `k`: what is wrong`.
     pub fn from_toml(text: &str) -> Result<RuleSet, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim().to_string())
+        toml::from_str(text).map_err(|e| {
+            let what = one_line(e.message());
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    located(text, line, &what)
+                }
+                None => what,
+            }
+        })
     }
+    /// Parses JSON; the error is one line: `line L, key `k`: what is wrong`.
     pub fn from_json(text: &str) -> Result<RuleSet, String> {
-        serde_json::from_str(text).map_err(|e| e.to_string())
+        serde_json::from_str(text).map_err(|e| {
+            let what = one_line(&e.to_string());
+            // serde_json appends " at line L column C"; say it once, up front.
+            let what = what
+                .rsplit_once(" at line ")
+                .map_or(what.clone(), |(w, _)| w.to_string());
+            if e.line() == 0 {
+                what
+            } else {
+                located(text, e.line(), &what)
+            }
+        })
     }
 
     /// Thresholds in range, windows readable.
@@ -601,6 +623,31 @@ pub async fn post_webhook(url: &str, report: &AlertReport) -> Result<(), AlertEr
         return Err(err(format!("HTTP {}", resp.status().as_u16())));
     }
     Ok(())
+}
+
+/// `message` on one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `line L, key `k`: what`, the key being the one assigned on that line (when the
+/// message does not already name one).
+fn located(text: &str, line: usize, what: &str) -> String {
+    let key = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .and_then(|l| l.split_once(['=', ':']))
+        .map(|(k, _)| k.trim().trim_matches('"').trim())
+        .filter(|k| !k.is_empty() && !k.starts_with('[') && !k.starts_with('{'));
+    match key {
+        Some(k) if !what.contains(&format!("`{k}`")) => format!("line {line}, key `{k}`: {what}"),
+        _ => format!("line {line}: {what}"),
+    }
 }
 
 /// Groups results by status, for summaries.

@@ -281,6 +281,33 @@ impl Store {
         Ok(rows.next().transpose()?)
     }
 
+    /// The full id of the one trace whose id starts with `prefix` (case-insensitive),
+    /// `None` when none does; an error when several do.
+    pub fn resolve_trace_id(&self, prefix: &str) -> Result<Option<String>, StoreError> {
+        let prefix = prefix.trim().to_ascii_lowercase();
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(StoreError::Invalid(format!(
+                "`{prefix}` is not a trace id (hex digits)"
+            )));
+        }
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT trace_id FROM spans WHERE trace_id >= ?1 AND trace_id < ?2 LIMIT 2",
+        )?;
+        // Hex ids sort as text: every id with the prefix lies in [prefix, prefix + 'g').
+        let upper = format!("{prefix}g");
+        let ids: Vec<String> = stmt
+            .query_map([&prefix, &upper], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        match ids.len() {
+            0 => Ok(None),
+            1 => Ok(ids.into_iter().next()),
+            _ => Err(StoreError::Invalid(format!(
+                "trace id prefix `{prefix}` matches several traces; give more digits"
+            ))),
+        }
+    }
+
     /// Every stored span of a trace, in start order.
     pub fn spans(&self, trace_id: &str) -> Result<Vec<Span>, StoreError> {
         let conn = self.conn();

@@ -263,6 +263,11 @@ impl Drop for SpanCollector {
 
 impl Hook for SpanCollector {
     fn on_end(&self, start: &SpanStart, end: &SpanEnd) -> Result<(), HookError> {
+        self.on_end_owned(start.clone(), end.clone())
+    }
+
+    /// The hot path: a counter, an uncontended lock and a move into the queue.
+    fn on_end_owned(&self, start: SpanStart, end: SpanEnd) -> Result<(), HookError> {
         self.shared.received.fetch_add(1, Ordering::Relaxed);
         let mut q = lock(&self.shared.queue);
         if q.shutdown {
@@ -279,7 +284,7 @@ impl Hook for SpanCollector {
             }
             return Ok(());
         }
-        q.items.push((start.clone(), end.clone()));
+        q.items.push((start, end));
         if q.items.len() == self.shared.batch_size {
             self.shared.wake.notify_one();
         }

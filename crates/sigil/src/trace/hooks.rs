@@ -282,6 +282,11 @@ pub trait Hook: Send + Sync {
         let _ = (start, end);
         Ok(())
     }
+    /// [`Hook::on_end`] with the events by value: the last hook of a ctx gets them
+    /// this way, so a hook that keeps them (a queue to a thread) need not clone them.
+    fn on_end_owned(&self, start: SpanStart, end: SpanEnd) -> Result<(), HookError> {
+        self.on_end(&start, &end)
+    }
 }
 
 struct Registered {
@@ -347,11 +352,19 @@ impl Tracing {
             report(r, "start", outcome);
         }
     }
-    pub(crate) fn dispatch_end(&self, start: &SpanStart, end: &SpanEnd) {
-        for r in &self.hooks {
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| r.hook.on_end(start, end)));
+    /// Every hook but the last sees the events by reference; the last takes them.
+    pub(crate) fn dispatch_end(&self, start: SpanStart, end: SpanEnd) {
+        let Some((last, others)) = self.hooks.split_last() else {
+            return;
+        };
+        for r in others {
+            let outcome =
+                std::panic::catch_unwind(AssertUnwindSafe(|| r.hook.on_end(&start, &end)));
             report(r, "end", outcome);
         }
+        let outcome =
+            std::panic::catch_unwind(AssertUnwindSafe(move || last.hook.on_end_owned(start, end)));
+        report(last, "end", outcome);
     }
 }
 
@@ -503,7 +516,7 @@ fn finish(o: Open, data: EndData) {
         events: o.events,
         attributes: o.attributes,
     };
-    o.tracing.dispatch_end(&o.start, &end);
+    o.tracing.dispatch_end(o.start, end);
 }
 
 impl Drop for SpanGuard {
