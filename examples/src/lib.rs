@@ -2,6 +2,8 @@
 //! example data, and a tiny keyword retriever (the real retrieval indexes live in the
 //! Retrieve module).
 
+pub mod wiki;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

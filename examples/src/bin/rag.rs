@@ -1,29 +1,36 @@
-//! A two-step RAG program: write a search query, retrieve passages, then answer with
-//! ChainOfThought over them. Evaluated on the mini QA set.
+//! RAG: retrieve k passages from the BM25 index of the mini wiki, then answer with
+//! ChainOfThought over them. Evaluated on held-out questions before and after
+//! compiling with BootstrapFewShot.
 //!
-//! cargo run -p sigil-examples --bin rag   (with SIGIL_OPENAI_BASE_URL pointing at a server)
+//! cargo run --release -p sigil-examples --bin rag   (SIGIL_OPENAI_BASE_URL pointing at a server)
+//!
+//! Options: --k N (passages, default 3), --index bm25|dense|hybrid (default bm25),
+//! --train N --val N (default 12 and 8; the rest of the 54 questions are the test set),
+//! --seed N, --concurrency N.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
-use sigil::evaluate::{Contains, Evaluate};
+use sigil::evaluate::Contains;
+use sigil::optimize::{BootstrapFewShot, EngineConfig, Optimizer, held_out_report_with};
 use sigil::prelude::*;
-use sigil_examples::{Passage, keyword_search, lm_from_env, load_corpus};
+use sigil::retrieve::Retrieve;
+use sigil::rng::SeededRng;
+use sigil_examples::lm_from_env;
+use sigil_examples::wiki::{qa_set, wiki_index};
+use sigil_index::IndexKind;
 
+/// DSPy's RAG: `context = retrieve(question).passages; answer = generate(context, question)`.
 struct Rag {
-    corpus: Vec<Passage>,
-    k: usize,
-    write_query: Predict,
+    retrieve: Retrieve,
     generate: ChainOfThought,
 }
 
 impl Rag {
-    fn new(corpus: Vec<Passage>, k: usize) -> anyhow::Result<Self> {
+    fn new(retrieve: Retrieve) -> anyhow::Result<Self> {
         Ok(Rag {
-            corpus,
-            k,
-            write_query: Predict::parse("question -> search_query")?.with_instructions(
-                "Write a short keyword search query that would find the answer to the question.",
-            ),
+            retrieve,
             generate: ChainOfThought::parse("context: list[str], question -> answer")?
                 .with_instructions(
                     "Answer the question with a short phrase taken from the context.",
@@ -34,51 +41,84 @@ impl Rag {
 
 #[async_trait]
 impl Module for Rag {
-    sigil::submodules!(write_query, generate);
+    sigil::submodules!(generate);
 
     async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
         let question = inputs.get_str("question").unwrap_or_default();
-        let q = self
-            .write_query
-            .forward(ctx, Example::new().input("question", question.clone()))
-            .await?;
-        let query = format!(
-            "{} {}",
-            question,
-            q.get_str("search_query").unwrap_or_default()
-        );
-        let passages: Vec<String> = keyword_search(&self.corpus, &query, self.k)
-            .into_iter()
-            .map(|p| p.text)
-            .collect();
-        let mut out = self
-            .generate
-            .forward(
+        let passages = self
+            .retrieve
+            .search(ctx, &question)
+            .await
+            .map_err(|e| ModuleError::Other(format!("retrieve: {e}")))?;
+        let context: Vec<&str> = passages.iter().map(|p| p.text.as_str()).collect();
+        self.generate
+            .call(
                 ctx,
                 Example::new()
-                    .input("context", json!(passages))
+                    .input("context", json!(context))
                     .input("question", question),
             )
-            .await?;
-        out.absorb_stats(&q);
-        Ok(out)
+            .await
     }
+}
+
+struct Args {
+    k: usize,
+    kind: IndexKind,
+    train: usize,
+    val: usize,
+    seed: u64,
+    concurrency: usize,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        k: 3,
+        kind: IndexKind::Bm25,
+        train: 12,
+        val: 8,
+        seed: 0,
+        concurrency: 2,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--k" => a.k = value()?.parse()?,
+            "--index" => a.kind = value()?.parse()?,
+            "--train" => a.train = value()?.parse()?,
+            "--val" => a.val = value()?.parse()?,
+            "--seed" => a.seed = value()?.parse()?,
+            "--concurrency" => a.concurrency = value()?.parse()?,
+            other => anyhow::bail!("unknown option {other}"),
+        }
+    }
+    Ok(a)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let a = args()?;
     let ctx = Ctx::from_arc(lm_from_env()?);
-    let rag = Rag::new(load_corpus()?, 3)?;
-    let qa = sigil::data::load_jsonl(
-        sigil_examples::data_path("mini_wiki_qa.jsonl"),
-        &["question"],
-    )?;
+    let rag = Rag::new(Retrieve::new(wiki_index(a.kind).await?, a.k))?;
 
-    let first = qa
-        .examples
-        .first()
-        .ok_or_else(|| anyhow::anyhow!("empty QA set"))?;
+    let mut qa = qa_set()?;
+    SeededRng::new(a.seed).shuffle(&mut qa);
+    if a.train + a.val >= qa.len() {
+        anyhow::bail!(
+            "--train + --val must leave questions for the test set ({} in all)",
+            qa.len()
+        );
+    }
+    let test = qa.split_off(a.train + a.val);
+    let val = qa.split_off(a.train);
+    let train = qa;
+
     bind_paths(&rag);
+    let first = &test[0];
     let out = rag.forward(&ctx, first.inputs()).await?;
     println!("Q: {}", first.get_str("question").unwrap_or_default());
     println!(
@@ -86,26 +126,37 @@ async fn main() -> anyhow::Result<()> {
         out.get_str("reasoning").unwrap_or_default()
     );
     println!(
-        "answer: {}   (gold: {})",
+        "answer: {}   (gold: {})\n",
         out.get_str("answer").unwrap_or_default(),
         first.get_str("answer").unwrap_or_default()
     );
 
-    let report = Evaluate::new(&qa)
-        .metric(Contains::new("answer"))
-        .concurrency(4)
-        .max_errors(None)
-        .run(&rag, &ctx)
-        .await?;
+    let optimizer = BootstrapFewShot::new(Contains::new("answer"))
+        .max_bootstrapped_demos(3)
+        .max_labeled_demos(3)
+        .config(EngineConfig::new().seed(a.seed).concurrency(a.concurrency));
+    let compiled = optimizer.compile(&rag, &train, &val, &ctx).await?;
+    let report = held_out_report_with(
+        &rag,
+        &ctx,
+        &compiled,
+        &test,
+        Arc::new(Contains::new("answer")),
+        a.concurrency,
+    )
+    .await?;
     println!(
-        "answer contains gold: {:.1}% (95% CI {:.1}-{:.1}) over {} questions, {} errors, {} LM calls, {} tokens",
-        report.mean * 100.0,
-        report.ci95.0 * 100.0,
-        report.ci95.1 * 100.0,
-        report.len(),
-        report.errors,
-        report.lm_calls,
-        report.usage.total_tokens()
+        "RAG ({} k={}) on {} held-out questions, metric: answer contains the gold phrase",
+        a.kind,
+        a.k,
+        test.len()
+    );
+    println!("{report}");
+    println!(
+        "BootstrapFewShot: train {}, val {}, {} LM calls",
+        train.len(),
+        val.len(),
+        compiled.spend.lm_calls
     );
     Ok(())
 }
