@@ -17,7 +17,7 @@ say "llama.cpp side (also writes the shared workload)"
   "$SIGIL_REPO/../shared/data/banking77" "$out/local_workload.json" >"$out/local_llama_cpp.json"
 say "sigil-local side"
 cargo build --release -q -p sigil-local --example bench_local
-RAYON_NUM_THREADS=2 target/release/examples/bench_local "$SIGIL_MODEL" "$out/local_workload.json" >"$out/local_sigil.json"
+RAYON_NUM_THREADS=2 "${CARGO_TARGET_DIR:-target}"/release/examples/bench_local "$SIGIL_MODEL" "$out/local_workload.json" >"$out/local_sigil.json"
 "$PYTHON" - "$out/local_llama_cpp.json" "$out/local_sigil.json" <<'PY'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
@@ -27,4 +27,7 @@ for r in (a, b):
     print(f"| {r['engine']} | {r['prefill_tok_s']:.0f} ({r['prefill_tokens']} tokens) | {r['decode_tok_s']:.1f} | {r['workload_s']:.2f} | {r['workload_accuracy']:.0%} |")
 print(f"| ratio sigil/llama.cpp | {b['prefill_tok_s']/a['prefill_tok_s']:.2f}x | {b['decode_tok_s']/a['decode_tok_s']:.2f}x | {a['workload_s']/b['workload_s']:.2f}x (speed) | |")
 print(f"\nsigil-local peak RSS: {b.get('max_rss_mib', 0):.0f} MiB")
+if 'calls_per_s_c1' in b:
+    c1, c8 = b['calls_per_s_c1'], b['calls_per_s_c8']
+    print(f"sigil-local batching (16 calls, 32 tokens each): {c1:.2f} calls/s at concurrency 1, {c8:.2f} at concurrency 8 ({c8 / c1:.2f}x)")
 PY

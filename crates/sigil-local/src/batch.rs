@@ -6,6 +6,7 @@
 //! New requests join the running batch at the next step; long prompts are run in
 //! chunks so they do not stall the sequences already decoding.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     pub model: Arc<Model>,
     pub config: LocalConfig,
     pub prefix: Arc<Mutex<PrefixCache>>,
+    /// The most sequences one forward pass has run together.
+    pub peak_batch: AtomicUsize,
 }
 
 impl Shared {
@@ -438,6 +441,7 @@ fn step(sh: &Shared, active: &mut Vec<Active>) {
     let remaining: Vec<usize> = active.iter().map(|a| a.seq.remaining()).collect();
     let take = plan_step(&remaining, STEP_TOKENS);
     let ran: Vec<usize> = (0..active.len()).filter(|&i| take[i] > 0).collect();
+    sh.peak_batch.fetch_max(ran.len(), Ordering::Relaxed);
     let result = {
         let mut inputs: Vec<SeqInput<'_>> = Vec::with_capacity(ran.len());
         for (i, a) in active.iter_mut().enumerate() {

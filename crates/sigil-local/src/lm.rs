@@ -77,6 +77,7 @@ impl LocalLm {
                 kv_dim,
             ))),
             config,
+            peak_batch: Default::default(),
         });
         let (jobs, rx) = std::sync::mpsc::channel();
         let sh = shared.clone();
@@ -115,6 +116,13 @@ impl LocalLm {
             .lock()
             .map(|p| p.used_bytes())
             .unwrap_or(0)
+    }
+
+    /// The most calls decoded together in one forward pass so far.
+    pub fn peak_batch(&self) -> usize {
+        self.shared
+            .peak_batch
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Runs one request to completion on the calling thread, outside the batch

@@ -188,9 +188,14 @@ impl QMatrix {
                 let nr = chunk.len() / n_tok;
                 simd::tile(self, &acts, x, r0, nr, n_tok, chunk);
             });
-        for r in 0..rows {
-            for t in 0..n_tok {
-                out[t * rows + r] = tmp[r * n_tok + t];
+        if n_tok == 1 {
+            out[..rows].copy_from_slice(&tmp);
+            return;
+        }
+        // Token-major writes: each output row is written contiguously.
+        for (t, o) in out.chunks_exact_mut(rows).enumerate() {
+            for (r, v) in o.iter_mut().enumerate() {
+                *v = tmp[r * n_tok + t];
             }
         }
     }
