@@ -345,12 +345,12 @@ pub(crate) fn line_diff(a: &str, b: &str) -> Vec<String> {
             out.push(format!("  {}", a[i]));
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(format!("+ {}", b[j]));
-            j += 1;
-        } else {
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
             out.push(format!("- {}", a[i]));
             i += 1;
+        } else {
+            out.push(format!("+ {}", b[j]));
+            j += 1;
         }
     }
     out
@@ -364,7 +364,7 @@ mod tests {
     fn line_diff_marks_changed_lines() {
         assert_eq!(
             line_diff("a\nb\nc", "a\nx\nc"),
-            ["  a", "+ x", "- b", "  c"]
+            ["  a", "- b", "+ x", "  c"]
         );
         assert_eq!(line_diff("", "new"), ["+ new"]);
     }
