@@ -130,7 +130,17 @@ fn traces_list_show_and_export() {
     assert!(
         spans
             .iter()
-            .all(|s| s["trace_id"].is_string() && s["kind"].is_string())
+            .all(|s| s["trace_id"].as_str().is_some_and(|t| t.len() == 32)
+                && s["span_id"].as_str().is_some_and(|t| t.len() == 16)
+                && s["kind"].is_string()
+                && s["attributes"].is_object()),
+        "{}",
+        spans[0]
+    );
+    assert_eq!(
+        spans.iter().filter(|s| s["parent_id"].is_null()).count(),
+        7,
+        "one root per trace"
     );
     // ... to stdout, filtered.
     let o = sigil(&[

@@ -181,7 +181,7 @@ fn show(store: &Store, a: &ShowArgs) -> anyhow::Result<()> {
         .with_context(|| format!("trace {id} has no root span yet"))?;
     let mut out = std::io::stdout().lock();
     if a.json {
-        serde_json::to_writer_pretty(&mut out, &tree)?;
+        serde_json::to_writer_pretty(&mut out, &node_json(&tree))?;
         writeln!(out)?;
         return Ok(());
     }
@@ -222,7 +222,13 @@ fn print_node(
 /// One line per span: kind, name, duration, status, then tokens, cost and the
 /// kind's key numbers.
 fn describe(s: &Span) -> String {
-    let mut line = format!("{} {}  {}", s.kind.as_str(), s.name, ms(s.duration_ms()));
+    // `compile BootstrapFewShot`, `trial 3`: names that already say their kind.
+    let label = if s.name.split(' ').next() == Some(s.kind.as_str()) {
+        s.name.clone()
+    } else {
+        format!("{} {}", s.kind.as_str(), s.name)
+    };
+    let mut line = format!("{label}  {}", ms(s.duration_ms()));
     match &s.status {
         SpanStatus::Ok => {}
         SpanStatus::Cancelled => line.push_str("  CANCELLED"),
@@ -281,7 +287,7 @@ fn export(store: &Store, a: &ExportArgs) -> anyhow::Result<()> {
     // Oldest trace first, spans in start order: the file reads as a timeline.
     for t in traces.iter().rev() {
         for span in store.spans(&t.trace_id)? {
-            serde_json::to_writer(&mut sink, &span)?;
+            serde_json::to_writer(&mut sink, &span_json(&span))?;
             sink.write_all(b"\n")?;
             n += 1;
         }
@@ -295,6 +301,37 @@ fn export(store: &Store, a: &ExportArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A span as exported: ids in their hex (OTLP/W3C) text form, times in ns since the
+/// epoch, the status as a string with its message, attributes and events as stored.
+fn span_json(s: &Span) -> serde_json::Value {
+    let (status, message) = match &s.status {
+        SpanStatus::Ok => ("ok", None),
+        SpanStatus::Cancelled => ("cancelled", None),
+        SpanStatus::Error(m) => ("error", Some(m.as_str())),
+    };
+    serde_json::json!({
+        "trace_id": s.trace_id.to_hex(),
+        "span_id": s.span_id.to_hex(),
+        "parent_id": s.parent_id.map(|p| p.to_hex()),
+        "kind": s.kind.as_str(),
+        "name": s.name,
+        "start_ns": s.start_ns,
+        "end_ns": s.end_ns,
+        "duration_ms": s.duration_ms(),
+        "status": status,
+        "status_message": message,
+        "attributes": s.attributes,
+        "events": s.events,
+    })
+}
+
+/// A span tree: each span as [`span_json`] with its `children`.
+fn node_json(n: &SpanNode) -> serde_json::Value {
+    let mut v = span_json(&n.span);
+    v["children"] = n.children.iter().map(node_json).collect();
+    v
 }
 
 fn ms(v: f64) -> String {
