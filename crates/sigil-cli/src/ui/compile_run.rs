@@ -331,3 +331,86 @@ fn grid(spans: &[Span], trials: &[&Span]) -> Grid {
         more_examples: more,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigil::trace::{AttrValue, SpanStatus, TraceId};
+
+    fn span(t: TraceId, parent: Option<SpanId>, kind: SpanKind, start: u64) -> Span {
+        Span {
+            trace_id: t,
+            span_id: SpanId::new(),
+            parent_id: parent,
+            kind,
+            name: kind.as_str().into(),
+            start_ns: start,
+            end_ns: start + 1_000_000,
+            status: SpanStatus::Ok,
+            attributes: Default::default(),
+            events: Vec::new(),
+        }
+    }
+
+    fn trial(t: TraceId, parent: SpanId, index: i64, kind: &str, score: f64, cost: f64) -> Span {
+        let mut s = span(t, Some(parent), SpanKind::Trial, 10 + index as u64);
+        for (k, v) in [
+            (keys::TRIAL_INDEX, AttrValue::Int(index)),
+            (keys::TRIAL_KIND, AttrValue::from(kind)),
+            (keys::TRIAL_SCORE, AttrValue::Float(score)),
+            (keys::TRIAL_COST_USD, AttrValue::Float(cost)),
+            (keys::TRIAL_LM_CALLS, AttrValue::Int(4)),
+            (
+                keys::TRIAL_CANDIDATE,
+                AttrValue::from(
+                    r#"{"label":"c","predictors":{"qa":{"instruction":"Be brief.","demo_ids":["a","b"]}}}"#,
+                ),
+            ),
+        ] {
+            s.attributes.insert(k.to_string(), v);
+        }
+        s
+    }
+
+    #[test]
+    fn a_running_run_sums_its_trials_and_tracks_the_best_full_score() {
+        let t = TraceId::new();
+        let compile_id = SpanId::new(); // not stored yet: the run is going
+        let trials = vec![
+            trial(t, compile_id, 1, "full", 0.4, 0.01),
+            trial(t, compile_id, 2, "minibatch", 0.9, 0.02),
+            trial(t, compile_id, 3, "full", 0.6, 0.03),
+        ];
+        let eval = span(t, Some(trials[0].span_id), SpanKind::Evaluate, 20);
+        let mut call = span(t, Some(eval.span_id), SpanKind::Module, 21);
+        call.attributes
+            .insert(keys::INPUTS.into(), AttrValue::from(r#"{"q":"x"}"#));
+        let mut spans = trials.clone();
+        spans.push(eval);
+        spans.push(call);
+
+        let v = compile_run_view(&t.to_hex(), &spans).unwrap();
+        assert!(v.running);
+        assert_eq!(v.status, "running");
+        let best: Vec<_> = v.trials.iter().map(|t| t.best_so_far).collect();
+        assert_eq!(
+            best,
+            [Some(0.4), Some(0.4), Some(0.6)],
+            "minibatches do not count"
+        );
+        assert_eq!(v.best_score, Some(0.6));
+        assert_eq!(v.spend.lm_calls, 12);
+        assert!((v.spend.cost_usd - 0.06).abs() < 1e-12);
+        assert_eq!(v.trials[0].predictors[0].path, "qa");
+        assert_eq!(v.trials[0].predictors[0].demo_ids, ["a", "b"]);
+        assert_eq!(v.grid.examples.len(), 1);
+        assert!(v.grid.examples[0].cells[0].is_some());
+        assert!(v.grid.examples[0].cells[1].is_none());
+    }
+
+    #[test]
+    fn no_compile_or_trial_spans_is_no_run() {
+        let t = TraceId::new();
+        assert!(compile_run_view(&t.to_hex(), &[span(t, None, SpanKind::Module, 1)]).is_none());
+    }
+}
