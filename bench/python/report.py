@@ -207,6 +207,10 @@ def local(src):
     ]
     if b.get("max_rss_mib"):
         out += ["", f"sigil-local peak RSS: {b['max_rss_mib']:.0f} MiB."]
+    if b.get("calls_per_s_c1") and b.get("calls_per_s_c8"):
+        c1, c8 = b["calls_per_s_c1"], b["calls_per_s_c8"]
+        out += ["", f"sigil-local batching (16 calls of 32 tokens): {c1:.2f} calls/s at concurrency 1, "
+                    f"{c8:.2f} at concurrency 8 ({c8 / c1:.2f}x)."]
     return out
 
 
