@@ -61,7 +61,7 @@ fn click_through_the_ui_in_headless_chromium() {
             let rt = tokio::runtime::Runtime::new().unwrap();
             rt.block_on(ui_support::compile_random_search(
                 &store,
-                Duration::from_millis(60),
+                Duration::from_millis(150),
             ));
         }
         if let Some(f) = line.strip_prefix("FAIL ") {
