@@ -142,7 +142,7 @@ fn list(store: &Store, a: &ListArgs) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "{:<32}  {:<20}  {:<19}  {:<9}  {:>10}  {:>6}  {:>13}  {:>10}  {}",
+        "{:<32}  {:<20}  {:<19}  {:<9}  {:>10}  {:>6}  {:>13}  {:>10}  KIND",
         "TRACE",
         "PROGRAM",
         "STARTED (UTC)",
@@ -151,7 +151,6 @@ fn list(store: &Store, a: &ListArgs) -> anyhow::Result<()> {
         "CALLS",
         "TOKENS IN/OUT",
         "COST $",
-        "KIND"
     )?;
     for t in &traces {
         writeln!(
