@@ -455,3 +455,7 @@ impl Artifact {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "format_tests.rs"]
+mod tests;
