@@ -149,7 +149,9 @@ fn compile_eval_and_promote_on_the_embedded_model() {
         ],
     );
     let decision: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-    let low = decision["difference_ci95"][0].as_f64().expect(&text(&o));
+    let low = decision["difference_ci95"][0]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{}", text(&o)));
     assert_eq!(
         o.status.code(),
         Some(if low > 0.0 { 0 } else { 3 }),

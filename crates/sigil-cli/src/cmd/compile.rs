@@ -243,12 +243,12 @@ pub async fn compile(
         .valset(&data.val.examples)
         .metric(metric.name())
         .program_spec(crate::artifacts::program_table(pf)?);
-    if let Some(o) = &pf.spec.optimizer {
-        if let Ok(toml::Value::Table(t)) = toml::Value::try_from(o) {
-            for (k, v) in t {
-                if k != "kind" {
-                    provenance = provenance.setting(k, v);
-                }
+    if let Some(o) = &pf.spec.optimizer
+        && let Ok(toml::Value::Table(t)) = toml::Value::try_from(o)
+    {
+        for (k, v) in t {
+            if k != "kind" {
+                provenance = provenance.setting(k, v);
             }
         }
     }

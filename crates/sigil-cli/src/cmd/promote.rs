@@ -142,10 +142,10 @@ fn check_unseen(
 ) -> anyhow::Result<()> {
     let hash = sigil::data::Dataset::from(test.to_vec()).content_hash();
     for (set, info) in [("trainset", &a.data.trainset), ("valset", &a.data.valset)] {
-        if let Some(info) = info {
-            if info.sha256 == hash {
-                anyhow::bail!("the test set is the {label}'s {set}; scores on it are not honest");
-            }
+        if let Some(info) = info
+            && info.sha256 == hash
+        {
+            anyhow::bail!("the test set is the {label}'s {set}; scores on it are not honest");
         }
     }
     Ok(())

@@ -36,12 +36,8 @@ pub struct LmOverrides {
 /// The LM a program runs on, and how it was configured (for provenance).
 pub struct Built {
     pub ctx: Ctx,
-    pub lm: Arc<dyn Lm>,
     pub model_id: String,
     pub params: LmParams,
-    pub adapter: &'static str,
-    /// The request cache, when on.
-    pub cache_dir: Option<PathBuf>,
 }
 
 /// Where the LM response cache lives.
@@ -85,15 +81,15 @@ pub async fn build_ctx(pf: &ProgramFile, o: &LmOverrides) -> anyhow::Result<Buil
         lm_from_config(c).with_context(|| format!("the LM `{model}`"))?
     };
     let use_cache = o.cache.or(spec.cache).unwrap_or(false);
-    let (lm, cache_dir) = if use_cache {
+    let lm = if use_cache {
         let dir = cache_dir();
         let cached: Arc<dyn Lm> = Arc::new(
             CachedLm::in_dir(lm, &dir)
                 .with_context(|| format!("opening the response cache {}", dir.display()))?,
         );
-        (cached, Some(dir))
+        cached
     } else {
-        (lm, None)
+        lm
     };
     let params = LmParams {
         temperature: spec.temperature,
@@ -103,28 +99,22 @@ pub async fn build_ctx(pf: &ProgramFile, o: &LmOverrides) -> anyhow::Result<Buil
         ..Default::default()
     };
     let mut ctx = Ctx::from_arc(lm.clone()).with_params(params.clone());
-    let adapter = match pf.spec.adapter.as_ref().map(|a| a.get_ref().as_str()) {
-        Some("json") => {
-            ctx = ctx.with_adapter(JsonAdapter);
-            "json"
-        }
-        _ => "chat",
-    };
+    if pf.spec.adapter.as_ref().map(|a| a.get_ref().as_str()) == Some("json") {
+        ctx = ctx.with_adapter(JsonAdapter);
+    }
     Ok(Built {
         ctx,
         model_id: lm.model_id().to_string(),
-        lm,
         params,
-        adapter,
-        cache_dir,
     })
 }
 
 /// Builds the program's module tree. `retriever` opens the index a retrieve step names.
-pub fn build_program(
-    pf: &ProgramFile,
-    retriever: &dyn Fn(&ProgramFile, &StepSpec) -> anyhow::Result<Arc<dyn Retriever>>,
-) -> anyhow::Result<Pipeline> {
+/// Opens the retriever a retrieve step names.
+pub type RetrieverFor<'a> =
+    &'a dyn Fn(&ProgramFile, &StepSpec) -> anyhow::Result<Arc<dyn Retriever>>;
+
+pub fn build_program(pf: &ProgramFile, retriever: RetrieverFor<'_>) -> anyhow::Result<Pipeline> {
     let mut steps = Vec::new();
     for s in &pf.spec.steps {
         let name = s.name.get_ref().clone();
@@ -192,8 +182,6 @@ pub struct DataSets {
     pub train: Dataset,
     pub val: Dataset,
     pub test: Option<Dataset>,
-    /// The files they came from, for provenance.
-    pub sources: Vec<PathBuf>,
 }
 
 /// Loads a JSONL or CSV file of examples, with `inputs` marked.
@@ -229,7 +217,6 @@ pub fn load_data(pf: &ProgramFile) -> anyhow::Result<DataSets> {
             train,
             val,
             test: (split.test > 0).then_some(test),
-            sources: vec![path],
         });
     }
     let (Some(t), Some(v)) = (&d.train, &d.val) else {
@@ -240,20 +227,14 @@ pub fn load_data(pf: &ProgramFile) -> anyhow::Result<DataSets> {
     };
     let tp = pf.resolve(t.get_ref());
     let vp = pf.resolve(v.get_ref());
-    let mut sources = vec![tp.clone(), vp.clone()];
     let test = match &d.test {
-        Some(x) => {
-            let p = pf.resolve(x.get_ref());
-            sources.push(p.clone());
-            Some(load_examples(&p, inputs)?)
-        }
+        Some(x) => Some(load_examples(&pf.resolve(x.get_ref()), inputs)?),
         None => None,
     };
     Ok(DataSets {
         train: load_examples(&tp, inputs)?,
         val: load_examples(&vp, inputs)?,
         test,
-        sources,
     })
 }
 

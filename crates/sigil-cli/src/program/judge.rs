@@ -81,6 +81,8 @@ impl Metric for JudgeMetric {
             metric: name.clone(),
             message: "the judge needs a tokio runtime".into(),
         })?;
+        // ModuleError's size is the core's choice; boxing it here would gain nothing.
+        #[allow(clippy::result_large_err)]
         let out = tokio::task::block_in_place(|| handle.block_on(m.judge.forward(&m.ctx, call)))
             .map_err(|e| MetricError::Other {
                 metric: name.clone(),

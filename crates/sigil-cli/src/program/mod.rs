@@ -31,8 +31,8 @@ pub mod spec;
 mod validate;
 
 pub use build::{
-    Built, DataSets, LmOverrides, SharedMetric, build_ctx, build_metric, build_optimizer,
-    build_program, load_data, load_examples,
+    Built, LmOverrides, build_ctx, build_metric, build_optimizer, build_program, load_data,
+    load_examples,
 };
 pub use pipeline::Pipeline;
 pub use spec::ProgramSpec;

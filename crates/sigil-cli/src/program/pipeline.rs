@@ -69,6 +69,7 @@ impl Step {
         }
     }
 
+    #[allow(clippy::result_large_err)] // ModuleError is the core's error type
     fn step_inputs(&self, record: &Example) -> Result<Example, ModuleError> {
         let mut ex = Example::new();
         for (field, source) in &self.inputs {

@@ -23,17 +23,17 @@ pub(crate) fn validate(pf: &ProgramFile) -> Result<(), ProgramError> {
     if spec.name.trim().is_empty() {
         return Err(pf.err_at_line(1, "name", "must not be empty"));
     }
-    if let Some(a) = &spec.adapter {
-        if !["chat", "json"].contains(&a.get_ref().as_str()) {
-            return Err(pf.err(
-                a.span(),
-                "adapter",
-                format!(
-                    "unknown adapter {:?}; use \"chat\" or \"json\"",
-                    a.get_ref()
-                ),
-            ));
-        }
+    if let Some(a) = &spec.adapter
+        && !["chat", "json"].contains(&a.get_ref().as_str())
+    {
+        return Err(pf.err(
+            a.span(),
+            "adapter",
+            format!(
+                "unknown adapter {:?}; use \"chat\" or \"json\"",
+                a.get_ref()
+            ),
+        ));
     }
     if let Some(m) = &spec.lm.model {
         let id = m.get_ref();
@@ -84,17 +84,17 @@ pub(crate) fn validate(pf: &ProgramFile) -> Result<(), ProgramError> {
             .as_ref()
             .map(|m| m.get_ref().as_str())
             .unwrap_or("predict");
-        if let Some(m) = &step.module {
-            if !MODULE_KINDS.contains(&kind) {
-                return Err(pf.err(
-                    m.span(),
-                    &key("module"),
-                    format!(
-                        "unknown module {kind:?}; use one of {}",
-                        MODULE_KINDS.join(", ")
-                    ),
-                ));
-            }
+        if let Some(m) = &step.module
+            && !MODULE_KINDS.contains(&kind)
+        {
+            return Err(pf.err(
+                m.span(),
+                &key("module"),
+                format!(
+                    "unknown module {kind:?}; use one of {}",
+                    MODULE_KINDS.join(", ")
+                ),
+            ));
         }
         let (needs, gives): (Vec<String>, Vec<String>) = if kind == "retrieve" {
             let Some(q) = &step.query else {
@@ -118,18 +118,18 @@ pub(crate) fn validate(pf: &ProgramFile) -> Result<(), ProgramError> {
                     format!("no such file: {}", pf.resolve(c.get_ref()).display()),
                 ));
             }
-            if let Some(ix) = &step.index {
-                if !INDEX_KINDS.contains(&ix.get_ref().as_str()) {
-                    return Err(pf.err(
-                        ix.span(),
-                        &key("index"),
-                        format!(
-                            "unknown index {:?}; use one of {}",
-                            ix.get_ref(),
-                            INDEX_KINDS.join(", ")
-                        ),
-                    ));
-                }
+            if let Some(ix) = &step.index
+                && !INDEX_KINDS.contains(&ix.get_ref().as_str())
+            {
+                return Err(pf.err(
+                    ix.span(),
+                    &key("index"),
+                    format!(
+                        "unknown index {:?}; use one of {}",
+                        ix.get_ref(),
+                        INDEX_KINDS.join(", ")
+                    ),
+                ));
             }
             if step.signature.is_some() {
                 return Err(pf.err(
