@@ -56,7 +56,12 @@ try {
   await page.goto(url);
   await page.waitForSelector("#traces-table tbody tr.trace-row");
   const all = await page.locator("tr.trace-row").count();
-  check(all === 5, `5 traces (3 program calls, 2 compile runs), saw ${all}`);
+  check(all === 6, `6 traces (4 program calls, 2 compile runs), saw ${all}`);
+  await page.selectOption("#filter-compiled", "compiled");
+  await page.click("#filter-apply");
+  await page.waitForFunction(() => document.querySelectorAll("tr.trace-row").length === 1);
+  check((await text("tr.trace-row")).includes("2 + 2") && (await page.locator("tr.trace-row .badge.compiled").count()) === 1, "the compiled call, marked");
+  await page.selectOption("#filter-compiled", "");
   await page.selectOption("#filter-status", "error");
   await page.click("#filter-apply");
   await page.waitForFunction(() => document.querySelectorAll("tr.trace-row").length === 1);
@@ -64,7 +69,7 @@ try {
   await page.selectOption("#filter-status", "");
   await page.fill("#filter-program", "geo_qa");
   await page.click("#filter-apply");
-  await page.waitForFunction(() => document.querySelectorAll("tr.trace-row").length === 3);
+  await page.waitForFunction(() => document.querySelectorAll("tr.trace-row").length === 4);
   await shot("01-traces");
 
   // ---- a trace: span tree with timing bars

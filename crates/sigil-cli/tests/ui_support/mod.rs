@@ -107,8 +107,8 @@ fn traced_ctx(lm: Arc<ScriptedLm>, store: &Path) -> (Ctx, Arc<sigil::trace::Span
     (Ctx::from_arc(lm).with_hook(collector.clone()), collector)
 }
 
-/// Fills `store` with: three program calls (one whose completion holds a script
-/// tag, one that fails to parse), a random-search compile run and a COPRO run; writes
+/// Fills `store` with: four program calls (one whose completion holds a script
+/// tag, one that fails to parse, one with compiled prompts), a random-search compile run and a COPRO run; writes
 /// both runs' artifacts (`random_search.sigil.toml`, `copro.sigil.toml`) into `artifacts`.
 pub fn build_store(store: &Path, artifacts: &Path) {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -141,6 +141,16 @@ pub fn build_store(store: &Path, artifacts: &Path) {
                 .await
                 .is_err()
         );
+        // The same program running compiled prompts (an artifact's overlay).
+        let compiled = ctx.with_program(sigil::trace::ProgramInfo::compiled(
+            "geo_qa", "a1b2c3d4", "COPRO",
+        ));
+        qa.call(
+            &compiled,
+            Example::new().input("question", "What is 2 + 2?"),
+        )
+        .await
+        .unwrap();
         collector.flush();
 
         std::fs::create_dir_all(artifacts).unwrap();
