@@ -98,3 +98,75 @@ impl Metric for JudgeMetric {
         "judge".to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use sigil::testing::ScriptedLm;
+
+    use super::*;
+
+    fn example(answer: &str) -> Example {
+        Example::new()
+            .input("question", "Where does the Sallow River join the sea?")
+            .set("answer", answer)
+    }
+
+    fn prediction(answer: &str) -> Prediction {
+        let mut p = Prediction::new(Default::default());
+        p.insert("answer", answer);
+        p
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_answer_equal_to_the_label_needs_no_lm_call() {
+        let lm = Arc::new(ScriptedLm::new(Vec::<String>::new()));
+        let judge = JudgeMetric::new("answer", None, Ctx::from_arc(lm.clone())).unwrap();
+        let s = judge
+            .try_score(&example("Port Wren"), &prediction("port wren."))
+            .unwrap();
+        assert_eq!(s, 1.0);
+        assert_eq!(lm.calls(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_lm_decides_otherwise_and_sees_the_criteria() {
+        let lm = Arc::new(ScriptedLm::new([
+            "[[ ## correct ## ]]\nTrue\n\n[[ ## completed ## ]]",
+            "[[ ## correct ## ]]\nFalse\n\n[[ ## completed ## ]]",
+        ]));
+        let judge = JudgeMetric::new(
+            "answer",
+            Some("Towns count by name."),
+            Ctx::from_arc(lm.clone()),
+        )
+        .unwrap();
+        let ex = example("Port Wren");
+        assert_eq!(
+            judge
+                .try_score(&ex, &prediction("at the harbour of Port Wren"))
+                .unwrap(),
+            1.0
+        );
+        assert_eq!(judge.try_score(&ex, &prediction("Eldermoor")).unwrap(), 0.0);
+        assert_eq!(lm.calls(), 2);
+        let prompt = serde_json::to_string(&lm.requests()[0].messages).unwrap();
+        assert!(prompt.contains("Towns count by name."), "{prompt}");
+        assert!(
+            prompt.contains("Where does the Sallow River join the sea?"),
+            "{prompt}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_missing_label_is_a_typed_error() {
+        let lm = Arc::new(ScriptedLm::new(Vec::<String>::new()));
+        let judge = JudgeMetric::new("answer", None, Ctx::from_arc(lm)).unwrap();
+        let ex = Example::new().input("question", "q");
+        assert!(matches!(
+            judge.try_score(&ex, &prediction("x")),
+            Err(MetricError::MissingLabel { .. })
+        ));
+    }
+}
