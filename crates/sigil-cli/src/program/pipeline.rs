@@ -121,3 +121,84 @@ impl Module for Pipeline {
         &self.name
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use sigil::testing::ScriptedLm;
+
+    use super::*;
+    use crate::program::{ProgramFile, build_program};
+
+    const TWO_STEPS: &str = r#"
+name = "triage"
+[[step]]
+name = "summarize"
+signature = "text -> summary"
+[[step]]
+name = "classify"
+module = "chain_of_thought"
+signature = "summary -> intent: enum[billing, unlock]"
+"#;
+
+    fn no_retriever(
+        _: &ProgramFile,
+        _: &crate::program::spec::StepSpec,
+    ) -> anyhow::Result<Arc<dyn Retriever>> {
+        anyhow::bail!("no retrieve steps here")
+    }
+
+    #[tokio::test]
+    async fn a_steps_output_feeds_the_next_step() {
+        let pf = ProgramFile::parse(Path::new("triage.toml"), TWO_STEPS.into()).unwrap();
+        let program = build_program(&pf, &no_retriever).unwrap();
+        let paths: Vec<String> = program
+            .named_predictors()
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(paths, ["summarize", "classify"]);
+        let lm = Arc::new(ScriptedLm::new([
+            "[[ ## summary ## ]]\nThe rider was charged twice.\n\n[[ ## completed ## ]]",
+            "[[ ## reasoning ## ]]\nA charge.\n\n[[ ## intent ## ]]\nbilling\n\n[[ ## completed ## ]]",
+        ]));
+        let ctx = Ctx::from_arc(lm.clone());
+        let out = program
+            .forward(
+                &ctx,
+                Example::new().input("text", "I paid two times for one ride!"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            out.get_str("summary").as_deref(),
+            Some("The rider was charged twice.")
+        );
+        assert_eq!(out.get_str("intent").as_deref(), Some("billing"));
+        assert_eq!(out.lm_calls, 2);
+        // The second call saw the first call's output as its input.
+        let second = serde_json::to_string(&lm.requests()[1].messages).unwrap();
+        assert!(second.contains("The rider was charged twice."), "{second}");
+        assert!(
+            !second.contains("I paid two times"),
+            "step 2 only sees its own inputs"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_input_is_a_module_error() {
+        let pf = ProgramFile::parse(Path::new("triage.toml"), TWO_STEPS.into()).unwrap();
+        let program = build_program(&pf, &no_retriever).unwrap();
+        let ctx = Ctx::from_arc(Arc::new(ScriptedLm::new(Vec::<String>::new())));
+        let err = program
+            .forward(&ctx, Example::new().input("txt", "x"))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("step `summarize`: input `text`"),
+            "{err}"
+        );
+    }
+}
