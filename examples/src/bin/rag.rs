@@ -119,17 +119,17 @@ async fn main() -> anyhow::Result<()> {
 
     bind_paths(&rag);
     let first = &test[0];
-    let out = rag.forward(&ctx, first.inputs()).await?;
     println!("Q: {}", first.get_str("question").unwrap_or_default());
-    println!(
-        "reasoning: {}",
-        out.get_str("reasoning").unwrap_or_default()
-    );
-    println!(
-        "answer: {}   (gold: {})\n",
-        out.get_str("answer").unwrap_or_default(),
-        first.get_str("answer").unwrap_or_default()
-    );
+    // A tiny model's completion may not parse; the evaluation below counts that as a miss.
+    match rag.forward(&ctx, first.inputs()).await {
+        Ok(out) => println!(
+            "reasoning: {}\nanswer: {}   (gold: {})\n",
+            out.get_str("reasoning").unwrap_or_default(),
+            out.get_str("answer").unwrap_or_default(),
+            first.get_str("answer").unwrap_or_default()
+        ),
+        Err(e) => println!("failed: {e}\n"),
+    }
 
     let optimizer = BootstrapFewShot::new(Contains::new("answer"))
         .max_bootstrapped_demos(3)
