@@ -325,7 +325,11 @@ impl DemoEntry {
             augmented,
             ..Default::default()
         };
-        for (k, v) in ex.values() {
+        // Sorted keys, so the bytes do not depend on whether `toml::Table` keeps
+        // insertion order (its `preserve_order` feature) or sorts.
+        let mut sorted_values: Vec<(&String, &Value)> = ex.values().iter().collect();
+        sorted_values.sort_by(|a, b| a.0.cmp(b.0));
+        for (k, v) in sorted_values {
             match json_to_toml(v) {
                 Some(t) => {
                     d.values.insert(k.clone(), t);
