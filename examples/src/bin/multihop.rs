@@ -6,7 +6,7 @@
 //! cargo run --release -p sigil-examples --bin multihop   (SIGIL_OPENAI_BASE_URL pointing at a server)
 //!
 //! Options: --k N (passages per hop, default 2), --index bm25|dense|hybrid (default bm25),
-//! --concurrency N.
+//! --concurrency N, --adapter chat|json (as in the rag example).
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -106,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
     let mut k = 2;
     let mut kind = IndexKind::Bm25;
     let mut concurrency = 2;
+    let mut json_adapter = false;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -116,10 +117,14 @@ async fn main() -> anyhow::Result<()> {
             "--k" => k = value()?.parse()?,
             "--index" => kind = value()?.parse()?,
             "--concurrency" => concurrency = value()?.parse()?,
+            "--adapter" => json_adapter = value()? == "json",
             other => anyhow::bail!("unknown option {other}"),
         }
     }
-    let ctx = Ctx::from_arc(lm_from_env()?);
+    let mut ctx = Ctx::from_arc(lm_from_env()?);
+    if json_adapter {
+        ctx = ctx.with_adapter(sigil::adapter::JsonAdapter);
+    }
     let program = MultiHopRag::new(Retrieve::new(wiki_index(kind).await?, k))?;
     bind_paths(&program);
 

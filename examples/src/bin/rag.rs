@@ -6,7 +6,8 @@
 //!
 //! Options: --k N (passages, default 3), --index bm25|dense|hybrid (default bm25),
 //! --train N --val N (default 12 and 8; the rest of the 54 questions are the test set),
-//! --seed N, --concurrency N.
+//! --seed N, --concurrency N, --adapter chat|json (json with a server that enforces JSON,
+//! e.g. llama.cpp with SIGIL_OPENAI_STRUCTURED_OUTPUT=1 SIGIL_OPENAI_RESPONSE_FORMAT=json_object).
 
 use std::sync::Arc;
 
@@ -69,6 +70,7 @@ struct Args {
     val: usize,
     seed: u64,
     concurrency: usize,
+    json_adapter: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -79,6 +81,7 @@ fn args() -> anyhow::Result<Args> {
         val: 8,
         seed: 0,
         concurrency: 2,
+        json_adapter: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -93,6 +96,7 @@ fn args() -> anyhow::Result<Args> {
             "--val" => a.val = value()?.parse()?,
             "--seed" => a.seed = value()?.parse()?,
             "--concurrency" => a.concurrency = value()?.parse()?,
+            "--adapter" => a.json_adapter = value()? == "json",
             other => anyhow::bail!("unknown option {other}"),
         }
     }
@@ -102,7 +106,10 @@ fn args() -> anyhow::Result<Args> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let ctx = Ctx::from_arc(lm_from_env()?);
+    let mut ctx = Ctx::from_arc(lm_from_env()?);
+    if a.json_adapter {
+        ctx = ctx.with_adapter(sigil::adapter::JsonAdapter);
+    }
     let rag = Rag::new(Retrieve::new(wiki_index(a.kind).await?, a.k))?;
 
     let mut qa = qa_set()?;
