@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Embedded engine (sigil-local) vs llama.cpp (llama-cpp-python 0.3.36), same GGUF,
-# 2 threads each: prefill tok/s (~600-token prompt), decode tok/s (128 tokens), and
+# 2 threads each (SIGIL_BENCH_THREADS=N to change): prefill tok/s (~600-token prompt), decode tok/s (128 tokens), and
 # wall time of 60 Banking77 queries sharing a system prompt + 10 demos, constrained
 # to 10 labels. Prints a markdown table; the figures stay in OUT_DIR as
 # local_llama_cpp.json and local_sigil.json (bench/run reads them).
@@ -17,7 +17,7 @@ say "llama.cpp side (also writes the shared workload)"
   "$SIGIL_REPO/../shared/data/banking77" "$out/local_workload.json" >"$out/local_llama_cpp.json"
 say "sigil-local side"
 cargo build --release -q -p sigil-local --example bench_local
-RAYON_NUM_THREADS=2 "${CARGO_TARGET_DIR:-target}"/release/examples/bench_local "$SIGIL_MODEL" "$out/local_workload.json" >"$out/local_sigil.json"
+RAYON_NUM_THREADS=${SIGIL_BENCH_THREADS:-2} "${CARGO_TARGET_DIR:-target}"/release/examples/bench_local "$SIGIL_MODEL" "$out/local_workload.json" >"$out/local_sigil.json"
 "$PYTHON" - "$out/local_llama_cpp.json" "$out/local_sigil.json" <<'PY'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])

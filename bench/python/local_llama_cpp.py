@@ -39,7 +39,8 @@ workload = {
     "decode_messages": [{"role": "user", "content": "Write a long essay about the history of banking."}],
 }
 
-llm = llama_cpp.Llama(model_path=model, n_ctx=4096, n_threads=2, n_threads_batch=2, n_batch=1024, verbose=False)
+threads = int(os.environ.get("SIGIL_BENCH_THREADS", "2"))
+llm = llama_cpp.Llama(model_path=model, n_ctx=4096, n_threads=threads, n_threads_batch=threads, n_batch=1024, verbose=False)
 template = __import__("jinja2").Environment().from_string(llm.metadata["tokenizer.chat_template"])
 tok = lambda msgs: llm.tokenize(template.render(messages=msgs, add_generation_prompt=True).encode(), add_bos=False, special=True)
 
