@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::EmbedError;
 use super::safetensors::SafeTensors;
-use crate::simd::{SGEMM_NR, sgemm_packed};
+use crate::simd::{SGEMM_NR, attend_head, gelu, layer_norm, sgemm_packed};
 
 /// The fields of `config.json` the forward pass needs.
 #[derive(Clone, Debug, Deserialize)]
@@ -41,6 +41,9 @@ fn default_act() -> String {
     "gelu".into()
 }
 
+/// Takes a tensor by name and shape out of the checkpoint.
+type TakeFn<'a> = dyn FnMut(&str, &[usize]) -> Result<Vec<f32>, EmbedError> + 'a;
+
 /// A linear layer `y = x Wᵀ + b` with `W` packed in 32-column panels for the GEMM kernel.
 struct Linear {
     packed: Vec<f32>,
@@ -64,7 +67,7 @@ pub(crate) fn pack_weights(w: &[f32], n: usize, k: usize) -> Vec<f32> {
 
 impl Linear {
     fn new(w: Vec<f32>, bias: Vec<f32>, n: usize, k: usize) -> Result<Self, EmbedError> {
-        if n % SGEMM_NR != 0 {
+        if !n.is_multiple_of(SGEMM_NR) {
             return Err(EmbedError::Config(format!(
                 "layer width {n} is not a multiple of {SGEMM_NR}"
             )));
@@ -121,13 +124,19 @@ impl LayerNorm {
     }
 
     fn apply(&self, row: &mut [f32]) {
-        let n = row.len() as f32;
-        let mean = row.iter().sum::<f32>() / n;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-        let inv = 1.0 / (var + self.eps).sqrt();
-        for ((v, g), b) in row.iter_mut().zip(&self.gamma).zip(&self.beta) {
-            *v = (*v - mean) * inv * g + b;
-        }
+        layer_norm(row, &self.gamma, &self.beta, self.eps)
+    }
+}
+
+/// `row ← (row − mean) / √(var + eps) · gamma + beta`.
+#[inline(always)]
+pub(crate) fn layer_norm_impl(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let n = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / n;
+    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let inv = 1.0 / (var + eps).sqrt();
+    for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+        *v = (*v - mean) * inv * g + b;
     }
 }
 
@@ -160,7 +169,7 @@ impl Bert {
                 c.hidden_act
             )));
         }
-        if c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 {
+        if c.num_attention_heads == 0 || !c.hidden_size.is_multiple_of(c.num_attention_heads) {
             return Err(EmbedError::Config(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 c.hidden_size, c.num_attention_heads
@@ -173,9 +182,7 @@ impl Bert {
         };
         let (h, f) = (c.hidden_size, c.intermediate_size);
         let mut take = |name: &str, shape: &[usize]| st.take(&format!("{prefix}{name}"), shape);
-        let norm = |take: &mut dyn FnMut(&str, &[usize]) -> Result<Vec<f32>, EmbedError>,
-                    name: &str|
-         -> Result<LayerNorm, EmbedError> {
+        let norm = |take: &mut TakeFn<'_>, name: &str| -> Result<LayerNorm, EmbedError> {
             Ok(LayerNorm {
                 gamma: take(&format!("{name}.weight"), &[h])?,
                 beta: take(&format!("{name}.bias"), &[h])?,
@@ -276,7 +283,7 @@ impl Bert {
             });
 
         for layer in &self.layers {
-            x = self.layer_forward(layer, x, &owner, total);
+            x = self.layer_forward(layer, x, &spans, total);
         }
 
         spans
@@ -301,22 +308,18 @@ impl Bert {
         &self,
         l: &Layer,
         x: Vec<f32>,
-        owner: &[(usize, usize)],
+        spans: &[(usize, usize)],
         total: usize,
     ) -> Vec<f32> {
         let h = self.config.hidden_size;
         let heads = self.config.num_attention_heads;
         let qkv = l.qkv.forward(&x, total);
-        let mut ctx = vec![0f32; total * h];
-        ctx.par_chunks_mut(h)
-            .enumerate()
-            .with_min_len(8)
-            .for_each(|(t, out)| attend_row(&qkv, t, owner[t], h, heads, out));
+        let ctx = attention(&qkv, spans, total, h, heads);
         let mut y = l.attn_out.forward(&ctx, total);
         add_assign(&mut y, &x);
         l.attn_norm.apply_rows(&mut y);
         let mut up = l.up.forward(&y, total);
-        up.par_chunks_mut(4096).for_each(gelu_in_place);
+        up.par_chunks_mut(4096).for_each(gelu);
         let mut z = l.down.forward(&up, total);
         add_assign(&mut z, &y);
         l.out_norm.apply_rows(&mut z);
@@ -330,67 +333,115 @@ fn add_assign(y: &mut [f32], x: &[f32]) {
         .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(a, b)| *a += b));
 }
 
-/// Multi-head self-attention output for token `t` of its sentence (all heads).
-fn attend_row(
+/// Multi-head self-attention within each sentence: `qkv` is `total × 3h` (queries, keys,
+/// values), the result `total × h`. One task per (sentence, head), run in parallel.
+fn attention(
     qkv: &[f32],
-    t: usize,
-    (start, len): (usize, usize),
+    spans: &[(usize, usize)],
+    total: usize,
     h: usize,
     heads: usize,
-    out: &mut [f32],
-) {
+) -> Vec<f32> {
     let d = h / heads;
-    let scale = 1.0 / (d as f32).sqrt();
-    let stride = 3 * h;
-    let mut scores = vec![0f32; len];
-    for head in 0..heads {
-        let q = &qkv[t * stride + head * d..t * stride + (head + 1) * d];
-        let mut max = f32::NEG_INFINITY;
-        for (j, s) in scores.iter_mut().enumerate() {
-            let row = (start + j) * stride;
-            let k = &qkv[row + h + head * d..row + h + (head + 1) * d];
-            *s = dot(q, k) * scale;
-            max = max.max(*s);
-        }
-        let mut sum = 0f32;
-        for s in scores.iter_mut() {
-            *s = (*s - max).exp();
-            sum += *s;
-        }
-        let inv = 1.0 / sum;
-        let o = &mut out[head * d..(head + 1) * d];
-        o.fill(0.0);
-        for (j, &p) in scores.iter().enumerate() {
-            let row = (start + j) * stride;
-            let v = &qkv[row + 2 * h + head * d..row + 2 * h + (head + 1) * d];
-            let p = p * inv;
-            for (a, b) in o.iter_mut().zip(v) {
-                *a = p.mul_add(*b, *a);
-            }
+    let tasks: Vec<(usize, usize)> = spans
+        .iter()
+        .enumerate()
+        .flat_map(|(s, _)| (0..heads).map(move |hd| (s, hd)))
+        .collect();
+    let blocks: Vec<Vec<f32>> = tasks
+        .par_iter()
+        .map(|&(s, hd)| attend_head(qkv, spans[s], h, hd, d))
+        .collect();
+    let mut ctx = vec![0f32; total * h];
+    for (&(s, hd), block) in tasks.iter().zip(&blocks) {
+        let (start, len) = spans[s];
+        for (i, row) in block.chunks_exact(d).enumerate().take(len) {
+            let t = start + i;
+            ctx[t * h + hd * d..t * h + (hd + 1) * d].copy_from_slice(row);
         }
     }
+    ctx
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums so the compiler vectorises without reassociating.
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] = x[i].mul_add(y[i], acc[i]);
+/// One head of one sentence: `len × d` outputs. Keys are gathered transposed (`d × len`)
+/// and values contiguous (`len × d`), so scores and the weighted sum of values are
+/// vector loops over adjacent floats with no horizontal sums. Inlined into the caller's
+/// AVX-512 scope.
+#[inline(always)]
+pub(crate) fn attend_head_impl(
+    qkv: &[f32],
+    (start, len): (usize, usize),
+    h: usize,
+    hd: usize,
+    d: usize,
+) -> Vec<f32> {
+    let stride = 3 * h;
+    let scale = 1.0 / (d as f32).sqrt();
+    let mut kt = vec![0f32; d * len];
+    let mut v = Vec::with_capacity(len * d);
+    for j in 0..len {
+        let row = (start + j) * stride + hd * d;
+        for (c, &x) in qkv[row + h..row + h + d].iter().enumerate() {
+            kt[c * len + j] = x;
+        }
+        v.extend_from_slice(&qkv[row + 2 * h..row + 2 * h + d]);
+    }
+    let mut out = vec![0f32; len * d];
+    let mut scores = vec![0f32; len];
+    for (i, o) in out.chunks_exact_mut(d).enumerate() {
+        let row = (start + i) * stride + hd * d;
+        let q = &qkv[row..row + d];
+        scores.fill(0.0);
+        for (&qc, kc) in q.iter().zip(kt.chunks_exact(len)) {
+            let qc = qc * scale;
+            for (s, &k) in scores.iter_mut().zip(kc) {
+                *s += qc * k;
+            }
+        }
+        // Lane-wise max and sum: a plain fold is a serial chain the compiler keeps scalar.
+        let mut lanes = [f32::NEG_INFINITY; 16];
+        for chunk in scores.chunks(16) {
+            for (l, &s) in lanes.iter_mut().zip(chunk) {
+                *l = l.max(s);
+            }
+        }
+        let max = lanes.iter().fold(f32::NEG_INFINITY, |m, &l| m.max(l));
+        for s in scores.iter_mut() {
+            *s = exp_neg(max - *s);
+        }
+        let mut sums = [0f32; 16];
+        for chunk in scores.chunks(16) {
+            for (l, &s) in sums.iter_mut().zip(chunk) {
+                *l += s;
+            }
+        }
+        let inv = 1.0 / sums.iter().sum::<f32>();
+        if d == 32 {
+            // The common head size: the accumulator stays in two vector registers.
+            let mut acc = [0f32; 32];
+            for (&p, vj) in scores.iter().zip(v.chunks_exact(32)) {
+                for (a, b) in acc.iter_mut().zip(vj) {
+                    *a += p * b;
+                }
+            }
+            for (o, a) in o.iter_mut().zip(acc) {
+                *o = a * inv;
+            }
+        } else {
+            for (&p, vj) in scores.iter().zip(v.chunks_exact(d)) {
+                for (a, b) in o.iter_mut().zip(vj) {
+                    *a += p * b;
+                }
+            }
+            o.iter_mut().for_each(|a| *a *= inv);
         }
     }
-    acc.iter().sum::<f32>() + tail
+    out
 }
 
 /// Exact (erf) GELU: `x · ½ · (1 + erf(x / √2))`.
-fn gelu_in_place(xs: &mut [f32]) {
+#[inline(always)]
+pub(crate) fn gelu_impl(xs: &mut [f32]) {
     for x in xs {
         *x = 0.5 * *x * (1.0 + erf(*x * std::f32::consts::FRAC_1_SQRT_2));
     }
@@ -399,6 +450,7 @@ fn gelu_in_place(xs: &mut [f32]) {
 /// erf to about 3e-7 absolute error (Abramowitz & Stegun 7.1.26, 1.5e-7, plus f32
 /// rounding), branch-free so
 /// the compiler vectorises it.
+#[inline(always)]
 pub(crate) fn erf(x: f32) -> f32 {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
@@ -411,9 +463,15 @@ pub(crate) fn erf(x: f32) -> f32 {
 
 /// `e^-x` for `x ≥ 0` without a libm call: 2^n · e^r with |r| ≤ ln2/2 and a degree-6
 /// Taylor polynomial (relative error < 2e-7); underflows to 0 past x = 87.
+#[inline(always)]
 fn exp_neg(x: f32) -> f32 {
     let x = (-x).max(-87.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    // Round to nearest with the 1.5·2^23 trick: `t`'s low mantissa bits then hold the
+    // integer n, read back as bits below (no libm `roundf`, no float→int conversion, so
+    // loops over this vectorise).
+    const MAGIC: f32 = 12_582_912.0;
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = t - MAGIC;
     // ln 2 split in two (Cody–Waite): n·LN2_HI is exact, so r keeps its precision.
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
@@ -421,7 +479,8 @@ fn exp_neg(x: f32) -> f32 {
     let p = 1.0
         + r * (1.0
             + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r / 720.0)))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let n_bits = t.to_bits().wrapping_sub(MAGIC.to_bits());
+    let scale = f32::from_bits(n_bits.wrapping_add(127) << 23);
     p * scale
 }
 

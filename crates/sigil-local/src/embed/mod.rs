@@ -151,21 +151,21 @@ impl MiniLm {
     /// `tokenizer_config.json` (must be uncased).
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
         let config: BertConfig = read_json(&dir.join("config.json"))?;
-        if let Some(p) = read_json_opt::<PoolingConfig>(&dir.join("1_Pooling/config.json"))? {
-            if !p.pooling_mode_mean_tokens {
-                return Err(EmbedError::Config(format!(
-                    "{}: only mean pooling is supported",
-                    dir.join("1_Pooling/config.json").display()
-                )));
-            }
+        if let Some(p) = read_json_opt::<PoolingConfig>(&dir.join("1_Pooling/config.json"))?
+            && !p.pooling_mode_mean_tokens
+        {
+            return Err(EmbedError::Config(format!(
+                "{}: only mean pooling is supported",
+                dir.join("1_Pooling/config.json").display()
+            )));
         }
-        if let Some(t) = read_json_opt::<TokenizerConfig>(&dir.join("tokenizer_config.json"))? {
-            if !t.do_lower_case {
-                return Err(EmbedError::Config(format!(
-                    "{}: only uncased (do_lower_case) tokenizers are supported",
-                    dir.join("tokenizer_config.json").display()
-                )));
-            }
+        if let Some(t) = read_json_opt::<TokenizerConfig>(&dir.join("tokenizer_config.json"))?
+            && !t.do_lower_case
+        {
+            return Err(EmbedError::Config(format!(
+                "{}: only uncased (do_lower_case) tokenizers are supported",
+                dir.join("tokenizer_config.json").display()
+            )));
         }
         let window = read_json_opt::<SentenceBertConfig>(&dir.join("sentence_bert_config.json"))?
             .and_then(|c| c.max_seq_length)
