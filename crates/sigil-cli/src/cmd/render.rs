@@ -5,7 +5,6 @@ use serde_json::Value;
 use sigil::adapter::{Adapter, ChatAdapter, JsonAdapter, check_inputs};
 use sigil::prelude::*;
 
-
 /// Print the exact messages a predictor sends for the given inputs.
 #[derive(clap::Args, Debug)]
 pub struct Args {
