@@ -168,6 +168,20 @@ def compile_part(src):
             f"| {100 * r['test_acc']:.1f}% [{100 * r['ci_lo']:.1f}, {100 * r['ci_hi']:.1f}] "
             f"| {r['parse_failures']} ({r['parse_failures_search']} in search) | {r['test_errors']} | {'; '.join(note)} |"
         )
+    late = [r for r in runs if r.get("timed_out")]
+    if late:
+        try:
+            with open("/proc/loadavg") as f:
+                load = f.read().split()[0]
+        except OSError:
+            load = "?"
+        out += [
+            "",
+            f"{len(late)} of {len(runs)} runs did not finish within the per-run limit of {late[0]['limit_s']} s "
+            f"(load average {load} on this shared 2-core machine when the report was written; a SmolLM2 call through "
+            "llama.cpp took several seconds under that load). These runs give no figures; rerun this part on a quieter "
+            "machine or with a longer limit: `bench/run --part compile --run-limit 900`.",
+        ]
     done = [r for r in runs if not r.get("failed")]
     dspy = [r for r in done if r["framework"] == "dspy"]
     sigil = [r for r in done if r["framework"] == "sigil"]
