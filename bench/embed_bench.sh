@@ -7,6 +7,13 @@
 # Prints a markdown table, then one JSON line (for bench/run):
 #   {"bench":"embed_throughput","threads":2,"short":{"sigil_sps","st_sps","ratio"},"passages":{...}}
 # Usage: bench/embed_bench.sh [RUNS] [THREADS]    (defaults: 3 timed runs, 2 threads)
+#
+# Measured 2026-11-23 on the 2-core dev VM while other builds ran (load average 6-9, so
+# absolute figures are low and noisy; rerun on an idle machine), 1 timed run each:
+#   bench/embed_bench.sh 1 1   short 163.2 vs 128.7 sent/s (1.27x), passages 9.3 vs 12.0 (0.78x)
+#   bench/embed_bench.sh 1 2   short 116.1 vs  22.8 sent/s (5.09x), passages 9.1 vs  7.9 (1.16x)
+# The 2-thread torch figures suffer most from the contention (its OpenMP workers spin),
+# so the 1-thread ratios are the fairer ones: long passages are still below 1.0x.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/dev-env.sh"
 source "$(dirname "$0")/../scripts/minilm-env.sh"
