@@ -74,7 +74,7 @@ impl Retrievers {
 }
 
 /// The embedded sentence encoder (fetched on first use).
-async fn load_embedder() -> anyhow::Result<Arc<dyn Embedder>> {
+pub async fn load_embedder() -> anyhow::Result<Arc<dyn Embedder>> {
     let dir = sigil_local::embed::resolve::resolve_minilm(None, None)
         .await
         .context("fetching the sentence-embedding model")?;

@@ -60,8 +60,22 @@ fn check(a: &CheckArgs) -> anyhow::Result<()> {
         anyhow::bail!("--webhook `{w}` is not an http(s) URL");
     }
     let store = super::traces::open_store(&a.store)?;
-    let report = evaluate(&store, &rules, now_ns())
-        .with_context(|| format!("checking rules {}", a.rules.display()))?;
+    let wants_embeddings = rules
+        .rules
+        .iter()
+        .any(|r| matches!(r.check, sigil_store::alerts::Check::EmbeddingDrift { .. }));
+    let report = if wants_embeddings {
+        // Embedding drift needs the sentence encoder (fetched on first use).
+        crate::runtime()?.block_on(async {
+            let embedder = crate::retrievers::load_embedder().await?;
+            sigil_store::drift::evaluate_with_embedder(&store, &rules, now_ns(), embedder)
+                .await
+                .with_context(|| format!("checking rules {}", a.rules.display()))
+        })?
+    } else {
+        evaluate(&store, &rules, now_ns())
+            .with_context(|| format!("checking rules {}", a.rules.display()))?
+    };
 
     let mut out = std::io::stdout().lock();
     if a.json {
