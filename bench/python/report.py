@@ -178,7 +178,7 @@ def compile_part(src):
         out += [
             "",
             f"{len(late)} of {len(runs)} runs did not finish within the per-run limit of {late[0]['limit_s']} s "
-            f"(load average {load} on this shared 2-core machine when the report was written; a SmolLM2 call through "
+            f"(load average {load} on this shared 2-core machine when the report was written, which can be lower than during the part; a SmolLM2 call through "
             "llama.cpp took several seconds under that load). These runs give no figures; rerun this part on a quieter "
             "machine or with a longer limit: `bench/run --part compile --run-limit 900`.",
         ]
