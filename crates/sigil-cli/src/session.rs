@@ -57,9 +57,10 @@ impl Session {
             base_url: flags.base_url.clone(),
             cache,
         };
+        // The LM first: a missing model fails before any index is built.
+        let mut built = build_ctx(&file, &overrides).await?;
         let retrievers = crate::retrievers::Retrievers::open_all(&file).await?;
         let program = build_program(&file, &|pf, step| retrievers.for_step(pf, step))?;
-        let mut built = build_ctx(&file, &overrides).await?;
         let collector = if flags.no_trace {
             None
         } else {

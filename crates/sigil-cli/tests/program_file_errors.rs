@@ -165,11 +165,13 @@ fn a_missing_program_file_is_one_line() {
 #[test]
 fn the_shipped_example_programs_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/programs");
+    let cwd = tempfile::tempdir().unwrap();
     let mut n = 0;
     for entry in std::fs::read_dir(&root).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let out = sigil()
+                .current_dir(cwd.path())
                 .args([
                     "compile",
                     path.to_str().unwrap(),
