@@ -97,6 +97,8 @@ pub struct GridCell {
     pub status: &'static str,
     /// The call's outputs (JSON text) when recorded.
     pub outputs: Option<String>,
+    /// The metric's score for this example in this trial, when the evaluation recorded it.
+    pub score: Option<f64>,
 }
 
 const GRID_ROWS: usize = 200;
@@ -273,6 +275,20 @@ fn grid(spans: &[Span], trials: &[&Span]) -> Grid {
         .filter_map(|s| Some((s.span_id, s.parent_id?)))
         .collect();
     let kind: HashMap<SpanId, SpanKind> = spans.iter().map(|s| (s.span_id, s.kind)).collect();
+    // Per evaluation: the examples' inputs text -> score (see `keys::EVAL_EXAMPLE_SCORES`).
+    let scores: HashMap<SpanId, HashMap<String, f64>> = spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Evaluate)
+        .filter_map(|s| {
+            let raw = s.attr_str(keys::EVAL_EXAMPLE_SCORES)?;
+            let rows: Vec<serde_json::Value> = serde_json::from_str(raw).ok()?;
+            let map = rows
+                .iter()
+                .filter_map(|r| Some((r["inputs"].as_str()?.to_string(), r["score"].as_f64()?)))
+                .collect();
+            Some((s.span_id, map))
+        })
+        .collect();
     let mut rows: Vec<GridRow> = Vec::new();
     let mut row_of: HashMap<String, usize> = HashMap::new();
     let mut more = 0usize;
@@ -320,10 +336,14 @@ fn grid(spans: &[Span], trials: &[&Span]) -> Grid {
                 rows.len() - 1
             }
         };
+        let score = s
+            .attr_str(keys::INPUTS)
+            .and_then(|i| scores.get(&eval)?.get(i).copied());
         rows[row].cells[col] = Some(GridCell {
             span_id: s.span_id.to_hex(),
             status: s.status.as_str(),
             outputs: s.attr_str(keys::OUTPUTS).map(str::to_string),
+            score,
         });
     }
     Grid {

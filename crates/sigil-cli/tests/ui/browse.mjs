@@ -119,6 +119,10 @@ try {
   check(gridRows === 10, `10 valset examples in the grid, saw ${gridRows}`);
   const cells = await page.locator("#score-grid td.cell.ok").count();
   check(cells === 60, `every example x trial cell filled, saw ${cells}`);
+  const scored = await page.locator("#score-grid td.cell .cell-score").count();
+  check(scored === 60, `every cell shows its example's score, saw ${scored}`);
+  const passing = await page.locator("#score-grid td.cell.pass").count();
+  check(passing > 0 && passing <= 60, `cells coloured by score, ${passing} passing`);
   await page.locator('#trials-table tr.trial-row[data-trial="6"]').click();
   await page.waitForFunction(() => (document.querySelector("#candidate-diff h3") || {}).textContent?.startsWith("Trial 6"));
   const diff = await text("#candidate-diff");

@@ -357,6 +357,12 @@ impl<'a> Evaluate<'a> {
                     mean: r.mean,
                     errors: r.errors,
                     usage: r.usage,
+                    example_scores: Arc::new(
+                        r.results
+                            .iter()
+                            .map(|x| (x.example.inputs(), x.score))
+                            .collect(),
+                    ),
                 }),
                 Err(e) => Err(ErrorInfo::new("evaluate", e.to_string())),
             })

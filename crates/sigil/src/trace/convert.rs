@@ -214,6 +214,23 @@ pub fn span_from_events(start: &SpanStart, end: &SpanEnd, privacy: &Privacy) -> 
         EndData::Evaluate(Ok(s)) => {
             put(keys::EVAL_SCORE, s.mean.into());
             put(keys::EVAL_ERRORS, s.errors.into());
+            if privacy.record_inputs && !s.example_scores.is_empty() {
+                // Keyed by the same inputs text the examples' module spans carry.
+                let rows: Vec<serde_json::Value> = s
+                    .example_scores
+                    .iter()
+                    .map(|(ex, score)| {
+                        serde_json::json!({
+                            "inputs": privacy.clean(erased::Json::to_json(ex.values())),
+                            "score": score,
+                        })
+                    })
+                    .collect();
+                put(
+                    keys::EVAL_EXAMPLE_SCORES,
+                    AttrValue::Str(serde_json::Value::Array(rows).to_string()),
+                );
+            }
         }
         EndData::Compile(Ok(c)) => {
             if let Some(s) = c.best_score {

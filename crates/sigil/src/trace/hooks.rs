@@ -168,6 +168,8 @@ pub struct EvalSummary {
     pub mean: f64,
     pub errors: usize,
     pub usage: Usage,
+    /// Each example's inputs and score, in example order (for per-example views).
+    pub example_scores: Arc<Vec<(Example, f64)>>,
 }
 
 /// What a compile run produced.

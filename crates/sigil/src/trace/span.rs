@@ -300,6 +300,8 @@ pub mod keys {
     pub const EVAL_METRIC: &str = "sigil.eval.metric";
     pub const EVAL_SCORE: &str = "sigil.eval.score";
     pub const EVAL_ERRORS: &str = "sigil.eval.errors";
+    /// JSON array of `{"inputs": <the examples' module-span inputs text>, "score": f64}`.
+    pub const EVAL_EXAMPLE_SCORES: &str = "sigil.eval.example_scores";
 
     pub const COMPILE_OPTIMIZER: &str = "sigil.compile.optimizer";
     pub const COMPILE_TRAINSET: &str = "sigil.compile.trainset";

@@ -146,8 +146,11 @@ function scoreGrid(run) {
       h("td", { class: "example", title: row.example }, short(inputsText(row.example), 80)),
       row.cells.map((c, i) => c === null
         ? h("td", { class: "cell empty", title: "not run in this trial" }, "")
-        : h("td", { class: `cell ${c.status}`, title: `${run.trials[i].label}: ${c.outputs || c.status}`,
-          onclick: () => { location.hash = `#/trace/${run.trace_id}/${c.span_id}`; } }, short(outputsText(c.outputs), 24) || c.status))))),
+        : h("td", { class: `cell ${c.status}${c.score == null ? "" : c.score > 0 ? " pass" : " fail"}`,
+          title: `${run.trials[i].label}: ${c.score == null ? "" : `score ${fmtScore(c.score)}, `}${c.outputs || c.status}`,
+          onclick: () => { location.hash = `#/trace/${run.trace_id}/${c.span_id}`; } },
+          c.score == null ? "" : h("b", { class: "cell-score" }, fmtScore(c.score)), " ",
+          short(outputsText(c.outputs), 24) || c.status))))),
     g.more_examples ? h("caption", {}, `${g.more_examples} more examples not shown`) : ""));
 }
 
@@ -198,7 +201,7 @@ async function compileRunPage(traceId, query) {
     h("h2", {}, "Scores by trial"), h("div", { class: "chart-legend muted small" }, "● full valset  ○ minibatch  — best so far"), scoreChart(run.trials),
     h("h2", {}, "Candidates"), table,
     chosen ? candidateDiff(chosen, baseline) : "",
-    h("h2", {}, "Examples × candidates"), h("p", { class: "muted small" }, "Each cell is that example's program call in that trial: its output, red when the call failed. Click a cell for its span tree."),
+    h("h2", {}, "Examples × candidates"), h("p", { class: "muted small" }, "Each cell is that example's program call in that trial: the metric's score (green passing, red failing) and the output. Click a cell for its span tree."),
     scoreGrid(run),
     h("p", {}, h("a", { href: `#/trace/${traceId}`, id: "open-run-trace" }, "Open the whole run as a trace →"))];
 }
