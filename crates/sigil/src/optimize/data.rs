@@ -48,6 +48,24 @@ pub(crate) fn check_disjoint(
     }
 }
 
+/// The checks of an optimizer that scores candidates on a valset: both sets non-empty,
+/// disjoint, and every example usable by the metric.
+pub(crate) fn check_train_val(
+    trainset: &[Example],
+    valset: &[Example],
+    metric: &dyn Metric,
+) -> Result<(), OptimizeError> {
+    if trainset.is_empty() {
+        return Err(OptimizeError::EmptyTrainset);
+    }
+    if valset.is_empty() {
+        return Err(OptimizeError::EmptyValset);
+    }
+    check_disjoint("trainset", trainset, "valset", valset)?;
+    check_examples("trainset", trainset, metric)?;
+    check_examples("valset", valset, metric)
+}
+
 /// Every example must have inputs and labels, and the metric must be able to score an
 /// example against its own labels (a built-in metric reports a missing label field).
 pub(crate) fn check_examples(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::bootstrap::{BootstrapSettings, Teacher, bootstrap_demos, overlay_of};
-use super::data::{check_disjoint, check_examples, derive_seed, ids_of};
+use super::data::{check_train_val, derive_seed, ids_of};
 use super::engine::{Engine, EngineConfig, forward_spend, times};
 use super::labeled::labeled_overlay;
 use super::observer::{CandidateSummary, TrialKind};
@@ -209,15 +209,7 @@ impl Optimizer for BootstrapFewShotWithRandomSearch {
         valset: &[Example],
         ctx: &Ctx,
     ) -> Result<Compiled, OptimizeError> {
-        if trainset.is_empty() {
-            return Err(OptimizeError::EmptyTrainset);
-        }
-        if valset.is_empty() {
-            return Err(OptimizeError::EmptyValset);
-        }
-        check_disjoint("trainset", trainset, "valset", valset)?;
-        check_examples("trainset", trainset, self.metric.as_ref())?;
-        check_examples("valset", valset, self.metric.as_ref())?;
+        check_train_val(trainset, valset, self.metric.as_ref())?;
         let estimate = self.estimate(program, trainset, valset, ctx);
         let settings = format!(
             "{:?} n={} stop={:?} sample={}",

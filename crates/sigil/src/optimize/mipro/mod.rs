@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 mod search;
 
 use super::bootstrap::{BootstrapSettings, DemoSet, Teacher, bootstrap_demos};
-use super::data::{check_disjoint, check_examples, derive_seed, ids_of, sample};
+use super::data::{check_train_val, derive_seed, ids_of, sample};
 use super::engine::{Engine, EngineConfig, forward_spend, times};
 use super::labeled::labeled_overlay;
 use super::proposer::ProposerSettings;
@@ -407,15 +407,7 @@ impl Optimizer for MiproV2 {
         valset: &[Example],
         ctx: &Ctx,
     ) -> Result<Compiled, OptimizeError> {
-        if trainset.is_empty() {
-            return Err(OptimizeError::EmptyTrainset);
-        }
-        if valset.is_empty() {
-            return Err(OptimizeError::EmptyValset);
-        }
-        check_disjoint("trainset", trainset, "valset", valset)?;
-        check_examples("trainset", trainset, self.metric.as_ref())?;
-        check_examples("valset", valset, self.metric.as_ref())?;
+        check_train_val(trainset, valset, self.metric.as_ref())?;
         crate::module::bind_paths(program);
         let plan = self.plan(program.named_predictors().len(), valset.len())?;
         let estimate = self.estimate(program, trainset, valset, ctx);
