@@ -188,6 +188,23 @@ async fn report(
     Ok(())
 }
 
+/// `SIGIL_LM=local` (or `local:PATH`) runs on the embedded engine (fetched when missing);
+/// anything else goes through `lm_from_env` (an OpenAI-compatible server by default).
+async fn lm() -> anyhow::Result<Arc<dyn Lm>> {
+    let model = std::env::var("SIGIL_LM").unwrap_or_default();
+    if model != "local" && !model.starts_with("local:") {
+        return lm_from_env();
+    }
+    let explicit = model.strip_prefix("local:").map(PathBuf::from);
+    let local = sigil_local::LocalLm::from_default(
+        explicit.as_deref(),
+        sigil_local::LocalConfig::default(),
+    )
+    .await?;
+    println!("embedded model: {}", local.path().display());
+    Ok(Arc::new(local))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
@@ -227,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
             "Classify the online-banking customer's message into one intent category.",
         );
     let cache_dir = PathBuf::from(".dev/cache/compile_banking77");
-    let lm: Arc<dyn Lm> = Arc::new(CachedLm::in_dir(lm_from_env()?, cache_dir)?);
+    let lm: Arc<dyn Lm> = Arc::new(CachedLm::in_dir(lm().await?, cache_dir)?);
     let mut ctx = Ctx::from_arc(lm);
     if a.json_adapter {
         // Servers in json_object mode answer in JSON: asking in JSON saves the Chat -> JSON fallback call.
