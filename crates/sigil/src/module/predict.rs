@@ -4,13 +4,12 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 
 use super::{Ctx, Module, ModuleError, TraceEntry};
-use crate::adapter::{Adapter, FallbackPolicy, Fields, JsonAdapter, ParseError, check_inputs};
+use crate::adapter::{Adapter, FallbackPolicy, Fields, ParseError, check_inputs};
 use crate::data::{Example, Prediction};
 use crate::lm::{LmParams, LmRequest, Message};
 use crate::signature::Signature;
-use crate::trace::{
-    EndData, ErrorInfo, LmInput, SpanGuard, SpanParent, StartData, constraint_kind,
-};
+use crate::trace::predict::{CallData, LmCall, json_adapter};
+use crate::trace::{PredictTrace, constraint_kind};
 
 /// One LM call shaped by a signature: the only module that talks to an LM.
 ///
@@ -19,7 +18,8 @@ use crate::trace::{
 /// demos for one call without touching the predictor.
 #[derive(Debug)]
 pub struct Predict {
-    signature: Signature,
+    /// Shared, so a trace can keep the signature a call ran with without copying it.
+    signature: Arc<Signature>,
     demos: Vec<Example>,
     params: LmParams,
     /// Set by [`super::bind_paths`]; interior so binding works through `&self`.
@@ -48,7 +48,7 @@ impl Clone for Predict {
 impl Predict {
     pub fn new(signature: Signature) -> Self {
         Predict {
-            signature,
+            signature: Arc::new(signature),
             demos: Vec::new(),
             params: LmParams::default(),
             path: RwLock::new(Arc::from("")),
@@ -62,7 +62,7 @@ impl Predict {
     }
 
     pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
-        self.signature = self.signature.with_instructions(instructions);
+        self.signature = Arc::new(self.signature.with_instructions(instructions));
         self.clear_prefix_cache();
         self
     }
@@ -86,7 +86,7 @@ impl Predict {
         &self.params
     }
     pub fn set_signature(&mut self, signature: Signature) {
-        self.signature = signature;
+        self.signature = Arc::new(signature);
         self.clear_prefix_cache();
     }
     pub fn set_demos(&mut self, demos: Vec<Example>) {
@@ -94,7 +94,7 @@ impl Predict {
         self.clear_prefix_cache();
     }
     pub fn set_instructions(&mut self, instructions: impl Into<String>) {
-        self.signature = self.signature.with_instructions(instructions);
+        self.signature = Arc::new(self.signature.with_instructions(instructions));
         self.clear_prefix_cache();
     }
 
@@ -147,7 +147,7 @@ impl Predict {
         let state = ctx.overlay().and_then(|o| o.get(&self.path()));
         let signature = match state.and_then(|s| s.instructions.as_ref()) {
             Some(i) => Cow::Owned(self.signature.with_instructions(i.clone())),
-            None => Cow::Borrowed(&self.signature),
+            None => Cow::Borrowed(&*self.signature),
         };
         let demos = match state.and_then(|s| s.demos.as_deref()) {
             Some(d) => d,
@@ -158,49 +158,52 @@ impl Predict {
 
     /// Checks inputs, calls the LM through the ctx's adapter, falls back to JSON if
     /// the policy says so, and records the call for an optimizer.
-    /// `traced` receives the parsed fields as the parse span recorded them, so the
-    /// module span shares them instead of copying them again.
     async fn run(
         &self,
         ctx: &Ctx,
         inputs: &Arc<Example>,
         path: &str,
-        span: &mut SpanGuard,
-        traced: &mut Option<Arc<Fields>>,
+        mut trace: Option<&mut PredictTrace<'_, '_>>,
     ) -> Result<Prediction, ModuleError> {
         let (signature, demos) = self.effective(ctx);
         let overlaid =
             matches!(signature, Cow::Owned(_)) || !std::ptr::eq(demos, self.demos.as_slice());
+        if let Some(t) = trace.as_deref_mut()
+            && t.wants_signature()
+        {
+            t.set_signature(match &signature {
+                Cow::Borrowed(_) => self.signature.clone(),
+                Cow::Owned(s) => Arc::new(s.clone()),
+            });
+        }
         let (signature, demos) = (signature.as_ref(), demos);
         check_inputs(signature, inputs).map_err(|source| ModuleError::Format {
             path: path.to_string(),
             source,
         })?;
-        let parent = span.parent();
 
         let mut pred = Prediction::default();
         let primary = ctx.adapter().clone();
         let mut parsed = self
             .call_once(
                 ctx,
-                primary.as_ref(),
+                &primary,
                 signature,
                 demos,
                 inputs,
                 path,
-                parent,
                 false,
                 overlaid,
                 &mut pred,
-                traced,
+                trace.as_deref_mut(),
             )
             .await?;
         let retries = match (&parsed, ctx.fallback()) {
             (Err(e), FallbackPolicy::Json { retries }) if primary.name() != "json" => {
-                if span.is_recording() {
-                    span.event(
+                if let Some(t) = trace.as_deref_mut() {
+                    t.event(
                         "fallback",
-                        [
+                        vec![
                             ("from".to_string(), primary.name().into()),
                             ("error".to_string(), e.to_string().into()),
                         ],
@@ -215,16 +218,15 @@ impl Predict {
             parsed = self
                 .call_once(
                     ctx,
-                    &JsonAdapter,
+                    json_adapter(),
                     signature,
                     demos,
                     inputs,
                     path,
-                    parent,
                     true,
                     overlaid,
                     &mut pred,
-                    traced,
+                    trace.as_deref_mut(),
                 )
                 .await?;
             if parsed.is_ok() {
@@ -249,113 +251,89 @@ impl Predict {
         Ok(out)
     }
 
+    /// One format → LM → parse attempt. Each step reports to the trace, if any, with
+    /// what the call already holds; nothing is copied for it.
     #[allow(clippy::too_many_arguments)]
     async fn call_once(
         &self,
         ctx: &Ctx,
-        adapter: &dyn Adapter,
+        adapter: &Arc<dyn Adapter>,
         signature: &Signature,
         demos: &[Example],
         inputs: &Arc<Example>,
         path: &str,
-        span: Option<SpanParent>,
         fallback: bool,
         overlaid: bool,
         pred: &mut Prediction,
-        traced: &mut Option<Arc<Fields>>,
+        mut trace: Option<&mut PredictTrace<'_, '_>>,
     ) -> Result<Result<Fields, ParseError>, ModuleError> {
         let lm = ctx.lm_for(path);
-        let format_span = ctx.start_span_lazy(
-            span,
-            || step_name(adapter, "format"),
-            || StartData::Format {
-                adapter: adapter.name(),
-                demos: demos.len(),
-                inputs: inputs.clone(),
-            },
-        );
-        // Not recording when tracing is off or this trace was not sampled.
-        let recording = format_span.is_recording();
-        let user = adapter.format_user(signature, inputs);
-        let (messages, traced_input) = match user {
+        if let Some(t) = trace.as_deref_mut() {
+            t.format_start(adapter, demos.len(), fallback);
+        }
+        let (messages, prefix) = match adapter.format_user(signature, inputs) {
             Ok(user) => {
-                let prefix = self.prefix(adapter, signature, demos, overlaid);
+                let prefix = self.prefix(adapter.as_ref(), signature, demos, overlaid);
                 let mut m = Vec::with_capacity(prefix.len() + 1);
                 m.extend_from_slice(&prefix);
-                // The span shares the cached prefix and copies only this call's turn.
-                let traced =
-                    recording.then(|| (prefix.clone(), user.iter().cloned().collect::<Vec<_>>()));
                 m.extend(user);
-                (m, traced)
+                (m, prefix)
             }
             Err(source) => {
-                format_span.end_with(|| {
-                    EndData::Format(Err(ErrorInfo::new("format", source.to_string())))
-                });
+                if let Some(t) = trace.as_deref_mut() {
+                    t.format_end(adapter, demos.len(), Err(&source));
+                }
                 return Err(ModuleError::Format {
                     path: path.to_string(),
                     source,
                 });
             }
         };
-        format_span.end_with(|| EndData::Format(Ok(messages.len())));
+        if let Some(t) = trace.as_deref_mut() {
+            t.format_end(adapter, demos.len(), Ok(messages.len()));
+        }
+        let params = self.params.or(ctx.params());
+        let constraint = adapter.constraint(signature, lm.as_ref());
+        let lm_call = LmCall {
+            lm,
+            adapter,
+            signature,
+            constraint: constraint.as_ref().map(constraint_kind),
+        };
+        if let Some(t) = trace.as_deref_mut() {
+            // The trace keeps the prefix (shared, not copied) and the parameters.
+            t.lm_start(&lm_call, prefix, &params);
+        }
         let request = LmRequest {
             messages,
-            params: self.params.or(ctx.params()),
-            constraint: adapter.constraint(signature, lm.as_ref()),
+            params,
+            constraint,
             rollout_id: ctx.rollout_id(),
         };
-        // OTel GenAI names LM spans `{operation} {model}`.
-        let names = recording.then(|| crate::trace::lm_span_names(&lm.model_id()));
-        let lm_span = ctx.start_span_lazy(
-            span,
-            || names.as_ref().map(|n| n.1.clone()).unwrap_or_default(),
-            || {
-                let (prefix, turns) = traced_input.unwrap_or_default();
-                StartData::Lm {
-                    model_id: names.as_ref().map(|n| n.0.clone()).unwrap_or_default(),
-                    input: Arc::new(LmInput {
-                        prefix,
-                        turns,
-                        params: request.params.clone(),
-                        constraint: request.constraint.as_ref().map(constraint_kind),
-                    }),
-                }
-            },
-        );
         let response = match lm.call(request).await {
             Ok(r) => Arc::new(r),
             Err(source) => {
-                lm_span.end_with(|| EndData::Lm(Err(ErrorInfo::new("lm", source.to_string()))));
+                if let Some(t) = trace.as_deref_mut() {
+                    t.lm_end(&lm_call, Err(&source));
+                }
                 return Err(ModuleError::Lm {
                     path: path.to_string(),
                     source,
                 });
             }
         };
-        lm_span.end_with(|| EndData::Lm(Ok(response.clone())));
+        if let Some(t) = trace.as_deref_mut() {
+            t.lm_end(&lm_call, Ok(&response));
+        }
         pred.lm_calls += 1;
         pred.usage.add(&response.usage);
-        let parse_span = ctx.start_span_lazy(
-            span,
-            || step_name(adapter, "parse"),
-            || StartData::Parse {
-                adapter: adapter.name(),
-                completion: Arc::from(response.text.as_str()),
-                fallback,
-            },
-        );
+        if let Some(t) = trace.as_deref_mut() {
+            t.parse_start(adapter, &response.text, fallback);
+        }
         let parsed = adapter.parse(signature, &response.text);
-        parse_span.end_with(|| {
-            EndData::Parse(match &parsed {
-                Ok(fields) => {
-                    let shared = Arc::new(fields.clone());
-                    *traced = Some(shared.clone());
-                    Ok(shared)
-                }
-                Err(e) => Err(ErrorInfo::new("parse", e.to_string())),
-            })
-        });
+        if let Some(t) = trace {
+            t.parse_end(adapter, fallback, response, &parsed);
+        }
         Ok(parsed)
     }
 }
@@ -363,21 +341,19 @@ impl Predict {
 #[async_trait]
 impl Module for Predict {
     async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        let path = self.path();
-        let inputs = Arc::new(inputs);
-        let mut span = ctx.start_span(
-            if path.is_empty() {
-                Arc::from("Predict")
-            } else {
-                path.clone()
-            },
-            || StartData::Module {
-                inputs: inputs.clone(),
-            },
-        );
-        let mut traced = None;
-        let result = self.run(ctx, &inputs, &path, &mut span, &mut traced).await;
-        span.end_with(|| crate::trace::module_end(&result, traced));
+        let call = CallData {
+            name: self.path(),
+            inputs: Arc::new(inputs),
+        };
+        let Some(mut trace) = PredictTrace::begin(ctx, &call) else {
+            return self.run(ctx, &call.inputs, &call.name, None).await;
+        };
+        let result = self
+            .run(ctx, &call.inputs, &call.name, Some(&mut trace))
+            .await;
+        if let Some(pending) = trace.end(&result) {
+            pending.submit(call);
+        }
         result
     }
 
@@ -393,9 +369,4 @@ impl Module for Predict {
     fn named_predictors(&self) -> Vec<(String, &Predict)> {
         vec![(String::new(), self)]
     }
-}
-
-/// `chat.format`, `json.parse`: the span name of an adapter step.
-fn step_name(adapter: &dyn Adapter, step: &'static str) -> Arc<str> {
-    crate::trace::adapter_step_name(adapter.name(), step)
 }

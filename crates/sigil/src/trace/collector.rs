@@ -9,8 +9,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::convert::span_from_events;
-use super::hooks::{EndData, Hook, HookError, SpanEnd, SpanStart};
+use super::hooks::{EndData, Hook, OwnedEnd, OwnedStart, SpanRecord};
 use super::ids::SpanId;
+use super::predict::PredictRecord;
 use super::privacy::Privacy;
 use super::span::{Span, keys};
 use crate::lm::Usage;
@@ -79,10 +80,72 @@ pub struct CollectorStats {
     pub sink_errors: u64,
 }
 
-type Record = (SpanStart, SpanEnd);
+/// What a collector receives from the calling task: one generic span, or a whole
+/// `Predict` call (its module, format, LM and parse spans) as the pointers the call
+/// already held. Spans are built from records on the collector's thread.
+#[derive(Clone, Debug)]
+// Boxing the `Predict` record would cost an allocation per call on the hot path.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Record {
+    Span(Box<SpanRecord>),
+    Predict(PredictRecord),
+}
+
+impl Record {
+    fn span_count(&self) -> usize {
+        match self {
+            Record::Span(_) => 1,
+            Record::Predict(p) => p.span_count(),
+        }
+    }
+}
+
+/// A collector's queue, as the hooks of a ctx hold it.
+#[doc(hidden)]
+#[derive(Clone)]
+pub struct SpanQueue(Arc<Shared>);
+
+impl SpanQueue {
+    /// The hot path: an uncontended lock and a move into the queue.
+    pub(crate) fn push(&self, record: Record) {
+        let shared = &self.0;
+        let n = record.span_count();
+        let mut q = lock(&shared.queue);
+        if q.shutdown {
+            return;
+        }
+        q.received += n as u64;
+        if q.spans >= shared.max_queue {
+            drop(q);
+            shared.dropped.fetch_add(n as u64, Ordering::Relaxed);
+            if !shared.drop_reported.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "sigil: trace queue full ({} spans): sinks are slower than the program; dropping spans (see SpanCollector::stats); reported once",
+                    shared.max_queue
+                );
+            }
+            return;
+        }
+        let before = q.spans;
+        q.spans += n;
+        q.items.push(record);
+        if before < shared.batch_size && q.spans >= shared.batch_size {
+            shared.wake.notify_one();
+        }
+        // Drop two used records per new one (outside the lock), so the graveyard drains
+        // at twice the rate it fills.
+        let dead = (q.graveyard.pop(), q.graveyard.pop());
+        drop(q);
+        drop(dead);
+    }
+}
 
 struct Queue {
     items: Vec<Record>,
+    /// Spans in `items`.
+    spans: usize,
+    /// Spans received (under the lock, so counting costs no atomic).
+    received: u64,
     /// Records already turned into spans, handed back to be dropped by the calling
     /// threads that allocated their data: freeing memory on the thread that allocated
     /// it is much cheaper with the system allocator than freeing it here.
@@ -98,7 +161,6 @@ struct Shared {
     flushed: Condvar,
     batch_size: usize,
     max_queue: usize,
-    received: AtomicU64,
     delivered: AtomicU64,
     dropped: AtomicU64,
     sink_errors: AtomicU64,
@@ -144,6 +206,8 @@ impl CollectorBuilder {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 items: Vec::with_capacity(self.batch_size),
+                spans: 0,
+                received: 0,
                 graveyard: Vec::with_capacity(4 * self.batch_size),
                 flush_requested: 0,
                 flushed: 0,
@@ -153,7 +217,6 @@ impl CollectorBuilder {
             flushed: Condvar::new(),
             batch_size: self.batch_size,
             max_queue: self.max_queue,
-            received: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             sink_errors: AtomicU64::new(0),
@@ -247,7 +310,7 @@ impl SpanCollector {
 
     pub fn stats(&self) -> CollectorStats {
         CollectorStats {
-            received: self.shared.received.load(Ordering::Relaxed),
+            received: lock(&self.shared.queue).received,
             delivered: self.shared.delivered.load(Ordering::Relaxed),
             dropped: self.shared.dropped.load(Ordering::Relaxed),
             sink_errors: self.shared.sink_errors.load(Ordering::Relaxed),
@@ -262,38 +325,9 @@ impl Drop for SpanCollector {
 }
 
 impl Hook for SpanCollector {
-    fn on_end(&self, start: &SpanStart, end: &SpanEnd) -> Result<(), HookError> {
-        self.on_end_owned(start.clone(), end.clone())
-    }
-
-    /// The hot path: a counter, an uncontended lock and a move into the queue.
-    fn on_end_owned(&self, start: SpanStart, end: SpanEnd) -> Result<(), HookError> {
-        self.shared.received.fetch_add(1, Ordering::Relaxed);
-        let mut q = lock(&self.shared.queue);
-        if q.shutdown {
-            return Ok(());
-        }
-        if q.items.len() >= self.shared.max_queue {
-            drop(q);
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            if !self.shared.drop_reported.swap(true, Ordering::Relaxed) {
-                return Err(HookError(format!(
-                    "trace queue full ({} spans): sinks are slower than the program; dropping spans (see SpanCollector::stats)",
-                    self.shared.max_queue
-                )));
-            }
-            return Ok(());
-        }
-        q.items.push((start, end));
-        if q.items.len() == self.shared.batch_size {
-            self.shared.wake.notify_one();
-        }
-        // Drop two used records per new one (outside the lock), so the graveyard drains
-        // at twice the rate it fills.
-        let dead = (q.graveyard.pop(), q.graveyard.pop());
-        drop(q);
-        drop(dead);
-        Ok(())
+    /// The collector takes owned records through its queue, not the borrowed events.
+    fn span_queue(&self) -> Option<SpanQueue> {
+        Some(SpanQueue(self.shared.clone()))
     }
 }
 
@@ -309,16 +343,14 @@ struct Worker {
 
 impl Worker {
     fn run(mut self) {
-        let mut spare: Vec<(SpanStart, SpanEnd)> = Vec::with_capacity(self.shared.batch_size);
+        let mut spare: Vec<Record> = Vec::with_capacity(self.shared.batch_size);
         loop {
             // Double buffering: the queue and the batch being delivered swap vectors, so
             // the callers push into capacity that is already there (no reallocations,
             // and no large blocks freed on this thread that the callers allocated).
             let (flush_to, shutdown) = {
                 let mut q = lock(&self.shared.queue);
-                if q.items.len() < self.shared.batch_size
-                    && q.flush_requested == q.flushed
-                    && !q.shutdown
+                if q.spans < self.shared.batch_size && q.flush_requested == q.flushed && !q.shutdown
                 {
                     q = self
                         .shared
@@ -328,6 +360,7 @@ impl Worker {
                         .unwrap_or_else(|e| e.into_inner().0);
                 }
                 std::mem::swap(&mut q.items, &mut spare);
+                q.spans = 0;
                 (q.flush_requested, q.shutdown)
             };
             if !spare.is_empty() {
@@ -346,13 +379,45 @@ impl Worker {
         }
     }
 
-    fn deliver(&mut self, items: &mut Vec<(SpanStart, SpanEnd)>) {
-        let mut spans = Vec::with_capacity(items.len());
-        for (start, end) in items.iter() {
+    fn deliver(&mut self, items: &mut Vec<Record>) {
+        let mut spans = Vec::with_capacity(items.len() * 4);
+        let mut pairs: Vec<(OwnedStart, OwnedEnd)> = Vec::new();
+        for record in items.iter() {
+            match record {
+                Record::Span(r) => {
+                    let SpanRecord { start, end } = &**r;
+                    self.build(start, end, &mut spans);
+                }
+                Record::Predict(p) => {
+                    let expanded =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| p.expand(&mut pairs)));
+                    if expanded.is_ok() {
+                        for (start, end) in pairs.drain(..) {
+                            self.build(&start, &end, &mut spans);
+                        }
+                    }
+                    pairs.clear();
+                }
+            }
+        }
+        self.export(spans);
+        let mut q = lock(&self.shared.queue);
+        let room = (4 * self.shared.batch_size).saturating_sub(q.graveyard.len());
+        if room >= items.len() {
+            q.graveyard.append(items);
+        } else {
+            drop(q);
+            items.clear();
+        }
+    }
+
+    /// Builds one span, with the roll-up of its children's usage.
+    fn build(&mut self, start: &OwnedStart, end: &OwnedEnd, spans: &mut Vec<Span>) {
+        {
             let built = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 span_from_events(start, end, &self.privacy)
             }));
-            let Ok(mut span) = built else { continue };
+            let Ok(mut span) = built else { return };
             let own = match &end.data {
                 EndData::Lm(Ok(r)) => (r.usage, 1),
                 EndData::Lm(Err(_)) => (Usage::default(), 1),
@@ -387,6 +452,9 @@ impl Worker {
             }
             spans.push(span);
         }
+    }
+
+    fn export(&mut self, spans: Vec<Span>) {
         // Parents that never end (a leaked guard) would grow this forever.
         if self.pending.len() > 1_000_000 {
             self.pending.clear();
@@ -414,14 +482,6 @@ impl Worker {
             .delivered
             .fetch_add(spans.len() as u64, Ordering::Relaxed);
         drop(spans);
-        let mut q = lock(&self.shared.queue);
-        let room = (4 * self.shared.batch_size).saturating_sub(q.graveyard.len());
-        if room >= items.len() {
-            q.graveyard.append(items);
-        } else {
-            drop(q);
-            items.clear();
-        }
     }
 
     fn flush_sinks(&mut self) {

@@ -37,14 +37,14 @@
 //! checkpoint, no child spans), plus the `sigil.usage.*` roll-up of its children.
 //! A trial refused by the budget ends with an error status and no score.
 
-use super::hooks::{EndData, SpanEnd, SpanStart, StartData};
+use super::hooks::{EndData, OwnedEnd, OwnedStart, StartData};
 use super::privacy::{Privacy, REDACTED};
 use super::span::{AttrValue, Attributes, Span, SpanKind, SpanStatus, keys};
 use crate::lm::{LmParams, Usage};
 
 /// Builds the span for a start/end pair. Token and cost roll-ups are added later by
 /// the collector, once the span's children are known.
-pub fn span_from_events(start: &SpanStart, end: &SpanEnd, privacy: &Privacy) -> Span {
+pub(crate) fn span_from_events(start: &OwnedStart, end: &OwnedEnd, privacy: &Privacy) -> Span {
     let mut a = Attributes::new();
     let mut put = |k: &str, v: AttrValue| {
         a.insert(k.to_string(), v);

@@ -2,9 +2,13 @@
 //! format and parse, tool call, retrieval hop, evaluation, compile run and optimizer
 //! trial. Each event carries its call id (the span id) and its parent's.
 //!
-//! Payloads hold `Arc`s of data the caller already had, so emitting an event copies
-//! pointers, not prompts; hooks that keep data clone the `Arc`s.
+//! Events borrow what the call already holds (the inputs, the prompt prefix, the
+//! completion, the parsed fields): emitting one copies nothing, and a hook copies only
+//! what it keeps ([`SpanStart::data`] and [`SpanEnd::data`] build owned copies on
+//! demand). The built-in [`super::SpanCollector`] does not go through these events at
+//! all: it takes a few pointers per call and builds spans on its own thread.
 
+use std::borrow::Cow;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,12 +16,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use super::collector::{Record, SpanQueue};
 use super::ids::{SpanId, TraceId};
 use super::program::ProgramInfo;
 use super::span::{AttrValue, SpanEvent, SpanKind};
-use crate::adapter::Fields;
-use crate::data::Example;
-use crate::lm::{LmParams, LmRequest, LmResponse, Message, OutputConstraint, Usage};
+use crate::adapter::{Adapter, Fields, FormatError, ParseError};
+use crate::data::{Example, Prediction};
+use crate::lm::{Lm, LmError, LmParams, LmRequest, LmResponse, Message, OutputConstraint, Usage};
+use crate::module::ModuleError;
+use crate::signature::Signature;
 
 /// Nanoseconds since the Unix epoch, now.
 pub fn now_ns() -> u64 {
@@ -216,23 +223,104 @@ impl EndData {
     }
 }
 
-/// A span's start event.
-#[derive(Clone, Debug)]
-pub struct SpanStart {
+/// What the start event of a span borrows, per kind.
+#[derive(Clone, Copy)]
+pub(crate) enum StartSource<'a> {
+    /// A span opened with [`crate::module::Ctx::start_span`]: its data as given.
+    Data(&'a StartData),
+    Module {
+        inputs: &'a Arc<Example>,
+    },
+    Format {
+        adapter: &'static str,
+        demos: usize,
+        inputs: &'a Arc<Example>,
+    },
+    Lm(LmSource<'a>),
+    Parse {
+        adapter: &'static str,
+        completion: &'a str,
+        fallback: bool,
+    },
+    /// The span's future was dropped; only its kind is known.
+    Gone(SpanKind),
+}
+
+/// An LM call's request, as parts the call holds: the prompt is the cached prefix
+/// plus the user turn the adapter renders from the inputs.
+#[derive(Clone, Copy)]
+pub(crate) struct LmSource<'a> {
+    pub lm: &'a dyn Lm,
+    pub prefix: &'a Arc<[Message]>,
+    pub adapter: &'a dyn Adapter,
+    pub signature: &'a Signature,
+    pub inputs: &'a Example,
+    pub params: &'a LmParams,
+    pub constraint: Option<&'static str>,
+}
+
+impl LmSource<'_> {
+    pub(crate) fn input(&self) -> LmInput {
+        LmInput {
+            prefix: self.prefix.clone(),
+            turns: self
+                .adapter
+                .format_user(self.signature, self.inputs)
+                .ok()
+                .flatten()
+                .into_iter()
+                .collect(),
+            params: self.params.clone(),
+            constraint: self.constraint,
+        }
+    }
+}
+
+/// A span's start event. Borrowed from the call: [`SpanStart::data`] makes an owned
+/// copy for a hook that wants to keep it.
+#[derive(Clone, Copy)]
+pub struct SpanStart<'a> {
     pub trace_id: TraceId,
     /// The call id: pairs this start with its end; also the span id.
     pub call_id: SpanId,
     pub parent_id: Option<SpanId>,
-    pub name: Arc<str>,
     pub start_ns: u64,
-    pub data: StartData,
     /// What program is running and whether it was compiled (from the ctx).
-    pub program: Option<Arc<ProgramInfo>>,
+    pub program: Option<&'a ProgramInfo>,
+    pub(crate) name: &'a str,
+    pub(crate) source: StartSource<'a>,
 }
 
-impl SpanStart {
+impl std::fmt::Debug for SpanStart<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanStart")
+            .field("trace_id", &self.trace_id)
+            .field("call_id", &self.call_id)
+            .field("parent_id", &self.parent_id)
+            .field("kind", &self.kind())
+            .field("name", &self.name())
+            .field("start_ns", &self.start_ns)
+            .finish()
+    }
+}
+
+impl<'a> SpanStart<'a> {
     pub fn kind(&self) -> SpanKind {
-        self.data.kind()
+        match self.source {
+            StartSource::Data(d) => d.kind(),
+            StartSource::Module { .. } => SpanKind::Module,
+            StartSource::Format { .. } => SpanKind::Format,
+            StartSource::Lm(_) => SpanKind::Lm,
+            StartSource::Parse { .. } => SpanKind::Parse,
+            StartSource::Gone(k) => k,
+        }
+    }
+    /// The span's name: the predictor path, `chat.format`, `chat {model}`, ...
+    pub fn name(&self) -> Cow<'a, str> {
+        match self.source {
+            StartSource::Lm(l) => Cow::Owned(format!("chat {}", l.lm.model_id())),
+            _ => Cow::Borrowed(self.name),
+        }
     }
     pub fn parent(&self) -> SpanParent {
         SpanParent {
@@ -241,17 +329,157 @@ impl SpanStart {
             sampled: true,
         }
     }
+    /// The inputs of a module or format span, borrowed.
+    pub fn inputs(&self) -> Option<&'a Example> {
+        match self.source {
+            StartSource::Module { inputs } | StartSource::Format { inputs, .. } => Some(inputs),
+            StartSource::Lm(l) => Some(l.inputs),
+            StartSource::Data(StartData::Module { inputs })
+            | StartSource::Data(StartData::Format { inputs, .. }) => Some(inputs),
+            _ => None,
+        }
+    }
+    /// The raw completion a parse span parses, borrowed.
+    pub fn completion(&self) -> Option<&'a str> {
+        match self.source {
+            StartSource::Parse { completion, .. } => Some(completion),
+            StartSource::Data(StartData::Parse { completion, .. }) => Some(completion),
+            _ => None,
+        }
+    }
+    /// What the span started with, as owned data (built on demand: for an LM span this
+    /// renders the messages).
+    pub fn data(&self) -> Cow<'a, StartData> {
+        match self.source {
+            StartSource::Data(d) => Cow::Borrowed(d),
+            StartSource::Module { inputs } => Cow::Owned(StartData::Module {
+                inputs: inputs.clone(),
+            }),
+            StartSource::Format {
+                adapter,
+                demos,
+                inputs,
+            } => Cow::Owned(StartData::Format {
+                adapter,
+                demos,
+                inputs: inputs.clone(),
+            }),
+            StartSource::Lm(l) => Cow::Owned(StartData::Lm {
+                model_id: Arc::from(l.lm.model_id()),
+                input: Arc::new(l.input()),
+            }),
+            StartSource::Parse {
+                adapter,
+                completion,
+                fallback,
+            } => Cow::Owned(StartData::Parse {
+                adapter,
+                completion: Arc::from(completion),
+                fallback,
+            }),
+            StartSource::Gone(kind) => Cow::Owned(gone_data(kind)),
+        }
+    }
 }
 
-/// A span's end event.
-#[derive(Clone, Debug)]
-pub struct SpanEnd {
+/// Placeholder start data for a span whose call was dropped before its end.
+fn gone_data(kind: SpanKind) -> StartData {
+    let empty = || Arc::new(Example::new());
+    match kind {
+        SpanKind::Lm => StartData::Lm {
+            model_id: Arc::from(""),
+            input: Arc::new(LmInput::default()),
+        },
+        SpanKind::Format => StartData::Format {
+            adapter: "",
+            demos: 0,
+            inputs: empty(),
+        },
+        SpanKind::Parse => StartData::Parse {
+            adapter: "",
+            completion: Arc::from(""),
+            fallback: false,
+        },
+        _ => StartData::Module { inputs: empty() },
+    }
+}
+
+/// What the end event of a span borrows, per kind.
+#[derive(Clone, Copy)]
+pub(crate) enum EndSource<'a> {
+    Data(&'a EndData),
+    Module(&'a Result<Prediction, ModuleError>),
+    Format(Result<usize, &'a FormatError>),
+    Lm(Result<&'a Arc<LmResponse>, &'a LmError>),
+    Parse(&'a Result<Fields, ParseError>),
+}
+
+/// A span's end event. Borrowed like [`SpanStart`].
+#[derive(Clone, Copy)]
+pub struct SpanEnd<'a> {
     pub end_ns: u64,
-    pub data: EndData,
     /// Events recorded while the span was open (fallbacks, retries, custom).
-    pub events: Vec<SpanEvent>,
+    pub events: &'a [SpanEvent],
     /// Extra attributes set by the emitter ([`SpanGuard::set_attribute`]).
-    pub attributes: Vec<(String, AttrValue)>,
+    pub attributes: &'a [(String, AttrValue)],
+    pub(crate) source: EndSource<'a>,
+}
+
+impl std::fmt::Debug for SpanEnd<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanEnd")
+            .field("end_ns", &self.end_ns)
+            .field("ok", &self.is_ok())
+            .finish()
+    }
+}
+
+impl<'a> SpanEnd<'a> {
+    /// Whether the span ended without an error (and was not cancelled).
+    pub fn is_ok(&self) -> bool {
+        match self.source {
+            EndSource::Data(d) => d.error().is_none() && !matches!(d, EndData::Cancelled),
+            EndSource::Module(r) => r.is_ok(),
+            EndSource::Format(r) => r.is_ok(),
+            EndSource::Lm(r) => r.is_ok(),
+            EndSource::Parse(r) => r.is_ok(),
+        }
+    }
+    /// The parsed fields of a parse span, borrowed.
+    pub fn fields(&self) -> Option<&'a Fields> {
+        match self.source {
+            EndSource::Parse(Ok(f)) => Some(f),
+            EndSource::Module(Ok(p)) => Some(p.values()),
+            EndSource::Data(EndData::Parse(Ok(f))) => Some(f),
+            _ => None,
+        }
+    }
+    /// The response of an LM span, borrowed.
+    pub fn response(&self) -> Option<&'a LmResponse> {
+        match self.source {
+            EndSource::Lm(Ok(r)) => Some(r),
+            EndSource::Data(EndData::Lm(Ok(r))) => Some(r),
+            _ => None,
+        }
+    }
+    /// What the span ended with, as owned data (built on demand).
+    pub fn data(&self) -> Cow<'a, EndData> {
+        match self.source {
+            EndSource::Data(d) => Cow::Borrowed(d),
+            EndSource::Module(r) => Cow::Owned(super::module_end(r, None)),
+            EndSource::Format(r) => Cow::Owned(EndData::Format(
+                r.map_err(|e| ErrorInfo::new("format", e.to_string())),
+            )),
+            EndSource::Lm(r) => Cow::Owned(EndData::Lm(match r {
+                Ok(r) => Ok(r.clone()),
+                Err(e) => Err(ErrorInfo::new("lm", e.to_string())),
+            })),
+            EndSource::Parse(r) => Cow::Owned(EndData::Parse(match r {
+                Ok(f) => Ok(Arc::new(f.clone())),
+                Err(e) => Err(ErrorInfo::new("parse", e.to_string())),
+            })),
+        }
+    }
 }
 
 /// Why a hook could not handle an event. Reported once per hook; the program goes on.
@@ -262,32 +490,34 @@ pub struct HookError(pub String);
 /// A receiver of start and end events. Register with [`crate::module::Ctx::with_hook`].
 ///
 /// Hooks run inline on the calling task: keep them quick and hand heavy work to a
-/// thread (as [`super::SpanCollector`] does). A hook that returns an error or panics is
-/// reported once on stderr and otherwise ignored: it never breaks the program.
+/// thread. Events borrow the call's data; copy what you keep ([`SpanStart::data`],
+/// [`SpanEnd::data`]). A hook that returns an error or panics is reported once on
+/// stderr and otherwise ignored: it never breaks the program.
 ///
 /// ```
 /// use sigil::trace::{Hook, HookError, SpanEnd, SpanStart};
 /// struct PrintLm;
 /// impl Hook for PrintLm {
 ///     fn on_end(&self, start: &SpanStart, end: &SpanEnd) -> Result<(), HookError> {
-///         println!("{} {} took {} ns", start.kind().as_str(), start.name, end.end_ns - start.start_ns);
+///         println!("{} {} took {} ns", start.kind().as_str(), start.name(), end.end_ns - start.start_ns);
 ///         Ok(())
 ///     }
 /// }
 /// ```
 pub trait Hook: Send + Sync {
-    fn on_start(&self, start: &SpanStart) -> Result<(), HookError> {
+    fn on_start(&self, start: &SpanStart<'_>) -> Result<(), HookError> {
         let _ = start;
         Ok(())
     }
-    fn on_end(&self, start: &SpanStart, end: &SpanEnd) -> Result<(), HookError> {
+    fn on_end(&self, start: &SpanStart<'_>, end: &SpanEnd<'_>) -> Result<(), HookError> {
         let _ = (start, end);
         Ok(())
     }
-    /// [`Hook::on_end`] with the events by value: the last hook of a ctx gets them
-    /// this way, so a hook that keeps them (a queue to a thread) need not clone them.
-    fn on_end_owned(&self, start: SpanStart, end: SpanEnd) -> Result<(), HookError> {
-        self.on_end(&start, &end)
+    /// The span collector's own queue: a collector gets spans as owned records rather
+    /// than through the borrowed events.
+    #[doc(hidden)]
+    fn span_queue(&self) -> Option<SpanQueue> {
+        None
     }
 }
 
@@ -298,7 +528,11 @@ struct Registered {
 
 /// The hooks of a ctx and the program they trace. Shared by every clone of the ctx.
 pub struct Tracing {
+    all: Vec<Arc<dyn Hook>>,
+    /// Hooks that get the borrowed events (every hook but the collectors).
     hooks: Vec<Registered>,
+    /// Collectors' queues: they get one owned record per span (per `Predict` call).
+    queues: Vec<SpanQueue>,
     pub(crate) program: Option<Arc<ProgramInfo>>,
     /// Share of traces recorded, decided at each root span from its trace id.
     pub(crate) sample_ratio: f64,
@@ -307,7 +541,7 @@ pub struct Tracing {
 impl std::fmt::Debug for Tracing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tracing")
-            .field("hooks", &self.hooks.len())
+            .field("hooks", &self.all.len())
             .field("program", &self.program)
             .finish()
     }
@@ -319,14 +553,21 @@ impl Tracing {
         program: Option<Arc<ProgramInfo>>,
         sample_ratio: f64,
     ) -> Self {
-        Tracing {
-            hooks: hooks
-                .into_iter()
-                .map(|hook| Registered {
-                    hook,
+        let mut queues = Vec::new();
+        let mut plain = Vec::new();
+        for hook in &hooks {
+            match hook.span_queue() {
+                Some(q) => queues.push(q),
+                None => plain.push(Registered {
+                    hook: hook.clone(),
                     reported: AtomicBool::new(false),
-                })
-                .collect(),
+                }),
+            }
+        }
+        Tracing {
+            all: hooks,
+            hooks: plain,
+            queues,
             program,
             sample_ratio: if sample_ratio.is_nan() {
                 1.0
@@ -342,32 +583,76 @@ impl Tracing {
             || ((trace_id.0 as u64) as f64) < self.sample_ratio * (u64::MAX as f64)
     }
     pub(crate) fn hooks(&self) -> Vec<Arc<dyn Hook>> {
-        self.hooks.iter().map(|r| r.hook.clone()).collect()
+        self.all.clone()
     }
     pub fn is_empty(&self) -> bool {
-        self.hooks.is_empty()
+        self.all.is_empty()
+    }
+    /// Whether some hook takes the borrowed events.
+    pub(crate) fn has_event_hooks(&self) -> bool {
+        !self.hooks.is_empty()
+    }
+    /// Whether some collector takes records.
+    pub(crate) fn has_collectors(&self) -> bool {
+        !self.queues.is_empty()
     }
 
-    pub(crate) fn dispatch_start(&self, start: &SpanStart) {
+    /// Opens a span's ids: a new trace for a root. `None` when the trace is not sampled.
+    pub(crate) fn open(&self, parent: Option<SpanParent>) -> Result<Ids, Option<SpanParent>> {
+        match parent {
+            Some(p) if !p.sampled => Err(Some(p)),
+            Some(p) => Ok(Ids {
+                trace_id: p.trace_id,
+                span_id: SpanId::new(),
+                parent_id: Some(p.span_id),
+            }),
+            None => {
+                let trace_id = TraceId::new();
+                if !self.samples(trace_id) {
+                    return Err(Some(SpanParent {
+                        trace_id,
+                        span_id: SpanId(1),
+                        sampled: false,
+                    }));
+                }
+                Ok(Ids {
+                    trace_id,
+                    span_id: SpanId::new(),
+                    parent_id: None,
+                })
+            }
+        }
+    }
+
+    pub(crate) fn dispatch_start(&self, start: &SpanStart<'_>) {
         for r in &self.hooks {
             let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| r.hook.on_start(start)));
             report(r, "start", outcome);
         }
     }
-    /// Every hook but the last sees the events by reference; the last takes them.
-    pub(crate) fn dispatch_end(&self, start: SpanStart, end: SpanEnd) {
-        let Some((last, others)) = self.hooks.split_last() else {
-            return;
-        };
-        for r in others {
-            let outcome =
-                std::panic::catch_unwind(AssertUnwindSafe(|| r.hook.on_end(&start, &end)));
+    pub(crate) fn dispatch_end(&self, start: &SpanStart<'_>, end: &SpanEnd<'_>) {
+        for r in &self.hooks {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| r.hook.on_end(start, end)));
             report(r, "end", outcome);
         }
-        let outcome =
-            std::panic::catch_unwind(AssertUnwindSafe(move || last.hook.on_end_owned(start, end)));
-        report(last, "end", outcome);
     }
+    /// Hands a finished record to every collector.
+    pub(crate) fn submit(&self, record: Record) {
+        if let Some((last, others)) = self.queues.split_last() {
+            for q in others {
+                q.push(record.clone());
+            }
+            last.push(record);
+        }
+    }
+}
+
+/// A span's place: its trace, its id and its parent's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ids {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub parent_id: Option<SpanId>,
 }
 
 fn report(r: &Registered, which: &str, outcome: std::thread::Result<Result<(), HookError>>) {
@@ -399,9 +684,26 @@ pub struct SpanGuard {
 
 struct Open {
     tracing: Arc<Tracing>,
-    start: SpanStart,
+    ids: Ids,
+    name: Arc<str>,
+    start_ns: u64,
+    data: StartData,
     events: Vec<SpanEvent>,
     attributes: Vec<(String, AttrValue)>,
+}
+
+impl Open {
+    fn start(&self) -> SpanStart<'_> {
+        SpanStart {
+            trace_id: self.ids.trace_id,
+            call_id: self.ids.span_id,
+            parent_id: self.ids.parent_id,
+            start_ns: self.start_ns,
+            program: self.tracing.program.as_deref(),
+            name: &self.name,
+            source: StartSource::Data(&self.data),
+        }
+    }
 }
 
 impl SpanGuard {
@@ -419,47 +721,29 @@ impl SpanGuard {
         name: Arc<str>,
         data: StartData,
     ) -> SpanGuard {
-        let (trace_id, parent_id) = match parent {
-            Some(p) if !p.sampled => {
+        let ids = match tracing.open(parent) {
+            Ok(ids) => ids,
+            Err(unsampled) => {
                 return SpanGuard {
                     inner: None,
-                    unsampled: Some(p),
+                    unsampled,
                 };
             }
-            Some(p) => (p.trace_id, Some(p.span_id)),
-            None => {
-                let trace_id = TraceId::new();
-                if !tracing.samples(trace_id) {
-                    let p = SpanParent {
-                        trace_id,
-                        span_id: SpanId(1),
-                        sampled: false,
-                    };
-                    return SpanGuard {
-                        inner: None,
-                        unsampled: Some(p),
-                    };
-                }
-                (trace_id, None)
-            }
         };
-        let start = SpanStart {
-            trace_id,
-            call_id: SpanId::new(),
-            parent_id,
+        let open = Open {
+            tracing: tracing.clone(),
+            ids,
             name,
             start_ns: now_ns(),
             data,
-            program: tracing.program.clone(),
+            events: Vec::new(),
+            attributes: Vec::new(),
         };
-        tracing.dispatch_start(&start);
+        if tracing.has_event_hooks() {
+            tracing.dispatch_start(&open.start());
+        }
         SpanGuard {
-            inner: Some(Open {
-                tracing: tracing.clone(),
-                start,
-                events: Vec::new(),
-                attributes: Vec::new(),
-            }),
+            inner: Some(open),
             unsampled: None,
         }
     }
@@ -472,12 +756,17 @@ impl SpanGuard {
     pub fn parent(&self) -> Option<SpanParent> {
         self.inner
             .as_ref()
-            .map(|o| o.start.parent())
+            .map(|o| SpanParent {
+                trace_id: o.ids.trace_id,
+                span_id: o.ids.span_id,
+                sampled: true,
+            })
             .or(self.unsampled)
     }
 
-    pub fn start(&self) -> Option<&SpanStart> {
-        self.inner.as_ref().map(|o| &o.start)
+    /// The start event, as hooks saw it (`None` when inert).
+    pub fn start(&self) -> Option<SpanStart<'_>> {
+        self.inner.as_ref().map(|o| o.start())
     }
 
     /// Records an event at this moment.
@@ -512,13 +801,36 @@ impl SpanGuard {
 }
 
 fn finish(o: Open, data: EndData) {
-    let end = SpanEnd {
-        end_ns: now_ns().max(o.start.start_ns),
-        data,
-        events: o.events,
-        attributes: o.attributes,
-    };
-    o.tracing.dispatch_end(o.start, end);
+    let end_ns = now_ns().max(o.start_ns);
+    if o.tracing.has_event_hooks() {
+        let end = SpanEnd {
+            end_ns,
+            events: &o.events,
+            attributes: &o.attributes,
+            source: EndSource::Data(&data),
+        };
+        o.tracing.dispatch_end(&o.start(), &end);
+    }
+    if o.tracing.has_collectors() {
+        let tracing = o.tracing;
+        tracing.submit(Record::Span(Box::new(SpanRecord {
+            start: OwnedStart {
+                trace_id: o.ids.trace_id,
+                call_id: o.ids.span_id,
+                parent_id: o.ids.parent_id,
+                name: o.name,
+                start_ns: o.start_ns,
+                data: o.data,
+                program: tracing.program.clone(),
+            },
+            end: OwnedEnd {
+                end_ns,
+                data,
+                events: o.events,
+                attributes: o.attributes,
+            },
+        })));
+    }
 }
 
 impl Drop for SpanGuard {
@@ -527,4 +839,38 @@ impl Drop for SpanGuard {
             finish(o, EndData::Cancelled);
         }
     }
+}
+
+/// A span's start, owned: what the collector's thread turns into a [`super::Span`].
+#[derive(Clone, Debug)]
+pub(crate) struct OwnedStart {
+    pub trace_id: TraceId,
+    pub call_id: SpanId,
+    pub parent_id: Option<SpanId>,
+    pub name: Arc<str>,
+    pub start_ns: u64,
+    pub data: StartData,
+    pub program: Option<Arc<ProgramInfo>>,
+}
+
+impl OwnedStart {
+    pub fn kind(&self) -> SpanKind {
+        self.data.kind()
+    }
+}
+
+/// A span's end, owned.
+#[derive(Clone, Debug)]
+pub(crate) struct OwnedEnd {
+    pub end_ns: u64,
+    pub data: EndData,
+    pub events: Vec<SpanEvent>,
+    pub attributes: Vec<(String, AttrValue)>,
+}
+
+/// One generic span, as the collector receives it.
+#[derive(Clone, Debug)]
+pub(crate) struct SpanRecord {
+    pub start: OwnedStart,
+    pub end: OwnedEnd,
 }

@@ -83,10 +83,17 @@ impl fmt::Display for SpanId {
 
 /// A process-wide counter run through the splitmix64 finaliser, offset by a random
 /// seed: unique within the process (the finaliser is a bijection) and unlikely to
-/// collide across processes writing to the same store. No lock, one atomic add.
+/// collide across processes writing to the same store. Each thread takes blocks of
+/// counter values, so an id costs no atomic operation.
 fn next_u64() -> u64 {
+    use std::cell::Cell;
+    const BLOCK: u64 = 1024;
     static SEED: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        /// The next counter value of this thread's block and the block's end.
+        static BLOCK_LEFT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
     let seed = *SEED.get_or_init(|| {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u128(
@@ -99,7 +106,18 @@ fn next_u64() -> u64 {
         h.finish()
     });
     loop {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let n = BLOCK_LEFT
+            .try_with(|b| {
+                let (mut next, mut end) = b.get();
+                if next == end {
+                    next = COUNTER.fetch_add(BLOCK, Ordering::Relaxed);
+                    end = next + BLOCK;
+                }
+                b.set((next + 1, end));
+                next
+            })
+            // A thread being torn down: take a single value.
+            .unwrap_or_else(|_| COUNTER.fetch_add(1, Ordering::Relaxed));
         let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -7,10 +7,13 @@
 //! so parent links survive `tokio::spawn` (move a ctx clone into the task) and
 //! concurrent calls. Without hooks, tracing costs a branch per step.
 //!
-//! [`SpanCollector`] is the hook that turns event pairs into [`Span`]s. It copies a few
-//! pointers on the calling task and does everything else (attributes, privacy,
-//! token and cost roll-ups, delivery to [`SpanSink`]s such as the SQLite store and the
-//! [`otlp`] exporter) on its own thread.
+//! [`SpanCollector`] is the hook that turns calls into [`Span`]s. It skips the borrowed
+//! events: on the calling task it takes ids, one clock read per boundary (consecutive
+//! spans share one: format end = LM start) and the pointers the call already holds,
+//! and queues them as one record per `Predict` call. Everything else (rendering the
+//! recorded messages, parsed fields, attributes, privacy, token and cost roll-ups,
+//! delivery to [`SpanSink`]s such as the SQLite store and the [`otlp`] exporter) runs
+//! on its own thread.
 //!
 //! ```
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,6 +37,7 @@ mod convert;
 mod hooks;
 mod ids;
 pub mod otlp;
+pub(crate) mod predict;
 mod privacy;
 mod program;
 mod span;
@@ -41,14 +45,14 @@ mod span;
 use std::sync::Arc;
 
 pub use collector::{
-    CollectorBuilder, CollectorStats, MemorySink, SinkError, SpanCollector, SpanSink,
+    CollectorBuilder, CollectorStats, MemorySink, SinkError, SpanCollector, SpanQueue, SpanSink,
 };
-pub use convert::span_from_events;
 pub use hooks::{
     CompileSummary, EndData, ErrorInfo, EvalSummary, Hook, HookError, LmInput, ModuleOutput,
     SpanEnd, SpanGuard, SpanParent, SpanStart, StartData, Tracing, constraint_kind, now_ns,
 };
 pub use ids::{SpanId, TraceId};
+pub(crate) use predict::PredictTrace;
 pub use privacy::{Privacy, redact_secrets};
 pub use program::ProgramInfo;
 pub use span::{AttrValue, Attributes, Span, SpanEvent, SpanKind, SpanStatus, keys};
