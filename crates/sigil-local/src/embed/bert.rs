@@ -7,6 +7,8 @@
 //! only, and attention runs within each sentence. Mean pooling over the real tokens is
 //! exactly sentence-transformers' mean over the attention mask of a padded batch.
 
+use std::cell::Cell;
+
 use rayon::prelude::*;
 use serde::Deserialize;
 
@@ -80,24 +82,18 @@ impl Linear {
         })
     }
 
-    /// `x` is `m × k`; returns `m × n`. Rows are split across rayon workers.
-    fn forward(&self, x: &[f32], m: usize) -> Vec<f32> {
-        let mut out = vec![0f32; m * self.n];
+    /// `out[m × n] = x[m × k] Wᵀ + b` on the calling thread.
+    fn gemm(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        sgemm_packed(x, m, self.k, &self.packed, self.n, &self.bias, out)
+    }
+
+    /// As [`Linear::gemm`], rows split across rayon workers.
+    fn forward_into(&self, x: &[f32], m: usize, out: &mut [f32]) {
         let rows = rows_per_task(m);
-        out.par_chunks_mut(rows * self.n)
-            .zip(x.par_chunks(rows * self.k))
-            .for_each(|(o, a)| {
-                sgemm_packed(
-                    a,
-                    a.len() / self.k,
-                    self.k,
-                    &self.packed,
-                    self.n,
-                    &self.bias,
-                    o,
-                )
-            });
-        out
+        out[..m * self.n]
+            .par_chunks_mut(rows * self.n)
+            .zip(x[..m * self.k].par_chunks(rows * self.k))
+            .for_each(|(o, a)| self.gemm(a, a.len() / self.k, o));
     }
 }
 
@@ -109,6 +105,36 @@ fn rows_per_task(m: usize) -> usize {
     per.clamp(12, 192)
 }
 
+/// Rows per block of the fused attention-output + feed-forward step: the block's
+/// `rows × intermediate` activations (96 × 1536 floats, 590 KB) stay in L2 between the
+/// up and down projections.
+const FFN_ROWS: usize = 96;
+
+thread_local! {
+    /// Per-thread scratch of the feed-forward blocks (reused; taken while in use, so a
+    /// nested use on the same thread just allocates its own).
+    static FFN_SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+    /// Per-thread scratch of [`attend_head_impl`].
+    static ATTN_SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch buffer `slot`, grown to at least `len` floats
+/// (contents unspecified: `f` must write before it reads).
+#[inline(always)]
+fn with_scratch<R>(
+    slot: &'static std::thread::LocalKey<Cell<Vec<f32>>>,
+    len: usize,
+    f: impl FnOnce(&mut [f32]) -> R,
+) -> R {
+    let mut buf = slot.with(Cell::take);
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    let r = f(&mut buf[..len]);
+    slot.with(|c| c.set(buf));
+    r
+}
+
 struct LayerNorm {
     gamma: Vec<f32>,
     beta: Vec<f32>,
@@ -116,13 +142,6 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
-    fn apply_rows(&self, x: &mut [f32]) {
-        let h = self.gamma.len();
-        x.par_chunks_mut(h)
-            .with_min_len(32)
-            .for_each(|row| self.apply(row));
-    }
-
     fn apply(&self, row: &mut [f32]) {
         layer_norm(row, &self.gamma, &self.beta, self.eps)
     }
@@ -208,6 +227,11 @@ impl Bert {
                 w.extend(take(&format!("{p}.attention.self.{part}.weight"), &[h, h])?);
                 b.extend(take(&format!("{p}.attention.self.{part}.bias"), &[h])?);
             }
+            // Attention scores are q·k / √d: the 1/√d is folded into the query
+            // projection here, so attention itself does not scale.
+            let scale = 1.0 / ((h / c.num_attention_heads) as f32).sqrt();
+            w[..h * h].iter_mut().for_each(|v| *v *= scale);
+            b[..h].iter_mut().for_each(|v| *v *= scale);
             let qkv = Linear::new(w, b, 3 * h, h)?;
             let attn_out = Linear::new(
                 take(&format!("{p}.attention.output.dense.weight"), &[h, h])?,
@@ -282,8 +306,11 @@ impl Bert {
                 self.emb_norm.apply(row);
             });
 
+        // Buffers shared by the layers: the queries/keys/values and the attention output.
+        let mut qkv = vec![0f32; total * 3 * h];
+        let mut ctx = vec![0f32; total * h];
         for layer in &self.layers {
-            x = self.layer_forward(layer, x, &spans, total);
+            self.layer_forward(layer, &mut x, &mut qkv, &mut ctx, &spans, total);
         }
 
         spans
@@ -304,44 +331,51 @@ impl Bert {
             .collect()
     }
 
+    /// One encoder layer, updating `x` (`total × h`) in place: the QKV projection (rows
+    /// in parallel), attention (sentence × head tasks in parallel), then per block of
+    /// [`FFN_ROWS`] rows: output projection, residual, LayerNorm, feed-forward, residual,
+    /// LayerNorm, with the block's intermediate activations kept in cache.
     fn layer_forward(
         &self,
         l: &Layer,
-        x: Vec<f32>,
+        x: &mut [f32],
+        qkv: &mut [f32],
+        ctx: &mut [f32],
         spans: &[(usize, usize)],
         total: usize,
-    ) -> Vec<f32> {
+    ) {
         let h = self.config.hidden_size;
+        let f = self.config.intermediate_size;
         let heads = self.config.num_attention_heads;
-        let qkv = l.qkv.forward(&x, total);
-        let ctx = attention(&qkv, spans, total, h, heads);
-        let mut y = l.attn_out.forward(&ctx, total);
-        add_assign(&mut y, &x);
-        l.attn_norm.apply_rows(&mut y);
-        let mut up = l.up.forward(&y, total);
-        up.par_chunks_mut(4096).for_each(gelu);
-        let mut z = l.down.forward(&up, total);
-        add_assign(&mut z, &y);
-        l.out_norm.apply_rows(&mut z);
-        z
+        l.qkv.forward_into(x, total, qkv);
+        attention(qkv, spans, h, heads, ctx);
+        x.par_chunks_mut(FFN_ROWS * h)
+            .zip(ctx.par_chunks(FFN_ROWS * h))
+            .for_each(|(xb, cb)| {
+                let m = xb.len() / h;
+                with_scratch(&FFN_SCRATCH, m * (h + f), |buf| {
+                    let (y, up) = buf.split_at_mut(m * h);
+                    l.attn_out.gemm(cb, m, y);
+                    add_assign(y, xb);
+                    y.chunks_exact_mut(h).for_each(|r| l.attn_norm.apply(r));
+                    l.up.gemm(y, m, up);
+                    gelu(up);
+                    l.down.gemm(up, m, xb);
+                    add_assign(xb, y);
+                    xb.chunks_exact_mut(h).for_each(|r| l.out_norm.apply(r));
+                })
+            });
     }
 }
 
 fn add_assign(y: &mut [f32], x: &[f32]) {
-    y.par_chunks_mut(8192)
-        .zip(x.par_chunks(8192))
-        .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(a, b)| *a += b));
+    y.iter_mut().zip(x).for_each(|(a, b)| *a += b);
 }
 
-/// Multi-head self-attention within each sentence: `qkv` is `total × 3h` (queries, keys,
-/// values), the result `total × h`. One task per (sentence, head), run in parallel.
-fn attention(
-    qkv: &[f32],
-    spans: &[(usize, usize)],
-    total: usize,
-    h: usize,
-    heads: usize,
-) -> Vec<f32> {
+/// Multi-head self-attention within each sentence: `qkv` is `total × 3h` (queries,
+/// pre-scaled by 1/√d, keys, values), `ctx` receives `total × h`. One task per
+/// (sentence, head), run in parallel.
+fn attention(qkv: &[f32], spans: &[(usize, usize)], h: usize, heads: usize, ctx: &mut [f32]) {
     let d = h / heads;
     let tasks: Vec<(usize, usize)> = spans
         .iter()
@@ -352,7 +386,6 @@ fn attention(
         .par_iter()
         .map(|&(s, hd)| attend_head(qkv, spans[s], h, hd, d))
         .collect();
-    let mut ctx = vec![0f32; total * h];
     for (&(s, hd), block) in tasks.iter().zip(&blocks) {
         let (start, len) = spans[s];
         for (i, row) in block.chunks_exact(d).enumerate().take(len) {
@@ -360,13 +393,16 @@ fn attention(
             ctx[t * h + hd * d..t * h + (hd + 1) * d].copy_from_slice(row);
         }
     }
-    ctx
 }
 
-/// One head of one sentence: `len × d` outputs. Keys are gathered transposed (`d × len`)
-/// and values contiguous (`len × d`), so scores and the weighted sum of values are
-/// vector loops over adjacent floats with no horizontal sums. Inlined into the caller's
-/// AVX-512 scope.
+/// One head of one sentence: `len × d` outputs, `softmax(Q Kᵀ) V` with the queries
+/// already scaled by 1/√d. Both products run on the packed GEMM kernel: the keys are
+/// packed as its weight panels (padded with zero keys to a multiple of 32, whose scores
+/// are then ignored), the probabilities (padded columns zeroed) multiply the values,
+/// packed likewise with the head width padded to a multiple of 32. The softmax
+/// normalisation is applied to the `len × d` output rather than the `len × len`
+/// probabilities. Inlined into the caller's AVX-512 scope, so the gathers and the
+/// softmax vectorise.
 #[inline(always)]
 pub(crate) fn attend_head_impl(
     qkv: &[f32],
@@ -375,67 +411,85 @@ pub(crate) fn attend_head_impl(
     hd: usize,
     d: usize,
 ) -> Vec<f32> {
+    const NR: usize = SGEMM_NR;
     let stride = 3 * h;
-    let scale = 1.0 / (d as f32).sqrt();
-    let mut kt = vec![0f32; d * len];
-    let mut v = Vec::with_capacity(len * d);
-    for j in 0..len {
-        let row = (start + j) * stride + hd * d;
-        for (c, &x) in qkv[row + h..row + h + d].iter().enumerate() {
-            kt[c * len + j] = x;
-        }
-        v.extend_from_slice(&qkv[row + 2 * h..row + 2 * h + d]);
-    }
+    let np = len.div_ceil(NR) * NR;
+    let dp = d.div_ceil(NR) * NR;
+    let sizes = [
+        len * d,
+        np * d,
+        np * dp,
+        len * np,
+        len * dp,
+        np.max(dp),
+        len,
+    ];
     let mut out = vec![0f32; len * d];
-    let mut scores = vec![0f32; len];
-    for (i, o) in out.chunks_exact_mut(d).enumerate() {
-        let row = (start + i) * stride + hd * d;
-        let q = &qkv[row..row + d];
-        scores.fill(0.0);
-        for (&qc, kc) in q.iter().zip(kt.chunks_exact(len)) {
-            let qc = qc * scale;
-            for (s, &k) in scores.iter_mut().zip(kc) {
-                *s += qc * k;
+    // Not `with_scratch`: a closure would be compiled outside the caller's SIMD scope.
+    let mut scratch = ATTN_SCRATCH.with(Cell::take);
+    let need: usize = sizes.iter().sum();
+    if scratch.len() < need {
+        scratch.resize(need, 0.0);
+    }
+    {
+        let buf = &mut scratch[..need];
+        let (q, rest) = buf.split_at_mut(sizes[0]);
+        let (kp, rest) = rest.split_at_mut(sizes[1]);
+        let (vp, rest) = rest.split_at_mut(sizes[2]);
+        let (s, rest) = rest.split_at_mut(sizes[3]);
+        let (o, rest) = rest.split_at_mut(sizes[4]);
+        let (zeros, inv) = rest.split_at_mut(sizes[5]);
+        zeros.fill(0.0);
+        // Queries contiguous; keys as `np / 32` panels of `d × 32`; values as `dp / 32`
+        // panels of `np × 32`.
+        kp.fill(0.0);
+        vp.fill(0.0);
+        for j in 0..len {
+            let row = (start + j) * stride + hd * d;
+            q[j * d..(j + 1) * d].copy_from_slice(&qkv[row..row + d]);
+            let key = &qkv[row + h..row + h + d];
+            let kbase = (j / NR) * d * NR + j % NR;
+            for (c, &kv) in key.iter().enumerate() {
+                kp[kbase + c * NR] = kv;
+            }
+            let val = &qkv[row + 2 * h..row + 2 * h + d];
+            for (p, chunk) in val.chunks(NR).enumerate() {
+                let at = (p * np + j) * NR;
+                vp[at..at + chunk.len()].copy_from_slice(chunk);
             }
         }
-        // Lane-wise max and sum: a plain fold is a serial chain the compiler keeps scalar.
-        let mut lanes = [f32::NEG_INFINITY; 16];
-        for chunk in scores.chunks(16) {
-            for (l, &s) in lanes.iter_mut().zip(chunk) {
-                *l = l.max(s);
-            }
-        }
-        let max = lanes.iter().fold(f32::NEG_INFINITY, |m, &l| m.max(l));
-        for s in scores.iter_mut() {
-            *s = exp_neg(max - *s);
-        }
-        let mut sums = [0f32; 16];
-        for chunk in scores.chunks(16) {
-            for (l, &s) in sums.iter_mut().zip(chunk) {
-                *l += s;
-            }
-        }
-        let inv = 1.0 / sums.iter().sum::<f32>();
-        if d == 32 {
-            // The common head size: the accumulator stays in two vector registers.
-            let mut acc = [0f32; 32];
-            for (&p, vj) in scores.iter().zip(v.chunks_exact(32)) {
-                for (a, b) in acc.iter_mut().zip(vj) {
-                    *a += p * b;
+        sgemm_packed(q, len, d, kp, np, zeros, s);
+        for (srow, iv) in s.chunks_exact_mut(np).zip(inv.iter_mut()) {
+            let (live, pad) = srow.split_at_mut(len);
+            pad.fill(0.0);
+            // Lane-wise max and sum: a plain fold is a serial chain the compiler keeps
+            // scalar.
+            let mut lanes = [f32::NEG_INFINITY; 16];
+            for chunk in live.chunks(16) {
+                for (l, &v) in lanes.iter_mut().zip(chunk) {
+                    *l = l.max(v);
                 }
             }
-            for (o, a) in o.iter_mut().zip(acc) {
-                *o = a * inv;
+            let max = lanes.iter().fold(f32::NEG_INFINITY, |m, &l| m.max(l));
+            for v in live.iter_mut() {
+                *v = exp_neg(max - *v);
             }
-        } else {
-            for (&p, vj) in scores.iter().zip(v.chunks_exact(d)) {
-                for (a, b) in o.iter_mut().zip(vj) {
-                    *a += p * b;
+            let mut sums = [0f32; 16];
+            for chunk in live.chunks(16) {
+                for (l, &v) in sums.iter_mut().zip(chunk) {
+                    *l += v;
                 }
             }
-            o.iter_mut().for_each(|a| *a *= inv);
+            *iv = 1.0 / sums.iter().sum::<f32>();
+        }
+        sgemm_packed(s, len, np, vp, dp, zeros, o);
+        for ((orow, src), &iv) in out.chunks_exact_mut(d).zip(o.chunks_exact(dp)).zip(&*inv) {
+            for (a, &b) in orow.iter_mut().zip(src) {
+                *a = b * iv;
+            }
         }
     }
+    ATTN_SCRATCH.with(|c| c.set(scratch));
     out
 }
 

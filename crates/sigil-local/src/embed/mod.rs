@@ -89,8 +89,33 @@ pub enum Truncation {
     Truncate,
 }
 
-/// Sentences per packed batch; batches run in parallel.
+/// At most this many sentences per packed batch; batches run in parallel.
 const BATCH_SENTENCES: usize = 32;
+/// At most this many tokens per packed batch (a longer sentence is a batch of its own),
+/// so a batch's activations stay small and long-text workloads still split into many
+/// batches for the thread pool.
+const BATCH_TOKENS: usize = 1024;
+
+/// Consecutive runs of `order` (sentence indices, longest first) holding at most
+/// [`BATCH_SENTENCES`] sentences and [`BATCH_TOKENS`] tokens each (at least one sentence).
+fn batch_ranges(order: &[usize], len: impl Fn(usize) -> usize) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    let mut tokens = 0;
+    for (i, &s) in order.iter().enumerate() {
+        let n = len(s);
+        if i > start && (i - start == BATCH_SENTENCES || tokens + n > BATCH_TOKENS) {
+            ranges.push(start..i);
+            start = i;
+            tokens = 0;
+        }
+        tokens += n;
+    }
+    if start < order.len() {
+        ranges.push(start..order.len());
+    }
+    ranges
+}
 
 struct Inner {
     bert: Bert,
@@ -235,7 +260,8 @@ impl MiniLm {
     }
 
     /// One L2-normalised vector per text, in order. Texts are tokenized, sorted by
-    /// length, packed into batches of 32, and the batches run in parallel.
+    /// length, packed into batches of up to 32 sentences and 1024 tokens (no padding:
+    /// see [`Bert::embed_packed`]), and the batches run in parallel.
     pub fn embed_with(
         &self,
         texts: &[String],
@@ -266,9 +292,14 @@ impl MiniLm {
         }
         let mut order: Vec<usize> = (0..seqs.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].len()));
-        let batches: Vec<Vec<Vec<u32>>> = order
-            .chunks(BATCH_SENTENCES)
-            .map(|idx| idx.iter().map(|&i| std::mem::take(&mut seqs[i])).collect())
+        let batches: Vec<Vec<Vec<u32>>> = batch_ranges(&order, |i| seqs[i].len())
+            .into_iter()
+            .map(|r| {
+                order[r]
+                    .iter()
+                    .map(|&i| std::mem::take(&mut seqs[i]))
+                    .collect()
+            })
             .collect();
         let vectors: Vec<Vec<Vec<f32>>> = batches
             .par_iter()
@@ -299,5 +330,24 @@ impl Embedder for MiniLm {
             .await
             .map_err(|e| RetrieveError::Model(format!("embedding task failed: {e}")))?
             .map_err(RetrieveError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_sentence_and_token_limits() {
+        let lens = [600, 500, 300, 300, 200, 10, 10];
+        let order: Vec<usize> = (0..lens.len()).collect();
+        let r = batch_ranges(&order, |i| lens[i]);
+        assert_eq!(r, vec![0..1, 1..3, 3..7]);
+        // A sentence longer than the token limit is a batch of its own.
+        assert_eq!(batch_ranges(&[0, 1], |_| 2000), vec![0..1, 1..2]);
+        let many: Vec<usize> = (0..70).collect();
+        let r = batch_ranges(&many, |_| 3);
+        assert_eq!(r, vec![0..32, 32..64, 64..70]);
+        assert!(batch_ranges(&[], |_| 1).is_empty());
     }
 }
