@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::EvalError;
-use crate::rng::SeededRng;
+use crate::rng::{Below, SeededRng};
 
 /// The arithmetic mean; 0 for no values.
 pub fn mean(values: &[f64]) -> f64 {
@@ -43,11 +43,15 @@ fn percentile_interval(mut stats: Vec<f64>, confidence: f64) -> (f64, f64) {
 /// Means of `resamples` bootstrap resamples of `values`, drawn with `rng`.
 fn resample_means(values: &[f64], resamples: usize, rng: &mut SeededRng) -> Vec<f64> {
     let n = values.len();
+    if n == 0 {
+        return vec![0.0; resamples];
+    }
+    let bound = Below::new(n);
     (0..resamples)
         .map(|_| {
             let mut sum = 0.0;
             for _ in 0..n {
-                sum += values[rng.below(n)];
+                sum += values[rng.draw(&bound)];
             }
             sum / n as f64
         })
