@@ -87,21 +87,27 @@ def throughput(src, chart_path):
         "that answers every request after a fixed 20 ms; no request cache on either side. Ideal wall time = examples x 20 ms /",
         "concurrency. Peer: `dspy.Evaluate(num_threads=C)` with `dspy.LM('openai/...', cache=False)`. Efficiency = ideal / actual.",
         "Target: Sigil within 5% of the ideal (efficiency >= 95%) at every concurrency. Chart: `bench/scaling.svg`.",
+        "No client can finish in less than ceil(examples / concurrency) x 20 ms (the last round is partial: 100 examples at",
+        "concurrency 64 take two rounds, 40 ms, against an ideal of 31 ms), so the bound column gives that floor and the",
+        "last column also judges the target against it (efficiency vs bound >= 95%).",
         "",
-        "| examples | concurrency | ideal (s) | Sigil (s) | Sigil efficiency | DSPy (s) | DSPy efficiency | DSPy / Sigil time | Sigil target met |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| examples | concurrency | ideal (s) | bound (s) | Sigil (s) | Sigil efficiency | DSPy (s) | DSPy efficiency | DSPy / Sigil time | Sigil target met (ideal / bound) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     keys = sorted(set(s) | set(d))
     for n, c in keys:
         ideal = n * 0.020 / c
+        bound = -(-n // c) * 0.020
         a, b = s.get((n, c)), d.get((n, c))
         fa = f"{a['wall_s']:.2f}" if a else "n/a"
         fb = f"{b['wall_s']:.2f}" if b else "n/a"
         ea = f"{100 * ideal / a['wall_s']:.1f}%" if a else "n/a"
         eb = f"{100 * ideal / b['wall_s']:.1f}%" if b else "n/a"
         ratio = f"{b['wall_s'] / a['wall_s']:.2f}x" if a and b else "n/a"
-        ok = yes(a is not None and ideal / a["wall_s"] >= 0.95 and a["errors"] == 0)
-        out.append(f"| {n:,} | {c} | {ideal:.2f} | {fa} | {ea} | {fb} | {eb} | {ratio} | {ok} |")
+        clean = a is not None and a["errors"] == 0
+        ok = yes(clean and ideal / a["wall_s"] >= 0.95)
+        ok_bound = yes(clean and bound / a["wall_s"] >= 0.95)
+        out.append(f"| {n:,} | {c} | {ideal:.2f} | {bound:.2f} | {fa} | {ea} | {fb} | {eb} | {ratio} | {ok} / {ok_bound} |")
     bad = [r for r in list(s.values()) + list(d.values()) if r.get("errors") or r.get("accuracy", 1) < 1]
     if bad:
         out += ["", f"{len(bad)} runs had failed examples (see .dev/bench/throughput/)."]
