@@ -150,9 +150,30 @@ impl LayerNorm {
 /// `row ← (row − mean) / √(var + eps) · gamma + beta`.
 #[inline(always)]
 pub(crate) fn layer_norm_impl(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    // Sums over 16 lanes: a plain `.sum()` is one serial chain of adds the compiler
+    // must keep scalar (float addition is not associative).
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mut lanes = [0f32; 16];
+    let mut chunks = row.chunks_exact(16);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l += v;
+        }
+    }
+    let mean = (lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()) / n;
+    let mut lanes = [0f32; 16];
+    let mut chunks = row.chunks_exact(16);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l += (v - mean) * (v - mean);
+        }
+    }
+    let rem: f32 = chunks
+        .remainder()
+        .iter()
+        .map(|v| (v - mean) * (v - mean))
+        .sum();
+    let var = (lanes.iter().sum::<f32>() + rem) / n;
     let inv = 1.0 / (var + eps).sqrt();
     for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
         *v = (*v - mean) * inv * g + b;
@@ -532,7 +553,8 @@ fn exp_neg(x: f32) -> f32 {
     let r = (x - n * LN2_HI) - n * LN2_LO;
     let p = 1.0
         + r * (1.0
-            + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r / 720.0)))));
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     let n_bits = t.to_bits().wrapping_sub(MAGIC.to_bits());
     let scale = f32::from_bits(n_bits.wrapping_add(127) << 23);
     p * scale
@@ -575,6 +597,33 @@ mod tests {
                 (got - want).abs() <= 5e-7 * want + 1e-38,
                 "exp(-{x}) = {got}, want {want}"
             );
+        }
+    }
+
+    #[test]
+    fn layer_norm_matches_a_plain_computation() {
+        for n in [1usize, 5, 16, 37, 384] {
+            let row: Vec<f32> = (0..n)
+                .map(|i| ((i * 7919) % 101) as f32 * 0.3 - 9.0)
+                .collect();
+            let gamma: Vec<f32> = (0..n).map(|i| 0.5 + i as f32 * 0.01).collect();
+            let beta: Vec<f32> = (0..n).map(|i| i as f32 * -0.02).collect();
+            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+            let var = row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
+            let mut got = row.clone();
+            layer_norm_impl(&mut got, &gamma, &beta, 1e-12);
+            let mut dispatched = row.clone();
+            layer_norm(&mut dispatched, &gamma, &beta, 1e-12);
+            for i in 0..n {
+                let want = (row[i] as f64 - mean) / (var + 1e-12).sqrt() * gamma[i] as f64
+                    + beta[i] as f64;
+                assert!(
+                    (got[i] as f64 - want).abs() < 1e-4,
+                    "n={n} i={i}: {} vs {want}",
+                    got[i]
+                );
+                assert!((dispatched[i] - got[i]).abs() < 1e-5, "n={n} i={i}");
+            }
         }
     }
 
