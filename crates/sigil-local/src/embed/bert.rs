@@ -87,13 +87,38 @@ impl Linear {
         sgemm_packed(x, m, self.k, &self.packed, self.n, &self.bias, out)
     }
 
-    /// As [`Linear::gemm`], rows split across rayon workers.
-    fn forward_into(&self, x: &[f32], m: usize, out: &mut [f32]) {
+    /// As [`Linear::gemm`], rows split across rayon workers when `par`.
+    fn forward_into(&self, par: bool, x: &[f32], m: usize, out: &mut [f32]) {
         let rows = rows_per_task(m);
-        out[..m * self.n]
-            .par_chunks_mut(rows * self.n)
-            .zip(x[..m * self.k].par_chunks(rows * self.k))
-            .for_each(|(o, a)| self.gemm(a, a.len() / self.k, o));
+        zip_chunks(
+            par,
+            &mut out[..m * self.n],
+            rows * self.n,
+            &x[..m * self.k],
+            rows * self.k,
+            |o, a| self.gemm(a, a.len() / self.k, o),
+        );
+    }
+}
+
+/// `f` on matching chunks of `out` and `inp` (`out_len` and `in_len` floats), on rayon
+/// workers when `par`, else in order on this thread.
+fn zip_chunks(
+    par: bool,
+    out: &mut [f32],
+    out_len: usize,
+    inp: &[f32],
+    in_len: usize,
+    f: impl Fn(&mut [f32], &[f32]) + Sync + Send,
+) {
+    if par {
+        out.par_chunks_mut(out_len)
+            .zip(inp.par_chunks(in_len))
+            .for_each(|(o, a)| f(o, a));
+    } else {
+        out.chunks_mut(out_len)
+            .zip(inp.chunks(in_len))
+            .for_each(|(o, a)| f(o, a));
     }
 }
 
@@ -294,8 +319,16 @@ impl Bert {
     }
 
     /// Pooled, L2-normalised embeddings of token sequences (each `[CLS] … [SEP]`, no
-    /// longer than `max_position_embeddings`, ids below `vocab_size`: the caller checks).
+    /// longer than `max_position_embeddings`, ids below `vocab_size`: the caller checks),
+    /// the work of each layer spread over rayon's threads.
     pub fn embed_packed(&self, seqs: &[Vec<u32>]) -> Vec<Vec<f32>> {
+        self.embed_batch(seqs, true)
+    }
+
+    /// As [`Bert::embed_packed`], with the work inside the batch on rayon's threads only
+    /// when `par`: callers running many batches in parallel pass `false`, so each
+    /// thread runs whole batches without waiting on the others between steps.
+    pub fn embed_batch(&self, seqs: &[Vec<u32>], par: bool) -> Vec<Vec<f32>> {
         let h = self.config.hidden_size;
         let mut spans = Vec::with_capacity(seqs.len());
         let mut total = 0;
@@ -311,10 +344,9 @@ impl Bert {
 
         let ids: Vec<u32> = seqs.concat();
         let mut x = vec![0f32; total * h];
-        x.par_chunks_mut(h)
-            .zip(owner.par_iter())
+        x.chunks_mut(h)
+            .zip(&owner)
             .enumerate()
-            .with_min_len(32)
             .for_each(|(t, (row, &(start, _)))| {
                 let id = ids[t] as usize;
                 let pos = t - start;
@@ -331,7 +363,7 @@ impl Bert {
         let mut qkv = vec![0f32; total * 3 * h];
         let mut ctx = vec![0f32; total * h];
         for layer in &self.layers {
-            self.layer_forward(layer, &mut x, &mut qkv, &mut ctx, &spans, total);
+            self.layer_forward(par, layer, &mut x, &mut qkv, &mut ctx, &spans, total);
         }
 
         spans
@@ -356,8 +388,10 @@ impl Bert {
     /// in parallel), attention (sentence × head tasks in parallel), then per block of
     /// [`FFN_ROWS`] rows: output projection, residual, LayerNorm, feed-forward, residual,
     /// LayerNorm, with the block's intermediate activations kept in cache.
+    #[allow(clippy::too_many_arguments)]
     fn layer_forward(
         &self,
+        par: bool,
         l: &Layer,
         x: &mut [f32],
         qkv: &mut [f32],
@@ -368,24 +402,22 @@ impl Bert {
         let h = self.config.hidden_size;
         let f = self.config.intermediate_size;
         let heads = self.config.num_attention_heads;
-        l.qkv.forward_into(x, total, qkv);
-        attention(qkv, spans, h, heads, ctx);
-        x.par_chunks_mut(FFN_ROWS * h)
-            .zip(ctx.par_chunks(FFN_ROWS * h))
-            .for_each(|(xb, cb)| {
-                let m = xb.len() / h;
-                with_scratch(&FFN_SCRATCH, m * (h + f), |buf| {
-                    let (y, up) = buf.split_at_mut(m * h);
-                    l.attn_out.gemm(cb, m, y);
-                    add_assign(y, xb);
-                    y.chunks_exact_mut(h).for_each(|r| l.attn_norm.apply(r));
-                    l.up.gemm(y, m, up);
-                    gelu(up);
-                    l.down.gemm(up, m, xb);
-                    add_assign(xb, y);
-                    xb.chunks_exact_mut(h).for_each(|r| l.out_norm.apply(r));
-                })
-            });
+        l.qkv.forward_into(par, x, total, qkv);
+        attention(par, qkv, spans, h, heads, ctx);
+        zip_chunks(par, x, FFN_ROWS * h, ctx, FFN_ROWS * h, |xb, cb| {
+            let m = xb.len() / h;
+            with_scratch(&FFN_SCRATCH, m * (h + f), |buf| {
+                let (y, up) = buf.split_at_mut(m * h);
+                l.attn_out.gemm(cb, m, y);
+                add_assign(y, xb);
+                y.chunks_exact_mut(h).for_each(|r| l.attn_norm.apply(r));
+                l.up.gemm(y, m, up);
+                gelu(up);
+                l.down.gemm(up, m, xb);
+                add_assign(xb, y);
+                xb.chunks_exact_mut(h).for_each(|r| l.out_norm.apply(r));
+            })
+        });
     }
 }
 
@@ -395,18 +427,27 @@ fn add_assign(y: &mut [f32], x: &[f32]) {
 
 /// Multi-head self-attention within each sentence: `qkv` is `total × 3h` (queries,
 /// pre-scaled by 1/√d, keys, values), `ctx` receives `total × h`. One task per
-/// (sentence, head), run in parallel.
-fn attention(qkv: &[f32], spans: &[(usize, usize)], h: usize, heads: usize, ctx: &mut [f32]) {
+/// (sentence, head), run in parallel when `par`.
+fn attention(
+    par: bool,
+    qkv: &[f32],
+    spans: &[(usize, usize)],
+    h: usize,
+    heads: usize,
+    ctx: &mut [f32],
+) {
     let d = h / heads;
     let tasks: Vec<(usize, usize)> = spans
         .iter()
         .enumerate()
         .flat_map(|(s, _)| (0..heads).map(move |hd| (s, hd)))
         .collect();
-    let blocks: Vec<Vec<f32>> = tasks
-        .par_iter()
-        .map(|&(s, hd)| attend_head(qkv, spans[s], h, hd, d))
-        .collect();
+    let run = |&(s, hd): &(usize, usize)| attend_head(qkv, spans[s], h, hd, d);
+    let blocks: Vec<Vec<f32>> = if par {
+        tasks.par_iter().map(run).collect()
+    } else {
+        tasks.iter().map(run).collect()
+    };
     for (&(s, hd), block) in tasks.iter().zip(&blocks) {
         let (start, len) = spans[s];
         for (i, row) in block.chunks_exact(d).enumerate().take(len) {

@@ -261,7 +261,8 @@ impl MiniLm {
 
     /// One L2-normalised vector per text, in order. Texts are tokenized, sorted by
     /// length, packed into batches of up to 32 sentences and 1024 tokens (no padding:
-    /// see [`Bert::embed_packed`]), and the batches run in parallel.
+    /// see [`Bert::embed_packed`]); with enough batches for the thread pool they run in
+    /// parallel, each on one thread, else one after another, each spread over the pool.
     pub fn embed_with(
         &self,
         texts: &[String],
@@ -301,10 +302,20 @@ impl MiniLm {
                     .collect()
             })
             .collect();
-        let vectors: Vec<Vec<Vec<f32>>> = batches
-            .par_iter()
-            .map(|b| self.inner.bert.embed_packed(b))
-            .collect();
+        // Enough batches to keep every thread busy: parallel across batches only;
+        // otherwise (a few texts) across the work inside each batch.
+        let across = batches.len() >= 2 * rayon::current_num_threads();
+        let vectors: Vec<Vec<Vec<f32>>> = if across {
+            batches
+                .par_iter()
+                .map(|b| self.inner.bert.embed_batch(b, false))
+                .collect()
+        } else {
+            batches
+                .iter()
+                .map(|b| self.inner.bert.embed_batch(b, true))
+                .collect()
+        };
         let mut out = vec![Vec::new(); texts.len()];
         for (i, v) in order.into_iter().zip(vectors.into_iter().flatten()) {
             out[i] = v;
