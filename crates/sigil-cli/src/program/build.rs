@@ -310,43 +310,23 @@ pub fn build_optimizer(
             Box::new(LabeledFewShot::new(labeled.unwrap_or(4)).seed(o.seed.unwrap_or(0)))
         }
         "bootstrap_few_shot" => {
-            let mut x = BootstrapFewShot::new(metric).config(config);
-            if let Some(n) = boot {
-                x = x.max_bootstrapped_demos(n);
-            }
-            if let Some(n) = labeled {
-                x = x.max_labeled_demos(n);
-            }
-            if let Some(t) = o.threshold {
-                x = x.metric_threshold(t);
-            }
-            Box::new(x)
+            let x = BootstrapFewShot::new(metric).config(config);
+            let x = set(x, boot, BootstrapFewShot::max_bootstrapped_demos);
+            let x = set(x, labeled, BootstrapFewShot::max_labeled_demos);
+            Box::new(set(x, o.threshold, BootstrapFewShot::metric_threshold))
         }
         "random_search" => {
-            let mut x = BootstrapFewShotWithRandomSearch::new(metric).config(config);
-            if let Some(n) = boot {
-                x = x.max_bootstrapped_demos(n);
-            }
-            if let Some(n) = labeled {
-                x = x.max_labeled_demos(n);
-            }
-            if let Some(n) = o.num_candidates {
-                x = x.num_candidates(n);
-            }
-            if let Some(t) = o.threshold {
-                x = x.metric_threshold(t);
-            }
-            Box::new(x)
+            type R = BootstrapFewShotWithRandomSearch;
+            let x = R::new(metric).config(config);
+            let x = set(x, boot, R::max_bootstrapped_demos);
+            let x = set(x, labeled, R::max_labeled_demos);
+            let x = set(x, o.num_candidates, R::num_candidates);
+            Box::new(set(x, o.threshold, R::metric_threshold))
         }
         "copro" => {
-            let mut x = Copro::new(metric).config(config);
-            if let Some(n) = o.breadth {
-                x = x.breadth(n);
-            }
-            if let Some(n) = o.depth {
-                x = x.depth(n);
-            }
-            Box::new(x)
+            let x = Copro::new(metric).config(config);
+            let x = set(x, o.breadth, Copro::breadth);
+            Box::new(set(x, o.depth, Copro::depth))
         }
         "mipro_v2" => {
             let auto = match o.auto.as_ref().map(|a| a.get_ref().as_str()) {
@@ -355,22 +335,21 @@ pub fn build_optimizer(
                 Some("light") => Some(Auto::Light),
                 _ => None,
             };
-            let mut x = MiproV2::new(metric).config(config).auto(auto);
-            if let Some(n) = o.num_candidates {
-                x = x.num_candidates(n);
-            }
-            if let Some(n) = boot {
-                x = x.max_bootstrapped_demos(n);
-            }
-            if let Some(n) = labeled {
-                x = x.max_labeled_demos(n);
-            }
-            if let Some(t) = o.threshold {
-                x = x.metric_threshold(t);
-            }
-            Box::new(x)
+            let x = MiproV2::new(metric).config(config).auto(auto);
+            let x = set(x, o.num_candidates, MiproV2::num_candidates);
+            let x = set(x, boot, MiproV2::max_bootstrapped_demos);
+            let x = set(x, labeled, MiproV2::max_labeled_demos);
+            Box::new(set(x, o.threshold, MiproV2::metric_threshold))
         }
         other => bail!("unknown optimizer {other:?}"),
     };
     Ok(opt)
+}
+
+/// Applies a builder setting when the program file gives it.
+fn set<B, V>(builder: B, value: Option<V>, apply: impl FnOnce(B, V) -> B) -> B {
+    match value {
+        Some(v) => apply(builder, v),
+        None => builder,
+    }
 }
