@@ -153,8 +153,21 @@ fn label(span: &Span) -> String {
         .unwrap_or_else(|| span.name.clone())
 }
 
-/// Builds the view from every span of the run's trace (in start order).
+/// A run without its compile span whose newest stored span ended this long ago has
+/// stopped: its process was killed or crashed (a live run stores LM and module spans
+/// every few seconds; one LM call of 15 minutes would be misread).
+pub const INTERRUPTED_AFTER_NS: u64 = 15 * 60 * 1_000_000_000;
+
+/// Builds the view from every span of the run's trace (in start order), as of now.
 pub fn compile_run_view(trace_id: &str, spans: &[Span]) -> Option<CompileRunView> {
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    compile_run_view_at(trace_id, spans, now_ns)
+}
+
+/// [`compile_run_view`] as of `now_ns` (Unix nanoseconds).
+pub fn compile_run_view_at(trace_id: &str, spans: &[Span], now_ns: u64) -> Option<CompileRunView> {
     let compile = spans.iter().find(|s| s.kind == SpanKind::Compile);
     let mut trials: Vec<&Span> = spans.iter().filter(|s| s.kind == SpanKind::Trial).collect();
     if compile.is_none() && trials.is_empty() {
@@ -234,11 +247,25 @@ pub fn compile_run_view(trace_id: &str, spans: &[Span]) -> Option<CompileRunView
     };
 
     let c = |f: &dyn Fn(&Span) -> Option<String>| compile.and_then(f);
+    let interrupted = compile.is_none() && now_ns.saturating_sub(end) > INTERRUPTED_AFTER_NS;
+    let error = match compile {
+        Some(c) => c.status.message().map(str::to_string),
+        None if interrupted => Some(format!(
+            "no span stored for {} minutes and no end of the run: its process was stopped or crashed \
+             (`sigil compile --resume` continues from the last checkpoint)",
+            now_ns.saturating_sub(end) / 60_000_000_000
+        )),
+        None => None,
+    };
     Some(CompileRunView {
         trace_id: trace_id.to_string(),
-        running: compile.is_none(),
-        status: compile.map_or("running", |c| c.status.as_str()),
-        error: compile.and_then(|c| c.status.message().map(str::to_string)),
+        running: compile.is_none() && !interrupted,
+        status: match compile {
+            Some(c) => c.status.as_str(),
+            None if interrupted => "interrupted",
+            None => "running",
+        },
+        error,
         optimizer: c(&|s| text(s, keys::COMPILE_OPTIMIZER)),
         program: c(&|s| text(s, keys::PROGRAM_NAME)),
         trainset: compile.and_then(|s| int(s, keys::COMPILE_TRAINSET)),
@@ -409,9 +436,17 @@ mod tests {
         spans.push(eval);
         spans.push(call);
 
-        let v = compile_run_view(&t.to_hex(), &spans).unwrap();
+        let latest = spans.iter().map(|s| s.end_ns).max().unwrap();
+        let v = compile_run_view_at(&t.to_hex(), &spans, latest + 1_000_000_000).unwrap();
         assert!(v.running);
         assert_eq!(v.status, "running");
+        assert!(v.error.is_none());
+        // The same spans long after their last activity: the process is gone.
+        let stale = latest + INTERRUPTED_AFTER_NS + 60_000_000_000;
+        let gone = compile_run_view_at(&t.to_hex(), &spans, stale).unwrap();
+        assert!(!gone.running);
+        assert_eq!(gone.status, "interrupted");
+        assert!(gone.error.unwrap().contains("--resume"));
         let best: Vec<_> = v.trials.iter().map(|t| t.best_so_far).collect();
         assert_eq!(
             best,
