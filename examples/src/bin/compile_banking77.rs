@@ -10,6 +10,11 @@
 //!   cargo run --release -p sigil-examples --bin compile_banking77 -- \
 //!   --data ../shared/data/banking77 --optimizer both --train 100 --val 100 --test 200 --seed 0
 //! ```
+//! On the embedded engine (`SIGIL_LM=local`), the run and figures in the README's
+//! "Compiling Banking77 on the embedded model" section: both optimizers raise held-out
+//! accuracy from 11.5% to 22.5% (random search) and 21.5% (MIPROv2 light) on 200 test
+//! queries, paired gains +11.0 [+3.5, +19.5] and +10.0 [+2.5, +18.5] points.
+//!
 //! Measured on 2026-11-23 with SmolLM2-135M-Instruct (Q4_1) behind llama.cpp's server
 //! on a shared, busy 2-core machine (`source scripts/dev-env.sh; start_llama_server`),
 //! with `--adapter json --max-labeled 3 --max-bootstrapped 2 --train 30 --val 30 --seed 0
