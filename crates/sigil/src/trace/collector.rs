@@ -84,11 +84,9 @@ pub struct CollectorStats {
 /// `Predict` call (its module, format, LM and parse spans) as the pointers the call
 /// already held. Spans are built from records on the collector's thread.
 #[derive(Clone, Debug)]
-// Boxing the `Predict` record would cost an allocation per call on the hot path.
-#[allow(clippy::large_enum_variant)]
 pub(crate) enum Record {
     Span(Box<SpanRecord>),
-    Predict(PredictRecord),
+    Predict(Box<PredictRecord>),
 }
 
 impl Record {
@@ -107,6 +105,7 @@ pub struct SpanQueue(Arc<Shared>);
 
 impl SpanQueue {
     /// The hot path: an uncontended lock and a move into the queue.
+    #[inline]
     pub(crate) fn push(&self, record: Record) {
         let shared = &self.0;
         let n = record.span_count();
@@ -136,7 +135,12 @@ impl SpanQueue {
         // at twice the rate it fills.
         let dead = (q.graveyard.pop(), q.graveyard.pop());
         drop(q);
-        drop(dead);
+        for r in [dead.0, dead.1].into_iter().flatten() {
+            match r {
+                Record::Predict(p) => super::predict::recycle(p),
+                other => drop(other),
+            }
+        }
     }
 }
 

@@ -637,6 +637,7 @@ impl Tracing {
         }
     }
     /// Hands a finished record to every collector.
+    #[inline]
     pub(crate) fn submit(&self, record: Record) {
         if let Some((last, others)) = self.queues.split_last() {
             for q in others {

@@ -60,7 +60,7 @@ struct Attempt {
     fallback: bool,
     /// Where the attempt stopped; `error` says why when it failed there.
     stage: Stage,
-    error: Option<ErrorInfo>,
+    error: Option<Box<ErrorInfo>>,
     messages: usize,
     prefix: Option<Arc<[Message]>>,
     lm: Option<Arc<dyn Lm>>,
@@ -116,6 +116,27 @@ fn attempt_spans(a: &Attempt) -> usize {
 }
 
 impl PredictRecord {
+    /// An empty record (nothing allocated).
+    fn blank() -> Self {
+        PredictRecord {
+            ids: Ids {
+                trace_id: super::ids::TraceId(0),
+                span_id: SpanId(0),
+                parent_id: None,
+            },
+            name: None,
+            start_ns: 0,
+            end_ns: 0,
+            program: None,
+            inputs: None,
+            signature: None,
+            first: None,
+            more: Vec::new(),
+            outcome: Outcome::Cancelled,
+            events: Vec::new(),
+        }
+    }
+
     pub(crate) fn span_count(&self) -> usize {
         1 + self.attempts().map(attempt_spans).sum::<usize>()
     }
@@ -150,8 +171,8 @@ impl PredictRecord {
             }
             match &a.error {
                 Some(e) => match at {
-                    Stage::Format => EndData::Format(Err(e.clone())),
-                    _ => EndData::Lm(Err(e.clone())),
+                    Stage::Format => EndData::Format(Err((**e).clone())),
+                    _ => EndData::Lm(Err((**e).clone())),
                 },
                 None if cancelled => EndData::Cancelled,
                 None => ok,
@@ -293,14 +314,7 @@ impl PredictRecord {
     }
 }
 
-/// What a collector keeps while the call runs.
-struct Capture {
-    signature: Option<Arc<Signature>>,
-    first: Option<Attempt>,
-    more: Vec<Attempt>,
-}
-
-impl Capture {
+impl PredictRecord {
     fn current(&mut self) -> Option<&mut Attempt> {
         match self.more.last_mut() {
             Some(a) => Some(a),
@@ -328,7 +342,8 @@ pub(crate) struct PredictTrace<'t, 'd> {
     /// The latest boundary's time: the next span starts there.
     last_ns: u64,
     hooks: bool,
-    capture: Option<Capture>,
+    /// The collectors' record, filled in as the call runs.
+    capture: Option<Box<PredictRecord>>,
     /// The current attempt's span ids (format, LM, parse) and its open step.
     step_ids: [SpanId; 3],
     open: Option<Stage>,
@@ -352,10 +367,13 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
             start_ns: t,
             last_ns: t,
             hooks: tracing.has_event_hooks(),
-            capture: tracing.has_collectors().then(|| Capture {
-                signature: None,
-                first: None,
-                more: Vec::new(),
+            capture: tracing.has_collectors().then(|| {
+                let mut r = recycled_box();
+                r.ids = ids;
+                r.start_ns = t;
+                r.end_ns = t;
+                r.program = tracing.program.clone();
+                r
             }),
             step_ids: [SpanId(0); 3],
             open: None,
@@ -428,7 +446,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
     }
 
     fn attempt(&mut self) -> Option<&mut Attempt> {
-        self.capture.as_mut().and_then(Capture::current)
+        self.capture.as_deref_mut().and_then(PredictRecord::current)
     }
 
     /// Opens an attempt's format span (at the previous boundary).
@@ -518,7 +536,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
                     a.messages = n;
                     a.stage = Stage::Lm;
                 }
-                Err(e) => a.error = Some(ErrorInfo::new("format", e.to_string())),
+                Err(e) => a.error = Some(Box::new(ErrorInfo::new("format", e.to_string()))),
             }
         }
     }
@@ -583,7 +601,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
             a.constraint = call.constraint;
             match result {
                 Ok(_) => a.stage = Stage::Parse,
-                Err(e) => a.error = Some(ErrorInfo::new("lm", e.to_string())),
+                Err(e) => a.error = Some(Box::new(ErrorInfo::new("lm", e.to_string()))),
             }
         }
     }
@@ -683,21 +701,12 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
         })
     }
 
-    fn record(&mut self, end_ns: u64, outcome: Outcome) -> Option<PredictRecord> {
-        let c = self.capture.take()?;
-        Some(PredictRecord {
-            ids: self.ids,
-            name: None,
-            start_ns: self.start_ns,
-            end_ns,
-            program: self.tracing.program.clone(),
-            inputs: None,
-            signature: c.signature,
-            first: c.first,
-            more: c.more,
-            outcome,
-            events: std::mem::take(&mut self.events),
-        })
+    fn record(&mut self, end_ns: u64, outcome: Outcome) -> Option<Box<PredictRecord>> {
+        let mut r = self.capture.take()?;
+        r.end_ns = end_ns;
+        r.outcome = outcome;
+        r.events = std::mem::take(&mut self.events);
+        Some(r)
     }
 }
 
@@ -761,17 +770,46 @@ impl Drop for PredictTrace<'_, '_> {
 /// A finished call's record, waiting for the call's name and inputs.
 pub(crate) struct Pending<'t> {
     tracing: &'t Tracing,
-    record: PredictRecord,
+    record: Box<PredictRecord>,
 }
 
 impl Pending<'_> {
     /// Moves the call's name and inputs in and hands the record to the collectors.
+    #[inline]
     pub(crate) fn submit(mut self, call: CallData) {
         self.record.name = Some(call.name);
         self.record.inputs = Some(call.inputs);
         self.tracing
             .submit(super::collector::Record::Predict(self.record));
     }
+}
+
+thread_local! {
+    /// Boxes of records the collector is done with, for this thread's next calls: in
+    /// steady state a traced call allocates no record. (Boxes, because the queue
+    /// takes the records boxed.)
+    #[allow(clippy::vec_box)]
+    static SPARE: std::cell::RefCell<Vec<Box<PredictRecord>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn recycled_box() -> Box<PredictRecord> {
+    SPARE
+        .try_with(|s| s.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Box::new(PredictRecord::blank()))
+}
+
+/// Drops a used record's contents (on the calling thread, which allocated most of
+/// them) and keeps its box for a later call.
+pub(crate) fn recycle(mut record: Box<PredictRecord>) {
+    *record = PredictRecord::blank();
+    let _ = SPARE.try_with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < 4 {
+            s.push(record);
+        }
+    });
 }
 
 /// An unbound predictor's span is called `Predict`.
@@ -787,5 +825,78 @@ fn step_name(adapter: &'static str, step: &'static str) -> &'static str {
         ("json", "parse") => "json.parse",
         (_, "format") => "format",
         _ => "parse",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::module::Module;
+    use crate::trace::{Hook, HookError, MemorySink, SpanCollector};
+
+    /// Keeps owned copies of what the LM and parse events carry.
+    #[derive(Default)]
+    struct Keeps(Mutex<Vec<String>>);
+    impl Hook for Keeps {
+        fn on_start(&self, s: &SpanStart<'_>) -> Result<(), HookError> {
+            if let StartData::Lm { model_id, input } = &*s.data() {
+                let roles: Vec<_> = input.messages().map(|m| format!("{:?}", m.role)).collect();
+                self.0.lock().unwrap().push(format!(
+                    "lm {model_id} {}: {}",
+                    s.name(),
+                    roles.join(",")
+                ));
+            }
+            Ok(())
+        }
+        fn on_end(&self, s: &SpanStart<'_>, e: &SpanEnd<'_>) -> Result<(), HookError> {
+            if s.kind() == SpanKind::Parse {
+                let fields = e.fields().map(|f| serde_json::to_string(f).unwrap());
+                self.0.lock().unwrap().push(format!(
+                    "parse {} -> {}",
+                    s.completion().unwrap_or_default().len(),
+                    fields.unwrap_or_default()
+                ));
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn hooks_build_owned_data_on_demand_and_the_collector_gets_the_same_spans() {
+        let keeps = Arc::new(Keeps::default());
+        let sink = Arc::new(MemorySink::default());
+        let collector = SpanCollector::builder().sink(sink.clone()).build();
+        let lm =
+            crate::testing::ScriptedLm::new(["[[ ## answer ## ]]\n4\n\n[[ ## completed ## ]]"]);
+        let ctx = Ctx::new(lm)
+            .with_hook(keeps.clone())
+            .with_hook(collector.clone());
+        let qa = crate::module::Predict::parse("question -> answer").unwrap();
+        qa.call(&ctx, Example::new().input("question", "2+2?"))
+            .await
+            .unwrap();
+        collector.flush();
+        let kept = keeps.0.lock().unwrap().clone();
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert!(kept[0].ends_with(": System,User"), "{kept:?}");
+        assert_eq!(kept[1], r#"parse 43 -> {"answer":"4"}"#);
+        let spans = sink.spans();
+        assert_eq!(spans.len(), 4);
+        let lm_span = spans.iter().find(|s| s.kind == SpanKind::Lm).unwrap();
+        let messages = lm_span
+            .attr_str(crate::trace::keys::GEN_AI_INPUT_MESSAGES)
+            .unwrap();
+        assert!(
+            messages.contains("2+2?"),
+            "the user turn is re-rendered: {messages}"
+        );
+        let parse = spans.iter().find(|s| s.kind == SpanKind::Parse).unwrap();
+        assert_eq!(
+            parse.attr_str(crate::trace::keys::PARSE_FIELDS),
+            Some(r#"{"answer":"4"}"#)
+        );
     }
 }
