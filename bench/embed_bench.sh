@@ -8,12 +8,17 @@
 #   {"bench":"embed_throughput","threads":2,"short":{"sigil_sps","st_sps","ratio"},"passages":{...}}
 # Usage: bench/embed_bench.sh [RUNS] [THREADS]    (defaults: 3 timed runs, 2 threads)
 #
-# Measured 2026-11-23 on the 2-core dev VM while other builds ran (load average 6-9, so
-# absolute figures are low and noisy; rerun on an idle machine), 1 timed run each:
-#   bench/embed_bench.sh 1 1   short 163.2 vs 128.7 sent/s (1.27x), passages 9.3 vs 12.0 (0.78x)
-#   bench/embed_bench.sh 1 2   short 116.1 vs  22.8 sent/s (5.09x), passages 9.1 vs  7.9 (1.16x)
-# The 2-thread torch figures suffer most from the contention (its OpenMP workers spin),
-# so the 1-thread ratios are the fairer ones: long passages are still below 1.0x.
+# Measured 2026-11-23 23:29-23:50 UTC on the 2-core dev VM while other jobs ran (a
+# llama.cpp server, compile benchmarks, test builds: load average 3.5-7, so absolute
+# figures are low and noisy), two rounds, sent/s sentence-transformers vs sigil-local:
+#   bench/embed_bench.sh 3 1   short 148.9 vs 228.8 (1.54x), passages 15.7 vs 20.6 (1.31x)
+#                              short 172.5 vs 314.4 (1.82x), passages 20.2 vs 26.4 (1.31x)
+#   bench/embed_bench.sh 3 2   short  38.4 vs 230.8 (6.01x), passages 10.3 vs 16.9 (1.65x)
+#                              short  40.2 vs 214.3 (5.34x), passages 10.8 vs 23.0 (2.14x)
+# With the machine this loaded, 2 threads are no faster than 1 for either engine, and
+# torch's OpenMP workers (which spin) suffer most, so the 1-thread ratios are the fairer
+# ones. Before the GEMM-based attention, fused feed-forward blocks and vectorised
+# LayerNorm sums (same VM, load 6-9): 1 thread short 1.27x, passages 0.78x.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/dev-env.sh"
 source "$(dirname "$0")/../scripts/minilm-env.sh"
