@@ -1,7 +1,12 @@
 //! Per-call framework overhead of `Predict` against a zero-latency fake LM:
 //! format + LM call (returns a constant) + parse + trace capture.
 //!
-//! Prints one JSON line per case: {"case", "calls", "us_per_call"}.
+//! Prints one JSON line per case: {"case", "calls", "us_per_call"}. The last line,
+//! `predict_0_demos_traced`, is the same Predict with tracing on (a span collector:
+//! spans are built on its thread), timed in rounds interleaved with untraced ones;
+//! `vs_untraced` is its best round over the best untraced round, minus one. The full
+//! measurement, with the SQLite store and the collector thread's CPU time, is
+//! `cargo bench -p sigil-store --bench trace_overhead`.
 //! Usage: overhead [CALLS]
 
 use std::sync::Arc;
@@ -10,6 +15,7 @@ use std::time::Instant;
 use sigil::lm::{Lm, LmError, LmRequest, LmResponse};
 use sigil::module::{ChainOfThought, Ctx, Module, ModuleError, Predict, TraceRecorder, bind_paths};
 use sigil::prelude::{Example, Prediction};
+use sigil::trace::SpanCollector;
 
 /// Answers instantly with a fixed completion, like DSPy's DummyLM.
 struct ConstLm(String);
@@ -123,5 +129,28 @@ fn main() {
         let us = time_calls(&chain, &ctx, chain_calls).await;
         recorder.take();
         report("chain_10_deep", us, chain_calls);
+
+        let collector = SpanCollector::builder().build();
+        let traced = ctx.with_hook(collector.clone());
+        let Ok(p) = Predict::parse("question -> answer") else { std::process::exit(1) };
+        let (mut untraced_us, mut traced_us) = (f64::INFINITY, f64::INFINITY);
+        let round = (calls / 5).max(100);
+        for _ in 0..5 {
+            untraced_us = untraced_us.min(time_calls(&p, &ctx, round).await);
+            recorder.take();
+            traced_us = traced_us.min(time_calls(&p, &traced, round).await);
+            collector.flush();
+            recorder.take();
+        }
+        println!(
+            "{}",
+            serde_json::json!({
+                "case": "predict_0_demos_traced",
+                "calls": 5 * round,
+                "us_per_call": traced_us,
+                "untraced_us_per_call": untraced_us,
+                "vs_untraced": traced_us / untraced_us - 1.0,
+            })
+        );
     });
 }

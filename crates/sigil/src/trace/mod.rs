@@ -34,6 +34,7 @@
 
 mod collector;
 mod convert;
+mod events;
 mod hooks;
 mod ids;
 pub mod otlp;

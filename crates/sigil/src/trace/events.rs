@@ -1,0 +1,455 @@
+//! What hook events carry: the owned payloads spans are built from ([`StartData`],
+//! [`EndData`]) and the borrowed events hooks receive ([`SpanStart`], [`SpanEnd`]),
+//! which lend the call's own data and build owned copies only on demand.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::hooks::SpanParent;
+use super::ids::{SpanId, TraceId};
+use super::program::ProgramInfo;
+use super::span::{AttrValue, SpanEvent, SpanKind};
+use crate::adapter::{Adapter, Fields, FormatError, ParseError};
+use crate::data::{Example, Prediction};
+use crate::lm::{Lm, LmError, LmParams, LmRequest, LmResponse, Message, OutputConstraint, Usage};
+use crate::module::ModuleError;
+use crate::signature::Signature;
+
+/// What a span started with.
+#[derive(Clone, Debug)]
+pub enum StartData {
+    Module {
+        inputs: Arc<Example>,
+    },
+    Lm {
+        model_id: Arc<str>,
+        input: Arc<LmInput>,
+    },
+    Format {
+        adapter: &'static str,
+        demos: usize,
+        inputs: Arc<Example>,
+    },
+    Parse {
+        adapter: &'static str,
+        completion: Arc<str>,
+        fallback: bool,
+    },
+    Tool {
+        tool: Arc<str>,
+        args: Arc<Value>,
+    },
+    Retrieval {
+        query: Arc<str>,
+        k: Option<usize>,
+    },
+    Evaluate {
+        program: Arc<str>,
+        metric: Arc<str>,
+        examples: usize,
+    },
+    Compile {
+        optimizer: Arc<str>,
+        program: Arc<str>,
+        trainset: usize,
+        valset: usize,
+        config: Arc<Value>,
+    },
+    Trial {
+        index: u64,
+        candidate: Arc<Value>,
+    },
+}
+
+impl StartData {
+    pub fn kind(&self) -> SpanKind {
+        match self {
+            StartData::Module { .. } => SpanKind::Module,
+            StartData::Lm { .. } => SpanKind::Lm,
+            StartData::Format { .. } => SpanKind::Format,
+            StartData::Parse { .. } => SpanKind::Parse,
+            StartData::Tool { .. } => SpanKind::Tool,
+            StartData::Retrieval { .. } => SpanKind::Retrieval,
+            StartData::Evaluate { .. } => SpanKind::Evaluate,
+            StartData::Compile { .. } => SpanKind::Compile,
+            StartData::Trial { .. } => SpanKind::Trial,
+        }
+    }
+}
+
+/// What an LM call was asked: the messages (a shared, cached prefix and this call's
+/// own turns, so recording them copies only the new turn), parameters and the kind of
+/// output constraint.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LmInput {
+    pub prefix: Arc<[Message]>,
+    pub turns: Vec<Message>,
+    pub params: LmParams,
+    /// `choice`, `chat_fields` or `json_schema`.
+    pub constraint: Option<&'static str>,
+}
+
+impl LmInput {
+    /// From a whole request (copies its messages).
+    pub fn from_request(request: &LmRequest) -> Self {
+        LmInput {
+            prefix: Arc::from(Vec::new()),
+            turns: request.messages.clone(),
+            params: request.params.clone(),
+            constraint: request.constraint.as_ref().map(constraint_kind),
+        }
+    }
+    /// Every message, in order.
+    pub fn messages(&self) -> impl Iterator<Item = &Message> {
+        self.prefix.iter().chain(self.turns.iter())
+    }
+}
+
+/// The short name of a constraint's kind.
+pub fn constraint_kind(c: &OutputConstraint) -> &'static str {
+    match c {
+        OutputConstraint::Choice { .. } => "choice",
+        OutputConstraint::ChatFields { .. } => "chat_fields",
+        OutputConstraint::JsonSchema { .. } => "json_schema",
+    }
+}
+
+/// A failure, as spans record it: the error's type and its message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorInfo {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl ErrorInfo {
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        ErrorInfo {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// A module's result, as its end event carries it.
+#[derive(Clone, Debug)]
+pub struct ModuleOutput {
+    pub outputs: Arc<Fields>,
+    pub usage: Usage,
+    pub lm_calls: u32,
+    pub fallbacks: u32,
+}
+
+/// What an evaluation found.
+#[derive(Clone, Debug, Default)]
+pub struct EvalSummary {
+    pub mean: f64,
+    pub errors: usize,
+    pub usage: Usage,
+    /// Each example's inputs and score, in example order (for per-example views).
+    pub example_scores: Arc<Vec<(Example, f64)>>,
+}
+
+/// What a compile run produced.
+#[derive(Clone, Debug, Default)]
+pub struct CompileSummary {
+    pub best_score: Option<f64>,
+    pub artifact_hash: Option<String>,
+    pub trials: u64,
+}
+
+/// What a span ended with. `Err` ends it with an error status.
+#[derive(Clone, Debug)]
+pub enum EndData {
+    Module(Result<ModuleOutput, ErrorInfo>),
+    Lm(Result<Arc<LmResponse>, ErrorInfo>),
+    /// The number of messages formatted.
+    Format(Result<usize, ErrorInfo>),
+    Parse(Result<Arc<Fields>, ErrorInfo>),
+    Tool(Result<Arc<Value>, ErrorInfo>),
+    /// The passages found.
+    Retrieval(Result<Arc<Vec<String>>, ErrorInfo>),
+    Evaluate(Result<EvalSummary, ErrorInfo>),
+    Compile(Result<CompileSummary, ErrorInfo>),
+    /// The candidate's score.
+    Trial(Result<Option<f64>, ErrorInfo>),
+    /// The span's future was dropped before it finished.
+    Cancelled,
+}
+
+impl EndData {
+    pub fn error(&self) -> Option<&ErrorInfo> {
+        match self {
+            EndData::Module(Err(e))
+            | EndData::Lm(Err(e))
+            | EndData::Format(Err(e))
+            | EndData::Parse(Err(e))
+            | EndData::Tool(Err(e))
+            | EndData::Retrieval(Err(e))
+            | EndData::Evaluate(Err(e))
+            | EndData::Compile(Err(e))
+            | EndData::Trial(Err(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What the start event of a span borrows, per kind.
+#[derive(Clone, Copy)]
+pub(crate) enum StartSource<'a> {
+    /// A span opened with [`crate::module::Ctx::start_span`]: its data as given.
+    Data(&'a StartData),
+    Module {
+        inputs: &'a Arc<Example>,
+    },
+    Format {
+        adapter: &'static str,
+        demos: usize,
+        inputs: &'a Arc<Example>,
+    },
+    Lm(LmSource<'a>),
+    Parse {
+        adapter: &'static str,
+        completion: &'a str,
+        fallback: bool,
+    },
+    /// The span's future was dropped; only its kind is known.
+    Gone(SpanKind),
+}
+
+/// An LM call's request, as parts the call holds: the prompt is the cached prefix
+/// plus the user turn the adapter renders from the inputs.
+#[derive(Clone, Copy)]
+pub(crate) struct LmSource<'a> {
+    pub lm: &'a dyn Lm,
+    pub prefix: &'a Arc<[Message]>,
+    pub adapter: &'a dyn Adapter,
+    pub signature: &'a Signature,
+    pub inputs: &'a Example,
+    pub params: &'a LmParams,
+    pub constraint: Option<&'static str>,
+}
+
+impl LmSource<'_> {
+    pub(crate) fn input(&self) -> LmInput {
+        LmInput {
+            prefix: self.prefix.clone(),
+            turns: self
+                .adapter
+                .format_user(self.signature, self.inputs)
+                .ok()
+                .flatten()
+                .into_iter()
+                .collect(),
+            params: self.params.clone(),
+            constraint: self.constraint,
+        }
+    }
+}
+
+/// A span's start event. Borrowed from the call: [`SpanStart::data`] makes an owned
+/// copy for a hook that wants to keep it.
+#[derive(Clone, Copy)]
+pub struct SpanStart<'a> {
+    pub trace_id: TraceId,
+    /// The call id: pairs this start with its end; also the span id.
+    pub call_id: SpanId,
+    pub parent_id: Option<SpanId>,
+    pub start_ns: u64,
+    /// What program is running and whether it was compiled (from the ctx).
+    pub program: Option<&'a ProgramInfo>,
+    pub(crate) name: &'a str,
+    pub(crate) source: StartSource<'a>,
+}
+
+impl std::fmt::Debug for SpanStart<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanStart")
+            .field("trace_id", &self.trace_id)
+            .field("call_id", &self.call_id)
+            .field("parent_id", &self.parent_id)
+            .field("kind", &self.kind())
+            .field("name", &self.name())
+            .field("start_ns", &self.start_ns)
+            .finish()
+    }
+}
+
+impl<'a> SpanStart<'a> {
+    pub fn kind(&self) -> SpanKind {
+        match self.source {
+            StartSource::Data(d) => d.kind(),
+            StartSource::Module { .. } => SpanKind::Module,
+            StartSource::Format { .. } => SpanKind::Format,
+            StartSource::Lm(_) => SpanKind::Lm,
+            StartSource::Parse { .. } => SpanKind::Parse,
+            StartSource::Gone(k) => k,
+        }
+    }
+    /// The span's name: the predictor path, `chat.format`, `chat {model}`, ...
+    pub fn name(&self) -> Cow<'a, str> {
+        match self.source {
+            StartSource::Lm(l) => Cow::Owned(format!("chat {}", l.lm.model_id())),
+            _ => Cow::Borrowed(self.name),
+        }
+    }
+    pub fn parent(&self) -> SpanParent {
+        SpanParent {
+            trace_id: self.trace_id,
+            span_id: self.call_id,
+            sampled: true,
+        }
+    }
+    /// The inputs of a module or format span, borrowed.
+    pub fn inputs(&self) -> Option<&'a Example> {
+        match self.source {
+            StartSource::Module { inputs } | StartSource::Format { inputs, .. } => Some(inputs),
+            StartSource::Lm(l) => Some(l.inputs),
+            StartSource::Data(StartData::Module { inputs })
+            | StartSource::Data(StartData::Format { inputs, .. }) => Some(inputs),
+            _ => None,
+        }
+    }
+    /// The raw completion a parse span parses, borrowed.
+    pub fn completion(&self) -> Option<&'a str> {
+        match self.source {
+            StartSource::Parse { completion, .. } => Some(completion),
+            StartSource::Data(StartData::Parse { completion, .. }) => Some(completion),
+            _ => None,
+        }
+    }
+    /// What the span started with, as owned data (built on demand: for an LM span this
+    /// renders the messages).
+    pub fn data(&self) -> Cow<'a, StartData> {
+        match self.source {
+            StartSource::Data(d) => Cow::Borrowed(d),
+            StartSource::Module { inputs } => Cow::Owned(StartData::Module {
+                inputs: inputs.clone(),
+            }),
+            StartSource::Format {
+                adapter,
+                demos,
+                inputs,
+            } => Cow::Owned(StartData::Format {
+                adapter,
+                demos,
+                inputs: inputs.clone(),
+            }),
+            StartSource::Lm(l) => Cow::Owned(StartData::Lm {
+                model_id: Arc::from(l.lm.model_id()),
+                input: Arc::new(l.input()),
+            }),
+            StartSource::Parse {
+                adapter,
+                completion,
+                fallback,
+            } => Cow::Owned(StartData::Parse {
+                adapter,
+                completion: Arc::from(completion),
+                fallback,
+            }),
+            StartSource::Gone(kind) => Cow::Owned(gone_data(kind)),
+        }
+    }
+}
+
+/// Placeholder start data for a span whose call was dropped before its end.
+fn gone_data(kind: SpanKind) -> StartData {
+    let empty = || Arc::new(Example::new());
+    match kind {
+        SpanKind::Lm => StartData::Lm {
+            model_id: Arc::from(""),
+            input: Arc::new(LmInput::default()),
+        },
+        SpanKind::Format => StartData::Format {
+            adapter: "",
+            demos: 0,
+            inputs: empty(),
+        },
+        SpanKind::Parse => StartData::Parse {
+            adapter: "",
+            completion: Arc::from(""),
+            fallback: false,
+        },
+        _ => StartData::Module { inputs: empty() },
+    }
+}
+
+/// What the end event of a span borrows, per kind.
+#[derive(Clone, Copy)]
+pub(crate) enum EndSource<'a> {
+    Data(&'a EndData),
+    Module(&'a Result<Prediction, ModuleError>),
+    Format(Result<usize, &'a FormatError>),
+    Lm(Result<&'a Arc<LmResponse>, &'a LmError>),
+    Parse(&'a Result<Fields, ParseError>),
+}
+
+/// A span's end event. Borrowed like [`SpanStart`].
+#[derive(Clone, Copy)]
+pub struct SpanEnd<'a> {
+    pub end_ns: u64,
+    /// Events recorded while the span was open (fallbacks, retries, custom).
+    pub events: &'a [SpanEvent],
+    /// Extra attributes set by the emitter ([`SpanGuard::set_attribute`]).
+    pub attributes: &'a [(String, AttrValue)],
+    pub(crate) source: EndSource<'a>,
+}
+
+impl std::fmt::Debug for SpanEnd<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanEnd")
+            .field("end_ns", &self.end_ns)
+            .field("ok", &self.is_ok())
+            .finish()
+    }
+}
+
+impl<'a> SpanEnd<'a> {
+    /// Whether the span ended without an error (and was not cancelled).
+    pub fn is_ok(&self) -> bool {
+        match self.source {
+            EndSource::Data(d) => d.error().is_none() && !matches!(d, EndData::Cancelled),
+            EndSource::Module(r) => r.is_ok(),
+            EndSource::Format(r) => r.is_ok(),
+            EndSource::Lm(r) => r.is_ok(),
+            EndSource::Parse(r) => r.is_ok(),
+        }
+    }
+    /// The parsed fields of a parse span, borrowed.
+    pub fn fields(&self) -> Option<&'a Fields> {
+        match self.source {
+            EndSource::Parse(Ok(f)) => Some(f),
+            EndSource::Module(Ok(p)) => Some(p.values()),
+            EndSource::Data(EndData::Parse(Ok(f))) => Some(f),
+            _ => None,
+        }
+    }
+    /// The response of an LM span, borrowed.
+    pub fn response(&self) -> Option<&'a LmResponse> {
+        match self.source {
+            EndSource::Lm(Ok(r)) => Some(r),
+            EndSource::Data(EndData::Lm(Ok(r))) => Some(r),
+            _ => None,
+        }
+    }
+    /// What the span ended with, as owned data (built on demand).
+    pub fn data(&self) -> Cow<'a, EndData> {
+        match self.source {
+            EndSource::Data(d) => Cow::Borrowed(d),
+            EndSource::Module(r) => Cow::Owned(super::module_end(r, None)),
+            EndSource::Format(r) => Cow::Owned(EndData::Format(
+                r.map_err(|e| ErrorInfo::new("format", e.to_string())),
+            )),
+            EndSource::Lm(r) => Cow::Owned(EndData::Lm(match r {
+                Ok(r) => Ok(r.clone()),
+                Err(e) => Err(ErrorInfo::new("lm", e.to_string())),
+            })),
+            EndSource::Parse(r) => Cow::Owned(EndData::Parse(match r {
+                Ok(f) => Ok(Arc::new(f.clone())),
+                Err(e) => Err(ErrorInfo::new("parse", e.to_string())),
+            })),
+        }
+    }
+}
