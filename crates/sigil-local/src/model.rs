@@ -32,14 +32,56 @@ impl LlamaConfig {
 
 struct Layer {
     attn_norm: Vec<f32>,
-    wq: QMatrix,
-    wk: QMatrix,
-    wv: QMatrix,
+    /// Q, K and V projections as one matrix (rows of Q, then K, then V).
+    wqkv: QMatrix,
     wo: QMatrix,
     ffn_norm: Vec<f32>,
-    w_gate: QMatrix,
-    w_up: QMatrix,
+    gate_up: GateUp,
     w_down: QMatrix,
+}
+
+/// The FFN's gate and up projections: paired (rows interleaved, SwiGLU applied in the
+/// same parallel pass), or apart when their height does not divide into pairs.
+enum GateUp {
+    Paired(QMatrix),
+    Apart(QMatrix, QMatrix),
+}
+
+impl GateUp {
+    fn new(name: &str, gate: QMatrix, up: QMatrix) -> Result<GateUp> {
+        if gate.rows.is_multiple_of(crate::quant::PAIR_ROWS) {
+            Ok(GateUp::Paired(QMatrix::interleave_pairs(name, &gate, &up)?))
+        } else {
+            Ok(GateUp::Apart(gate, up))
+        }
+    }
+
+    fn size_bytes(&self) -> usize {
+        match self {
+            GateUp::Paired(m) => m.size_bytes(),
+            GateUp::Apart(g, u) => g.size_bytes() + u.size_bytes(),
+        }
+    }
+
+    /// `out[t] = swiglu(gate · x[t], up · x[t])`.
+    fn swiglu(&self, x: &[f32], n_tok: usize, out: &mut [f32]) {
+        let f = |g: &mut [f32], u: &[f32]| {
+            crate::simd::with_fma(|| {
+                for (g, u) in g.iter_mut().zip(u) {
+                    *g = crate::quant::swiglu(*g, *u);
+                }
+            })
+        };
+        match self {
+            GateUp::Paired(m) => m.matmul_pairs(x, n_tok, out, f),
+            GateUp::Apart(g, u) => {
+                let mut up = vec![0f32; out.len()];
+                g.matmul(x, n_tok, out);
+                u.matmul(x, n_tok, &mut up);
+                f(out, &up);
+            }
+        }
+    }
 }
 
 /// A loaded llama model.
@@ -240,15 +282,21 @@ impl Llama {
         let layers = (0..cfg.n_layer)
             .map(|i| {
                 let p = |s: &str| format!("blk.{i}.{s}.weight");
+                let (wq, wk, wv) = (
+                    mat(&p("attn_q"), n_embd, n_embd)?,
+                    mat(&p("attn_k"), kv, n_embd)?,
+                    mat(&p("attn_v"), kv, n_embd)?,
+                );
                 Ok(Layer {
                     attn_norm: vec(&p("attn_norm"), n_embd)?,
-                    wq: mat(&p("attn_q"), n_embd, n_embd)?,
-                    wk: mat(&p("attn_k"), kv, n_embd)?,
-                    wv: mat(&p("attn_v"), kv, n_embd)?,
+                    wqkv: QMatrix::concat_rows(&p("attn_qkv"), &[&wq, &wk, &wv])?,
                     wo: mat(&p("attn_output"), n_embd, n_embd)?,
                     ffn_norm: vec(&p("ffn_norm"), n_embd)?,
-                    w_gate: mat(&p("ffn_gate"), cfg.n_ff, n_embd)?,
-                    w_up: mat(&p("ffn_up"), cfg.n_ff, n_embd)?,
+                    gate_up: GateUp::new(
+                        &p("ffn_gate_up"),
+                        mat(&p("ffn_gate"), cfg.n_ff, n_embd)?,
+                        mat(&p("ffn_up"), cfg.n_ff, n_embd)?,
+                    )?,
                     w_down: mat(&p("ffn_down"), n_embd, cfg.n_ff)?,
                 })
             })
@@ -272,10 +320,11 @@ impl Llama {
             .layers
             .iter()
             .map(|l| {
-                [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]
+                [&l.wqkv, &l.wo, &l.w_down]
                     .iter()
                     .map(|m| m.size_bytes())
                     .sum::<usize>()
+                    + l.gate_up.size_bytes()
                     + (l.attn_norm.len() + l.ffn_norm.len()) * 4
             })
             .sum();
@@ -324,6 +373,14 @@ impl Llama {
     /// single token uses the single-token order, as [`Llama::forward`] does), so
     /// batching never changes an answer.
     pub fn forward_batch(&self, seqs: &mut [SeqInput<'_>]) -> Result<Vec<Vec<f32>>> {
+        // On a pool thread, so that each parallel region below is a cheap split with
+        // the other workers rather than a cross-thread injection and wake-up.
+        let mut res = None;
+        rayon::scope(|_| res = Some(self.forward_batch_in_pool(seqs)));
+        res.unwrap_or_else(|| Err(LocalError::Malformed("forward pass did not run".into())))
+    }
+
+    fn forward_batch_in_pool(&self, seqs: &mut [SeqInput<'_>]) -> Result<Vec<Vec<f32>>> {
         let c = &self.cfg;
         if seqs.is_empty() {
             return Ok(Vec::new());
@@ -361,13 +418,14 @@ impl Llama {
             self.tok_embd.row_f32(tok as usize, xr);
         }
         let mut xn = vec![0f32; t_n * d];
+        let qkvd = d + 2 * kvd;
+        let mut qkv = vec![0f32; t_n * qkvd];
         let mut q = vec![0f32; t_n * d];
         let mut k = vec![0f32; t_n * kvd];
         let mut v = vec![0f32; t_n * kvd];
         let mut att = vec![0f32; t_n * d];
         let mut o = vec![0f32; t_n * d];
         let mut gate = vec![0f32; t_n * c.n_ff];
-        let mut up = vec![0f32; t_n * c.n_ff];
         let group = c.n_head / c.n_head_kv;
         let scale = 1.0 / (hd as f32).sqrt();
         // Rotation angles per token, shared by every layer.
@@ -378,9 +436,12 @@ impl Llama {
         }
         for (li, l) in self.layers.iter().enumerate() {
             rms_norm(&mut x, &l.attn_norm, c.eps, &mut xn);
-            l.wq.matmul(&xn, t_n, &mut q);
-            l.wk.matmul(&xn, t_n, &mut k);
-            l.wv.matmul(&xn, t_n, &mut v);
+            l.wqkv.matmul(&xn, t_n, &mut qkv);
+            for (t, r) in qkv.chunks_exact(qkvd).enumerate() {
+                q[t * d..(t + 1) * d].copy_from_slice(&r[..d]);
+                k[t * kvd..(t + 1) * kvd].copy_from_slice(&r[d..d + kvd]);
+                v[t * kvd..(t + 1) * kvd].copy_from_slice(&r[d + kvd..]);
+            }
             crate::simd::with_fma(|| {
                 for (t, a) in angles.chunks_exact(half).enumerate() {
                     self.rope(&mut q[t * d..(t + 1) * d], c.n_head, a);
@@ -412,13 +473,7 @@ impl Llama {
                 *a += b;
             }
             rms_norm(&mut x, &l.ffn_norm, c.eps, &mut xn);
-            l.w_gate.matmul(&xn, t_n, &mut gate);
-            l.w_up.matmul(&xn, t_n, &mut up);
-            crate::simd::with_fma(|| {
-                for (g, u) in gate.iter_mut().zip(&up) {
-                    *g = crate::quant::swiglu(*g, *u);
-                }
-            });
+            l.gate_up.swiglu(&xn, t_n, &mut gate);
             l.w_down.matmul(&gate, t_n, &mut o);
             for (a, b) in x.iter_mut().zip(&o) {
                 *a += b;

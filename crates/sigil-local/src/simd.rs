@@ -49,7 +49,7 @@ pub fn simd_level() -> &'static str {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 fn tile_avx2(
     w: &QMatrix,
     acts: &[QAct],
@@ -441,21 +441,22 @@ mod x86 {
 
     /// Integer dot products of 32-blocks: 8 lanes of 4 consecutive products, either by
     /// `maddubs` + `madd` (AVX2) or by one `dpbusd` (AVX-512 VNNI); the same integers.
+    /// Block scales are f16 bits, widened with F16C (exact, as `half` does).
     macro_rules! quant_kernels {
-        ($feat:literal, |$ux:ident, $sy:ident| $dot:expr, $q4:ident, $q4g:ident, $q8:ident, $q8g:ident) => {
+        ($feat:literal, |$ux:ident, $sy:ident| $dot:expr, $q4:ident, $q8:ident) => {
             #[inline]
             #[target_feature(enable = $feat)]
             fn dot_u8_i8($ux: __m256i, $sy: __m256i) -> __m256i {
                 $dot
             }
 
-            /// Q4_1 (with mins) or Q4_0 (without: nibbles offset by 8) against 8-bit
+            /// Q4_1 (with mins `m`) or Q4_0 (without: nibbles offset by 8) against 8-bit
             /// activations, rows `r0..r0 + nr` against every token.
             #[target_feature(enable = $feat)]
             #[allow(clippy::too_many_arguments)]
             pub fn $q4(
-                d: &[f32],
-                m: Option<&[f32]>,
+                d: &[u16],
+                m: Option<&[u16]>,
                 qs: &[u8],
                 bpr: usize,
                 acts: &[QAct],
@@ -468,7 +469,7 @@ mod x86 {
                     d.len(),
                     qs.len(),
                     16,
-                    m.map(<[f32]>::len),
+                    m.map(<[u16]>::len),
                     bpr,
                     acts,
                     r0,
@@ -476,83 +477,151 @@ mod x86 {
                     n_tok,
                     out.len(),
                 );
-                for i in 0..nr {
-                    let mut t0 = 0;
-                    while t0 < n_tok {
-                        let o = &mut out[i * n_tok + t0..];
-                        // SAFETY: check_bounds verified every offset the kernels read.
-                        t0 += unsafe {
-                            match n_tok - t0 {
-                                1 => $q4g::<1>(d, m, qs, bpr, &acts[t0..], r0 + i, o),
-                                2 => $q4g::<2>(d, m, qs, bpr, &acts[t0..], r0 + i, o),
-                                3 => $q4g::<3>(d, m, qs, bpr, &acts[t0..], r0 + i, o),
-                                _ => $q4g::<4>(d, m, qs, bpr, &acts[t0..], r0 + i, o),
-                            }
-                        };
-                    }
+                match m {
+                    Some(m) => q4_rows::<true>(d, m, qs, bpr, acts, r0, nr, n_tok, out),
+                    None => q4_rows::<false>(d, &[], qs, bpr, acts, r0, nr, n_tok, out),
                 }
             }
 
-            /// `G` tokens against row `r`: the weight block is unpacked once per block
-            /// and each token keeps its own accumulator, so per token the operations and
-            /// their order are those of a single dot product.
-            ///
-            /// # Safety
-            /// `check_bounds` must have accepted the row and the first `G` activations.
             #[inline]
             #[target_feature(enable = $feat)]
-            unsafe fn $q4g<const G: usize>(
-                d: &[f32],
-                m: Option<&[f32]>,
+            #[allow(clippy::too_many_arguments)]
+            fn q4_rows<const MIN: bool>(
+                d: &[u16],
+                m: &[u16],
+                qs: &[u8],
+                bpr: usize,
+                acts: &[QAct],
+                r0: usize,
+                nr: usize,
+                n_tok: usize,
+                out: &mut [f32],
+            ) {
+                let mut i = 0;
+                while i < nr {
+                    let o = &mut out[i * n_tok..];
+                    if n_tok == 1 && nr - i >= 4 {
+                        // One token: four rows share each activation block.
+                        // SAFETY: check_bounds verified every offset the kernels read.
+                        unsafe { q4_group::<4, 1, MIN>(d, m, qs, bpr, acts, r0 + i, o, 1) };
+                        i += 4;
+                        continue;
+                    }
+                    let mut t0 = 0;
+                    while t0 < n_tok {
+                        let (a, o) = (&acts[t0..], &mut o[t0..]);
+                        let r = r0 + i;
+                        // SAFETY: check_bounds verified every offset the kernels read.
+                        t0 += unsafe {
+                            match n_tok - t0 {
+                                1 => q4_group::<1, 1, MIN>(d, m, qs, bpr, a, r, o, n_tok),
+                                2 => q4_group::<1, 2, MIN>(d, m, qs, bpr, a, r, o, n_tok),
+                                3 => q4_group::<1, 3, MIN>(d, m, qs, bpr, a, r, o, n_tok),
+                                _ => q4_group::<1, 4, MIN>(d, m, qs, bpr, a, r, o, n_tok),
+                            }
+                        };
+                    }
+                    i += 1;
+                }
+            }
+
+            /// `R` rows from `r` against `G` tokens: each weight block is unpacked once
+            /// and each activation block loaded once, and every (row, token) keeps its
+            /// own accumulator, so per output the operations and their order are those
+            /// of a single dot product. The products of block scales are computed eight
+            /// blocks at a time (F16C widening, one vector multiply) ahead of the dot
+            /// products. Output `(i, k)` goes to `out[i * ostride + k]`. Returns `G`.
+            ///
+            /// # Safety
+            /// `check_bounds` must have accepted rows `r..r + R` and the first `G`
+            /// activations, and `out` must hold `(R - 1) * ostride + G` values.
+            #[inline]
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn q4_group<const R: usize, const G: usize, const MIN: bool>(
+                d: &[u16],
+                m: &[u16],
                 qs: &[u8],
                 bpr: usize,
                 acts: &[QAct],
                 r: usize,
                 out: &mut [f32],
+                ostride: usize,
             ) -> usize {
                 let mask = _mm_set1_epi8(15);
                 let eight = _mm256_set1_epi8(8);
-                let wq = qs[r * bpr * 16..].as_ptr();
-                let wd = d[r * bpr..].as_ptr();
-                let wm = m.map(|m| m[r * bpr..].as_ptr());
+                let wq: [*const u8; R] = std::array::from_fn(|i| qs[(r + i) * bpr * 16..].as_ptr());
+                let wd: [*const u16; R] = std::array::from_fn(|i| d[(r + i) * bpr..].as_ptr());
+                let wm: [*const u16; R] = std::array::from_fn(|i| {
+                    if MIN {
+                        m[(r + i) * bpr..].as_ptr()
+                    } else {
+                        m.as_ptr()
+                    }
+                });
                 let aq: [*const i8; G] = std::array::from_fn(|k| acts[k].qs.as_ptr());
                 let ad: [*const f32; G] = std::array::from_fn(|k| acts[k].d.as_ptr());
                 let asum: [*const f32; G] = std::array::from_fn(|k| acts[k].s.as_ptr());
-                let mut acc = [_mm256_setzero_ps(); G];
-                let mut summs = [0f32; G];
-                for b in 0..bpr {
-                    // SAFETY: b < bpr and the caller checked the row's and activations' lengths.
+                let mut acc = [[_mm256_setzero_ps(); G]; R];
+                let mut summs = [[0f32; G]; R];
+                let mut c0 = 0;
+                while c0 < bpr {
+                    // SAFETY: c0 < bpr; scales are padded by SCALE_PAD past the last
+                    // block, and the caller checked the rows' and activations' lengths.
                     unsafe {
-                        let x = _mm_loadu_si128(wq.add(b * 16).cast());
-                        let lo = _mm_and_si128(x, mask);
-                        let hi = _mm_and_si128(_mm_srli_epi16(x, 4), mask);
-                        let qx = _mm256_set_m128i(hi, lo);
-                        let sx = _mm256_sub_epi8(qx, eight);
-                        let ux = if wm.is_some() {
-                            qx
-                        } else {
-                            _mm256_sign_epi8(sx, sx)
-                        };
-                        let wdb = *wd.add(b);
-                        for k in 0..G {
-                            let qy = _mm256_loadu_si256(aq[k].add(b * 32).cast());
-                            let sy = if wm.is_some() {
-                                qy
-                            } else {
-                                _mm256_sign_epi8(qy, sx)
-                            };
-                            let s = dot_u8_i8(ux, sy);
-                            let dd = wdb * *ad[k].add(b);
-                            acc[k] =
-                                _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc[k]);
-                            if let Some(wm) = wm {
-                                summs[k] = (*wm.add(b)).mul_add(*asum[k].add(b), summs[k]);
+                        let mut dd = [[[0f32; 8]; G]; R];
+                        let mut mm = [[0f32; 8]; R];
+                        for i in 0..R {
+                            let wd8 = _mm256_cvtph_ps(_mm_loadu_si128(wd[i].add(c0).cast()));
+                            for k in 0..G {
+                                let ad8 = _mm256_loadu_ps(ad[k].add(c0));
+                                _mm256_storeu_ps(dd[i][k].as_mut_ptr(), _mm256_mul_ps(wd8, ad8));
+                            }
+                            if MIN {
+                                let wm8 = _mm256_cvtph_ps(_mm_loadu_si128(wm[i].add(c0).cast()));
+                                _mm256_storeu_ps(mm[i].as_mut_ptr(), wm8);
+                            }
+                        }
+                        for j in 0..(bpr - c0).min(8) {
+                            let b = c0 + j;
+                            let mut ux = [_mm256_setzero_si256(); R];
+                            let mut sx = [_mm256_setzero_si256(); R];
+                            for i in 0..R {
+                                let x = _mm_loadu_si128(wq[i].add(b * 16).cast());
+                                let lo = _mm_and_si128(x, mask);
+                                let hi = _mm_and_si128(_mm_srli_epi16(x, 4), mask);
+                                let qx = _mm256_set_m128i(hi, lo);
+                                if MIN {
+                                    ux[i] = qx;
+                                } else {
+                                    sx[i] = _mm256_sub_epi8(qx, eight);
+                                    ux[i] = _mm256_sign_epi8(sx[i], sx[i]);
+                                }
+                            }
+                            for k in 0..G {
+                                let qy = _mm256_loadu_si256(aq[k].add(b * 32).cast());
+                                for i in 0..R {
+                                    let sy = if MIN { qy } else { _mm256_sign_epi8(qy, sx[i]) };
+                                    let s = dot_u8_i8(ux[i], sy);
+                                    acc[i][k] = _mm256_fmadd_ps(
+                                        _mm256_broadcast_ss(&dd[i][k][j]),
+                                        _mm256_cvtepi32_ps(s),
+                                        acc[i][k],
+                                    );
+                                    if MIN {
+                                        summs[i][k] =
+                                            mm[i][j].mul_add(*asum[k].add(b), summs[i][k]);
+                                    }
+                                }
                             }
                         }
                     }
+                    c0 += 8;
                 }
-                for k in 0..G {
-                    out[k] = hsum(acc[k]) + summs[k];
+                for i in 0..R {
+                    for k in 0..G {
+                        out[i * ostride + k] = hsum(acc[i][k]) + summs[i][k];
+                    }
                 }
                 G
             }
@@ -561,7 +630,7 @@ mod x86 {
             #[target_feature(enable = $feat)]
             #[allow(clippy::too_many_arguments)]
             pub fn $q8(
-                d: &[f32],
+                d: &[u16],
                 qs: &[i8],
                 bpr: usize,
                 acts: &[QAct],
@@ -582,57 +651,92 @@ mod x86 {
                     n_tok,
                     out.len(),
                 );
-                for i in 0..nr {
+                let mut i = 0;
+                while i < nr {
+                    let o = &mut out[i * n_tok..];
+                    if n_tok == 1 && nr - i >= 4 {
+                        // SAFETY: check_bounds verified every offset the kernels read.
+                        unsafe { q8_group::<4, 1>(d, qs, bpr, acts, r0 + i, o, 1) };
+                        i += 4;
+                        continue;
+                    }
                     let mut t0 = 0;
                     while t0 < n_tok {
-                        let o = &mut out[i * n_tok + t0..];
+                        let (a, o) = (&acts[t0..], &mut o[t0..]);
+                        let r = r0 + i;
                         // SAFETY: check_bounds verified every offset the kernels read.
                         t0 += unsafe {
                             match n_tok - t0 {
-                                1 => $q8g::<1>(d, qs, bpr, &acts[t0..], r0 + i, o),
-                                2 => $q8g::<2>(d, qs, bpr, &acts[t0..], r0 + i, o),
-                                3 => $q8g::<3>(d, qs, bpr, &acts[t0..], r0 + i, o),
-                                _ => $q8g::<4>(d, qs, bpr, &acts[t0..], r0 + i, o),
+                                1 => q8_group::<1, 1>(d, qs, bpr, a, r, o, n_tok),
+                                2 => q8_group::<1, 2>(d, qs, bpr, a, r, o, n_tok),
+                                3 => q8_group::<1, 3>(d, qs, bpr, a, r, o, n_tok),
+                                _ => q8_group::<1, 4>(d, qs, bpr, a, r, o, n_tok),
                             }
                         };
                     }
+                    i += 1;
                 }
             }
 
+            /// As `q4_group`, for Q8_0 weights.
+            ///
             /// # Safety
-            /// `check_bounds` must have accepted the row and the first `G` activations.
+            /// As for `q4_group`.
             #[inline]
             #[target_feature(enable = $feat)]
-            unsafe fn $q8g<const G: usize>(
-                d: &[f32],
+            unsafe fn q8_group<const R: usize, const G: usize>(
+                d: &[u16],
                 qs: &[i8],
                 bpr: usize,
                 acts: &[QAct],
                 r: usize,
                 out: &mut [f32],
+                ostride: usize,
             ) -> usize {
-                let wq = qs[r * bpr * 32..].as_ptr();
-                let wd = d[r * bpr..].as_ptr();
+                let wq: [*const i8; R] = std::array::from_fn(|i| qs[(r + i) * bpr * 32..].as_ptr());
+                let wd: [*const u16; R] = std::array::from_fn(|i| d[(r + i) * bpr..].as_ptr());
                 let aq: [*const i8; G] = std::array::from_fn(|k| acts[k].qs.as_ptr());
                 let ad: [*const f32; G] = std::array::from_fn(|k| acts[k].d.as_ptr());
-                let mut acc = [_mm256_setzero_ps(); G];
-                for b in 0..bpr {
-                    // SAFETY: b < bpr and the caller checked the row's and activations' lengths.
+                let mut acc = [[_mm256_setzero_ps(); G]; R];
+                let mut c0 = 0;
+                while c0 < bpr {
+                    // SAFETY: as in q4_group.
                     unsafe {
-                        let qx = _mm256_loadu_si256(wq.add(b * 32).cast());
-                        let ux = _mm256_sign_epi8(qx, qx);
-                        let wdb = *wd.add(b);
-                        for k in 0..G {
-                            let qy = _mm256_loadu_si256(aq[k].add(b * 32).cast());
-                            let s = dot_u8_i8(ux, _mm256_sign_epi8(qy, qx));
-                            let dd = wdb * *ad[k].add(b);
-                            acc[k] =
-                                _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(s), acc[k]);
+                        let mut dd = [[[0f32; 8]; G]; R];
+                        for i in 0..R {
+                            let wd8 = _mm256_cvtph_ps(_mm_loadu_si128(wd[i].add(c0).cast()));
+                            for k in 0..G {
+                                let ad8 = _mm256_loadu_ps(ad[k].add(c0));
+                                _mm256_storeu_ps(dd[i][k].as_mut_ptr(), _mm256_mul_ps(wd8, ad8));
+                            }
+                        }
+                        for j in 0..(bpr - c0).min(8) {
+                            let b = c0 + j;
+                            let mut qx = [_mm256_setzero_si256(); R];
+                            let mut ux = [_mm256_setzero_si256(); R];
+                            for i in 0..R {
+                                qx[i] = _mm256_loadu_si256(wq[i].add(b * 32).cast());
+                                ux[i] = _mm256_sign_epi8(qx[i], qx[i]);
+                            }
+                            for k in 0..G {
+                                let qy = _mm256_loadu_si256(aq[k].add(b * 32).cast());
+                                for i in 0..R {
+                                    let s = dot_u8_i8(ux[i], _mm256_sign_epi8(qy, qx[i]));
+                                    acc[i][k] = _mm256_fmadd_ps(
+                                        _mm256_broadcast_ss(&dd[i][k][j]),
+                                        _mm256_cvtepi32_ps(s),
+                                        acc[i][k],
+                                    );
+                                }
+                            }
                         }
                     }
+                    c0 += 8;
                 }
-                for k in 0..G {
-                    out[k] = hsum(acc[k]);
+                for i in 0..R {
+                    for k in 0..G {
+                        out[i * ostride + k] = hsum(acc[i][k]);
+                    }
                 }
                 G
             }
@@ -640,8 +744,9 @@ mod x86 {
     }
 
     /// Panics (a bug, not bad input) unless every offset the raw-pointer kernels read
-    /// is inside its slice: rows `r0..r0 + nr` of weights, `bpr` blocks of every
-    /// activation, and `nr * n_tok` outputs.
+    /// is inside its slice: rows `r0..r0 + nr` of weights (scales read eight at a
+    /// time, so up to `SCALE_PAD` past a row's last block), `bpr` blocks of every
+    /// activation (likewise), and `nr * n_tok` outputs.
     #[allow(clippy::too_many_arguments)]
     fn check_bounds(
         d_len: usize,
@@ -655,35 +760,32 @@ mod x86 {
         n_tok: usize,
         out_len: usize,
     ) {
+        use crate::quant::SCALE_PAD;
         let rows = r0 + nr;
-        assert!(d_len >= rows * bpr && qs_len >= rows * bpr * block_bytes);
-        assert!(m_len.is_none_or(|l| l >= rows * bpr));
+        assert!(d_len >= rows * bpr + SCALE_PAD && qs_len >= rows * bpr * block_bytes);
+        assert!(m_len.is_none_or(|l| l >= rows * bpr + SCALE_PAD));
         assert!(acts.len() >= n_tok && out_len >= nr * n_tok);
         assert!(acts.iter().take(n_tok).all(|a| a.qs.len() >= bpr * 32
-            && a.d.len() >= bpr
-            && (m_len.is_none() || a.s.len() >= bpr)));
+            && a.d.len() >= bpr + SCALE_PAD
+            && (m_len.is_none() || a.s.len() >= bpr + SCALE_PAD)));
     }
 
     mod avx2 {
         use super::*;
         quant_kernels!(
-            "avx2,fma",
+            "avx2,fma,f16c",
             |ux, sy| _mm256_madd_epi16(_mm256_maddubs_epi16(ux, sy), _mm256_set1_epi16(1)),
             q4_tile,
-            q4_group,
-            q8_tile,
-            q8_group
+            q8_tile
         );
     }
     mod vnni {
         use super::*;
         quant_kernels!(
-            "avx2,fma,avx512vnni,avx512vl",
+            "avx2,fma,f16c,avx512vnni,avx512vl",
             |ux, sy| _mm256_dpbusd_epi32(_mm256_setzero_si256(), ux, sy),
             q4_tile,
-            q4_group,
-            q8_tile,
-            q8_group
+            q8_tile
         );
     }
     pub use avx2::{q4_tile, q8_tile};
@@ -756,7 +858,13 @@ mod tests {
     /// every remainder of the 4-token grouping.
     #[test]
     fn simd_kernels_match_portable_bits() {
-        let (rows, cols) = (9, 96);
+        // 3 blocks per row, and 19 (scales converted in chunks of 8 with a tail).
+        for cols in [96, 608] {
+            kernels_match_portable_bits(9, cols);
+        }
+    }
+
+    fn kernels_match_portable_bits(rows: usize, cols: usize) {
         let mut seed = 7u64;
         let mut next = || {
             seed = seed
@@ -998,11 +1106,21 @@ macro_rules! vectorised {
     };
 }
 
-vectorised!(attend_head, crate::embed::bert::attend_head_impl,
-    fn(qkv: &[f32], span: (usize, usize), h: usize, hd: usize, d: usize) -> Vec<f32>);
-vectorised!(gelu, crate::embed::bert::gelu_impl, fn(xs: &mut [f32]) -> ());
-vectorised!(layer_norm, crate::embed::bert::layer_norm_impl,
-    fn(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) -> ());
+vectorised!(
+    attend_head,
+    crate::embed::bert::attend_head_impl,
+    fn(qkv: &[f32], span: (usize, usize), h: usize, hd: usize, d: usize) -> Vec<f32>
+);
+vectorised!(
+    gelu,
+    crate::embed::bert::gelu_impl,
+    fn(xs: &mut [f32]) -> ()
+);
+vectorised!(
+    layer_norm,
+    crate::embed::bert::layer_norm_impl,
+    fn(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) -> ()
+);
 
 #[cfg(target_arch = "x86_64")]
 mod sgemm_x86 {
