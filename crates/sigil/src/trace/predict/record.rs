@@ -1,0 +1,328 @@
+//! A `Predict` call as a collector receives it, and how the collector's thread turns
+//! it into spans (re-rendering the user turn, re-parsing the completion).
+
+use std::sync::Arc;
+
+use super::super::hooks::{
+    EndData, ErrorInfo, Ids, LmInput, ModuleOutput, OwnedEnd, OwnedStart, StartData,
+};
+use super::super::ids::SpanId;
+use super::super::program::ProgramInfo;
+use super::super::span::SpanEvent;
+use crate::adapter::{Adapter, Fields};
+use crate::data::Example;
+use crate::lm::{Lm, LmParams, LmResponse, Message, Usage};
+use crate::signature::Signature;
+
+/// How far an attempt got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    Format,
+    Lm,
+    Parse,
+    Done,
+}
+
+/// One format → LM → parse attempt, as a collector keeps it.
+#[derive(Clone)]
+pub(super) struct Attempt {
+    pub(super) format_id: SpanId,
+    pub(super) lm_id: SpanId,
+    pub(super) parse_id: SpanId,
+    /// Format start, format end = LM start, LM end = parse start, parse end.
+    pub(super) t: [u64; 4],
+    pub(super) adapter: Arc<dyn Adapter>,
+    pub(super) demos: usize,
+    pub(super) fallback: bool,
+    /// Where the attempt stopped; `error` says why when it failed there.
+    pub(super) stage: Stage,
+    pub(super) error: Option<Box<ErrorInfo>>,
+    pub(super) messages: usize,
+    pub(super) prefix: Option<Arc<[Message]>>,
+    pub(super) lm: Option<Arc<dyn Lm>>,
+    pub(super) params: LmParams,
+    pub(super) constraint: Option<&'static str>,
+    pub(super) response: Option<Arc<LmResponse>>,
+    pub(super) parsed_ok: bool,
+}
+
+#[derive(Clone)]
+pub(super) enum Outcome {
+    Ok {
+        usage: Usage,
+        lm_calls: u32,
+        fallbacks: u32,
+    },
+    Err(ErrorInfo),
+    Cancelled,
+}
+
+/// A whole `Predict` call for a collector.
+#[derive(Clone)]
+pub(crate) struct PredictRecord {
+    pub(super) ids: Ids,
+    /// Moved in when the call ends (`None` only while pending).
+    pub(super) name: Option<Arc<str>>,
+    pub(super) start_ns: u64,
+    pub(super) end_ns: u64,
+    pub(super) program: Option<Arc<ProgramInfo>>,
+    pub(super) inputs: Option<Arc<Example>>,
+    pub(super) signature: Option<Arc<Signature>>,
+    pub(super) first: Option<Attempt>,
+    pub(super) more: Vec<Attempt>,
+    pub(super) outcome: Outcome,
+    pub(super) events: Vec<SpanEvent>,
+}
+
+impl std::fmt::Debug for PredictRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PredictRecord")
+            .field("ids", &self.ids)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+fn attempt_spans(a: &Attempt) -> usize {
+    match a.stage {
+        Stage::Format => 1,
+        Stage::Lm => 2,
+        Stage::Parse | Stage::Done => 3,
+    }
+}
+
+impl PredictRecord {
+    /// An empty record (nothing allocated).
+    pub(super) fn blank() -> Self {
+        PredictRecord {
+            ids: Ids {
+                trace_id: super::super::ids::TraceId(0),
+                span_id: SpanId(0),
+                parent_id: None,
+            },
+            name: None,
+            start_ns: 0,
+            end_ns: 0,
+            program: None,
+            inputs: None,
+            signature: None,
+            first: None,
+            more: Vec::new(),
+            outcome: Outcome::Cancelled,
+            events: Vec::new(),
+        }
+    }
+
+    pub(crate) fn span_count(&self) -> usize {
+        1 + self.attempts().map(attempt_spans).sum::<usize>()
+    }
+
+    fn attempts(&self) -> impl Iterator<Item = &Attempt> {
+        self.first.iter().chain(self.more.iter())
+    }
+
+    /// The call's spans as start/end pairs, children first.
+    pub(crate) fn expand(&self, out: &mut Vec<(OwnedStart, OwnedEnd)>) {
+        let inputs = self.inputs.clone().unwrap_or_default();
+        let start = |id: SpanId, name: Arc<str>, t: u64, data: StartData| OwnedStart {
+            trace_id: self.ids.trace_id,
+            call_id: id,
+            parent_id: Some(self.ids.span_id),
+            name,
+            start_ns: t,
+            data,
+            program: self.program.clone(),
+        };
+        let end = |t: u64, data: EndData| OwnedEnd {
+            end_ns: t,
+            data,
+            events: Vec::new(),
+            attributes: Vec::new(),
+        };
+        let cancelled = matches!(self.outcome, Outcome::Cancelled);
+        // A failed or open step ends with its error, or as cancelled.
+        let failed = |a: &Attempt, ok: EndData, at: Stage| -> EndData {
+            if a.stage != at {
+                return ok;
+            }
+            match &a.error {
+                Some(e) => match at {
+                    Stage::Format => EndData::Format(Err((**e).clone())),
+                    _ => EndData::Lm(Err((**e).clone())),
+                },
+                None if cancelled => EndData::Cancelled,
+                None => ok,
+            }
+        };
+        let mut outputs: Option<Arc<Fields>> = None;
+        let signature = self.signature.as_deref();
+        for a in self.attempts() {
+            let name = |step| crate::trace::adapter_step_name(a.adapter.name(), step);
+            out.push((
+                start(
+                    a.format_id,
+                    name("format"),
+                    a.t[0],
+                    StartData::Format {
+                        adapter: a.adapter.name(),
+                        demos: a.demos,
+                        inputs: inputs.clone(),
+                    },
+                ),
+                end(
+                    a.t[1],
+                    failed(a, EndData::Format(Ok(a.messages)), Stage::Format),
+                ),
+            ));
+            if a.stage == Stage::Format {
+                continue;
+            }
+            let (model_id, lm_name) = match &a.lm {
+                Some(lm) => crate::trace::lm_span_names(&lm.model_id()),
+                None => (Arc::from(""), Arc::from("chat")),
+            };
+            let turns = match signature {
+                Some(sig) => a
+                    .adapter
+                    .format_user(sig, &inputs)
+                    .ok()
+                    .flatten()
+                    .into_iter()
+                    .collect(),
+                None => Vec::new(),
+            };
+            let lm_end = match &a.response {
+                Some(r) => EndData::Lm(Ok(r.clone())),
+                None => EndData::Cancelled,
+            };
+            out.push((
+                start(
+                    a.lm_id,
+                    lm_name,
+                    a.t[1],
+                    StartData::Lm {
+                        model_id,
+                        input: Arc::new(LmInput {
+                            prefix: a.prefix.clone().unwrap_or_else(|| Arc::from(Vec::new())),
+                            turns,
+                            params: a.params.clone(),
+                            constraint: a.constraint,
+                        }),
+                    },
+                ),
+                end(a.t[2], failed(a, lm_end, Stage::Lm)),
+            ));
+            if a.stage == Stage::Lm {
+                continue;
+            }
+            let completion: Arc<str> = a
+                .response
+                .as_ref()
+                .map(|r| Arc::from(r.text.as_str()))
+                .unwrap_or_else(|| Arc::from(""));
+            let parse_end = if a.stage == Stage::Parse {
+                EndData::Cancelled
+            } else {
+                match (signature, &a.response) {
+                    (Some(sig), Some(r)) => match a.adapter.parse(sig, &r.text) {
+                        Ok(f) => {
+                            let f = Arc::new(f);
+                            if a.parsed_ok {
+                                outputs = Some(f.clone());
+                            }
+                            EndData::Parse(Ok(f))
+                        }
+                        Err(e) => EndData::Parse(Err(ErrorInfo::new("parse", e.to_string()))),
+                    },
+                    _ => EndData::Parse(Ok(Arc::new(Fields::new()))),
+                }
+            };
+            out.push((
+                start(
+                    a.parse_id,
+                    name("parse"),
+                    a.t[2],
+                    StartData::Parse {
+                        adapter: a.adapter.name(),
+                        completion,
+                        fallback: a.fallback,
+                    },
+                ),
+                end(a.t[3], parse_end),
+            ));
+        }
+        let module_end = match &self.outcome {
+            Outcome::Ok {
+                usage,
+                lm_calls,
+                fallbacks,
+            } => EndData::Module(Ok(ModuleOutput {
+                outputs: outputs.unwrap_or_default(),
+                usage: *usage,
+                lm_calls: *lm_calls,
+                fallbacks: *fallbacks,
+            })),
+            Outcome::Err(e) => EndData::Module(Err(e.clone())),
+            Outcome::Cancelled => EndData::Cancelled,
+        };
+        out.push((
+            OwnedStart {
+                trace_id: self.ids.trace_id,
+                call_id: self.ids.span_id,
+                parent_id: self.ids.parent_id,
+                name: match &self.name {
+                    Some(n) if !n.is_empty() => n.clone(),
+                    _ => Arc::from("Predict"),
+                },
+                start_ns: self.start_ns,
+                data: StartData::Module {
+                    inputs: inputs.clone(),
+                },
+                program: self.program.clone(),
+            },
+            OwnedEnd {
+                end_ns: self.end_ns,
+                data: module_end,
+                events: self.events.clone(),
+                attributes: Vec::new(),
+            },
+        ));
+    }
+}
+
+impl PredictRecord {
+    pub(super) fn current(&mut self) -> Option<&mut Attempt> {
+        match self.more.last_mut() {
+            Some(a) => Some(a),
+            None => self.first.as_mut(),
+        }
+    }
+}
+
+thread_local! {
+    /// Boxes of records the collector is done with, for this thread's next calls: in
+    /// steady state a traced call allocates no record. (Boxes, because the queue
+    /// takes the records boxed.)
+    #[allow(clippy::vec_box)]
+    static SPARE: std::cell::RefCell<Vec<Box<PredictRecord>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+pub(super) fn recycled_box() -> Box<PredictRecord> {
+    SPARE
+        .try_with(|s| s.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Box::new(PredictRecord::blank()))
+}
+
+/// Drops a used record's contents (on the calling thread, which allocated most of
+/// them) and keeps its box for a later call.
+pub(crate) fn recycle(mut record: Box<PredictRecord>) {
+    *record = PredictRecord::blank();
+    let _ = SPARE.try_with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < 4 {
+            s.push(record);
+        }
+    });
+}
