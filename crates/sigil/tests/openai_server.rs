@@ -219,3 +219,62 @@ async fn a_repeated_request_is_a_cache_hit() {
     assert!(!again.call(fresh).await.unwrap().cache_hit);
     assert_eq!(seen.load(Ordering::SeqCst), 2);
 }
+
+fn grammar_client(base_url: &str) -> OpenAiClient {
+    let config = OpenAiConfig::new("openai/smollm2")
+        .base_url(base_url)
+        .grammar(true)
+        .backoff(Backoff::immediate())
+        .timeout(Duration::from_secs(120));
+    OpenAiClient::new(config).expect("client")
+}
+
+/// With `grammar(true)` the ChatAdapter's format is sent as a GBNF grammar, and the
+/// server's completion parses first time, typed fields included, with no fallback call.
+#[tokio::test]
+async fn a_grammar_makes_the_server_follow_the_chat_format() {
+    let ctx = Ctx::new(grammar_client(&server_url()))
+        .with_params(LmParams {
+            max_tokens: Some(120),
+            ..greedy()
+        })
+        .with_fallback(FallbackPolicy::Off);
+    let p = Predict::parse(
+        "question -> answer, confidence: float, year: int, sure: bool, kind: enum[city, country, river], tags: list[str]",
+    )
+    .unwrap();
+    for q in [
+        "What is the capital of France?",
+        "Which river flows through Cairo?",
+    ] {
+        let out = p
+            .forward(&ctx, Example::new().input("question", q))
+            .await
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert_eq!((out.lm_calls, out.fallbacks), (1, 0), "{q}");
+        assert!(!out.get_str("answer").unwrap_or_default().trim().is_empty());
+        assert!(out.get("confidence").and_then(|v| v.as_f64()).is_some(), "{out:?}");
+        assert!(out.get("year").and_then(|v| v.as_i64()).is_some(), "{out:?}");
+        assert!(out.get("sure").and_then(|v| v.as_bool()).is_some(), "{out:?}");
+        let kind = out.get_str("kind").unwrap_or_default();
+        assert!(["city", "country", "river"].contains(&kind.as_str()), "{kind}");
+        assert!(out.get("tags").and_then(|v| v.as_array()).is_some(), "{out:?}");
+    }
+}
+
+/// A `Choice` constraint sent as a grammar: the completion is one of the choices.
+#[tokio::test]
+async fn a_choice_grammar_yields_one_of_the_choices() {
+    let lm = grammar_client(&server_url());
+    let choices: Vec<String> = ["card_arrival", "card_linking", "exchange_rate"]
+        .map(String::from)
+        .to_vec();
+    let constraint = sigil::lm::OutputConstraint::Choice {
+        choices: choices.clone(),
+    };
+    assert!(lm.supports_constraint(&constraint));
+    let mut req = request("My card has not arrived yet. Which category is this?");
+    req.constraint = Some(constraint);
+    let resp = lm.call(req).await.unwrap();
+    assert!(choices.contains(&resp.text), "{:?}", resp.text);
+}

@@ -7,6 +7,7 @@
 mod anthropic;
 mod cache;
 mod config;
+mod gbnf;
 mod openai;
 mod pricing;
 mod retry;
@@ -23,6 +24,7 @@ pub use openai::{
     OLLAMA_BASE_URL, OPENAI_BASE_URL, OpenAiClient, OpenAiConfig, ResponseFormatStyle,
     TokenLimitParam,
 };
+pub use gbnf::{GrammarError, grammar as gbnf_grammar};
 pub use pricing::{Price, PriceTable};
 pub use retry::{Backoff, parse_http_date, parse_retry_after};
 pub use types::*;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::config::{ApiKey, EnvLookup, env_bool, env_first, env_nonempty, process_env};
+use super::gbnf;
 use super::pricing::PriceTable;
 use super::retry::{Backoff, HttpTransport, scrub};
 use super::{Lm, LmError, LmRequest, LmResponse, Message, OutputConstraint, Usage};
@@ -67,6 +68,12 @@ pub struct OpenAiConfig {
     /// The `response_format` dialect of the server (`SIGIL_OPENAI_RESPONSE_FORMAT=json_object`
     /// selects llama-cpp-python's).
     pub response_format_style: ResponseFormatStyle,
+    /// Whether the server takes a GBNF grammar in the request's `grammar` field
+    /// (llama.cpp's `llama-server` and llama-cpp-python's server do; OpenAI does not).
+    /// When it does, `ChatFields` and `Choice` constraints are sent as grammars, so the
+    /// server decodes only completions the adapter parses. Off unless set
+    /// (`SIGIL_OPENAI_GRAMMAR=1`).
+    pub grammar: bool,
     /// `None`: `max_completion_tokens` for OpenAI's reasoning models on api.openai.com,
     /// else `max_tokens`.
     pub token_limit_param: Option<TokenLimitParam>,
@@ -96,6 +103,7 @@ impl OpenAiConfig {
             structured_output: None,
             strict_json_schema: true,
             response_format_style: ResponseFormatStyle::default(),
+            grammar: false,
             token_limit_param: None,
             prices: PriceTable::shared_builtin(),
         }
@@ -126,6 +134,7 @@ impl OpenAiConfig {
             )));
         }
         c.structured_output = env_bool(env, "SIGIL_OPENAI_STRUCTURED_OUTPUT");
+        c.grammar = env_bool(env, "SIGIL_OPENAI_GRAMMAR").unwrap_or(false);
         if env("SIGIL_OPENAI_RESPONSE_FORMAT").is_some_and(|v| v.trim() == "json_object") {
             c.response_format_style = ResponseFormatStyle::JsonObjectWithSchema;
         }
@@ -186,6 +195,11 @@ impl OpenAiConfig {
         self.response_format_style = style;
         self
     }
+    /// Send `ChatFields` and `Choice` constraints as GBNF grammars (llama.cpp servers).
+    pub fn grammar(mut self, yes: bool) -> Self {
+        self.grammar = yes;
+        self
+    }
     pub fn strict_json_schema(mut self, strict: bool) -> Self {
         self.strict_json_schema = strict;
         self
@@ -204,9 +218,10 @@ impl OpenAiConfig {
 ///
 /// Constraints: [`OutputConstraint::JsonSchema`] becomes a strict `json_schema`
 /// `response_format` when the server supports structured output. `Choice` and
-/// `ChatFields` are not sent: OpenAI has no way to enforce either on free text (a JSON
-/// schema would change the completion's format from what the adapter parses), and the
-/// compatible servers' guided-decoding extensions differ from server to server.
+/// `ChatFields` are sent only to servers configured to take a GBNF `grammar`
+/// ([`OpenAiConfig::grammar`], llama.cpp's servers): OpenAI has no way to enforce either
+/// on free text (a JSON schema would change the completion's format from what the
+/// adapter parses).
 pub struct OpenAiClient {
     model_id: String,
     config: OpenAiConfig,
@@ -326,6 +341,17 @@ impl OpenAiClient {
             })),
             _ => None,
         };
+        let grammar =
+            match &request.constraint {
+                Some(
+                    c @ (OutputConstraint::ChatFields { .. } | OutputConstraint::Choice { .. }),
+                ) if self.config.grammar => Some(gbnf::grammar(c).map_err(|e| {
+                    LmError::Unsupported(format!(
+                        "this output constraint cannot be sent as a grammar: {e}"
+                    ))
+                })?),
+                _ => None,
+            };
         let body = ChatBody {
             model: &self.config.model,
             messages: &request.messages,
@@ -336,6 +362,7 @@ impl OpenAiClient {
             stop: (!p.stop.is_empty()).then_some(p.stop.as_slice()),
             seed: p.seed,
             response_format,
+            grammar,
         };
         serde_json::to_vec(&body)
             .map_err(|e| LmError::Other(format!("cannot encode the request: {e}")))
@@ -460,7 +487,10 @@ impl Lm for OpenAiClient {
     }
 
     fn supports_constraint(&self, constraint: &OutputConstraint) -> bool {
-        matches!(constraint, OutputConstraint::JsonSchema { .. }) && self.structured
+        match constraint {
+            OutputConstraint::JsonSchema { .. } => self.structured,
+            c => self.config.grammar && gbnf::grammar(c).is_ok(),
+        }
     }
 
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
@@ -494,6 +524,8 @@ struct ChatBody<'a> {
     seed: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_format: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grammar: Option<String>,
 }
 
 #[derive(Deserialize)]
