@@ -372,13 +372,27 @@ fn header(line: &str) -> Option<(&str, &str)> {
 }
 
 /// Splits a completion into `[[ ## name ## ]]` sections and coerces the output fields.
+/// The line that ends a ChatAdapter completion.
+const COMPLETED_MARKER: &str = "[[ ## completed ## ]]";
+
 fn parse_sections(signature: &Signature, completion: &str) -> Result<Fields, ParseFailure> {
     if py_strip(completion).is_empty() {
         return Err(ParseFailure::Empty);
     }
     // (header, lines); the text before the first header has no name.
     let mut sections: Vec<(Option<&str>, Vec<&str>)> = vec![(None, Vec::new())];
-    for line in py_splitlines(completion) {
+    let mut lines = py_splitlines(completion);
+    // A completion cut off by the token limit inside the closing `[[ ## completed ## ]]`
+    // marker: the last field's value ended before it, so the fragment is dropped
+    // (DSPy would take it as part of the value).
+    if let Some(last) = lines.last().map(|l| py_strip(l))
+        && last.len() >= 2
+        && last.len() < COMPLETED_MARKER.len()
+        && COMPLETED_MARKER.starts_with(last)
+    {
+        lines.pop();
+    }
+    for line in lines {
         match header(py_strip(line)) {
             Some((name, rest)) => {
                 let rest = py_strip(rest);

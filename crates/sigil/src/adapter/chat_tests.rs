@@ -261,3 +261,25 @@ fn constraint_only_when_supported() {
     // The JSON adapter does not take a ChatFields-only LM's word for its JSON schema.
     assert_eq!(JsonAdapter.constraint(&sig(), &ChatFieldsLm), None);
 }
+
+#[test]
+fn a_completion_cut_off_inside_the_completed_marker_still_parses() {
+    let sig = Signature::parse("q -> label: enum[balance_not_updated, age_limit]").unwrap();
+    for cut in ["\n\n[[ ## comp", "\n\n[[", "\n\n[[ ## completed ## ]"] {
+        let completion = format!("[[ ## label ## ]]\nbalance_not_updated{cut}");
+        let fields = ChatAdapter
+            .parse(&sig, &completion)
+            .unwrap_or_else(|e| panic!("{cut:?}: {e}"));
+        assert_eq!(fields["label"], "balance_not_updated", "{cut:?}");
+    }
+    // A cut inside the value itself is still an error.
+    assert!(
+        ChatAdapter
+            .parse(&sig, "[[ ## label ## ]]\nbalance_not")
+            .is_err()
+    );
+    // A single `[` line is not taken for the marker.
+    let sig = Signature::parse("q -> text").unwrap();
+    let fields = ChatAdapter.parse(&sig, "[[ ## text ## ]]\nsee\n[").unwrap();
+    assert_eq!(fields["text"], "see\n[");
+}
