@@ -8,9 +8,12 @@
 //! ```text
 //! compile --split SPLIT.json --optimizer random|mipro --budget N --seed S
 //!         [--lm server --url http://127.0.0.1:PORT/v1 | --lm embedded --model MODEL.gguf]
-//!         [--adapter chat|json] [--concurrency C] [--max-tokens T] [--max-demos D]
+//!         [--adapter chat|json] [--grammar] [--concurrency C] [--max-tokens T] [--max-demos D]
 //!         [--candidates K]
 //! ```
+//!
+//! `--grammar` (server, chat adapter): the ChatAdapter's format goes to the server as a
+//! GBNF grammar, so the server decodes only completions that parse.
 //!
 //! Prints one JSON line: search LM calls, tokens and wall time, valset score, held-out
 //! accuracy with its 95% bootstrap CI, and the completions the adapter could not parse.
@@ -82,6 +85,7 @@ struct Args {
     url: String,
     model: PathBuf,
     json: bool,
+    grammar: bool,
     concurrency: usize,
     max_tokens: u32,
     max_demos: usize,
@@ -98,6 +102,7 @@ fn args() -> anyhow::Result<Args> {
         url: String::new(),
         model: PathBuf::new(),
         json: false,
+        grammar: false,
         concurrency: 2,
         max_tokens: 64,
         max_demos: 2,
@@ -115,6 +120,7 @@ fn args() -> anyhow::Result<Args> {
             "--url" => a.url = value()?,
             "--model" => a.model = value()?.into(),
             "--adapter" => a.json = value()? == "json",
+            "--grammar" => a.grammar = true,
             "--concurrency" => a.concurrency = value()?.parse().context("--concurrency")?,
             "--max-tokens" => a.max_tokens = value()?.parse().context("--max-tokens")?,
             "--max-demos" => a.max_demos = value()?.parse().context("--max-demos")?,
@@ -192,6 +198,9 @@ fn lm(a: &Args) -> anyhow::Result<Arc<dyn Lm>> {
             let mut c = OpenAiConfig::new("openai/smollm2")
                 .base_url(a.url.clone())
                 .max_concurrency(a.concurrency.max(1));
+            if a.grammar {
+                c = c.grammar(true);
+            }
             if a.json {
                 // llama-cpp-python enforces a JSON schema given as json_object + schema.
                 c = c
@@ -276,7 +285,11 @@ async fn main() -> anyhow::Result<()> {
         serde_json::json!({
             "framework": "sigil",
             "lm": a.lm,
-            "adapter": if a.json { "json" } else { "chat" },
+            "adapter": match (a.json, a.grammar) {
+                (true, _) => "json",
+                (false, true) => "chat + grammar",
+                (false, false) => "chat",
+            },
             "optimizer": a.optimizer,
             "budget": a.budget,
             "seed": a.seed,
