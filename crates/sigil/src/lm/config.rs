@@ -123,6 +123,8 @@ pub struct LmConfig {
     pub structured_output: Option<bool>,
     /// The `response_format` dialect of an OpenAI-compatible server.
     pub response_format_style: Option<super::openai::ResponseFormatStyle>,
+    /// Whether the (llama.cpp) server takes GBNF grammars (see [`OpenAiConfig::grammar`]).
+    pub grammar: Option<bool>,
     pub prices: Option<Arc<PriceTable>>,
     /// Wrap the client in a [`CachedLm`] with this cache.
     pub cache: Option<CacheConfig>,
@@ -165,6 +167,10 @@ impl LmConfig {
     }
     pub fn response_format_style(mut self, style: super::openai::ResponseFormatStyle) -> Self {
         self.response_format_style = Some(style);
+        self
+    }
+    pub fn grammar(mut self, yes: bool) -> Self {
+        self.grammar = Some(yes);
         self
     }
     pub fn prices(mut self, prices: Arc<PriceTable>) -> Self {
@@ -229,6 +235,9 @@ pub(crate) fn lm_from_config_with_env(
             }
             if let Some(style) = config.response_format_style {
                 c.response_format_style = style;
+            }
+            if let Some(yes) = config.grammar {
+                c.grammar = yes;
             }
             c.require_credentials()?;
             Arc::new(OpenAiClient::new(c)?)
@@ -332,5 +341,30 @@ mod tests {
             &env,
         );
         assert!(lm.is_ok());
+    }
+
+    #[test]
+    fn grammar_is_off_by_default_and_on_by_env_or_config() {
+        use crate::lm::OutputConstraint;
+        use crate::signature::FieldType;
+        let chat = OutputConstraint::ChatFields {
+            fields: vec![("answer".into(), FieldType::Str)],
+        };
+        let local = env_of(&[("OPENAI_BASE_URL", "http://localhost:8080/v1")]);
+        let lm = lm_from_config_with_env(LmConfig::new("openai/llama"), &local).unwrap();
+        assert!(!lm.supports_constraint(&chat));
+        let lm =
+            lm_from_config_with_env(LmConfig::new("openai/llama").grammar(true), &local).unwrap();
+        assert!(lm.supports_constraint(&chat));
+        let on = env_of(&[
+            ("OPENAI_BASE_URL", "http://localhost:8080/v1"),
+            ("SIGIL_OPENAI_GRAMMAR", "1"),
+        ]);
+        let lm = lm_from_config_with_env(LmConfig::new("openai/llama"), &on).unwrap();
+        assert!(lm.supports_constraint(&chat));
+        assert!(!lm.supports_constraint(&OutputConstraint::Choice { choices: vec![] }));
+        let lm =
+            lm_from_config_with_env(LmConfig::new("openai/llama").grammar(false), &on).unwrap();
+        assert!(!lm.supports_constraint(&chat));
     }
 }
