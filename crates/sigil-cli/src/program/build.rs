@@ -75,6 +75,9 @@ pub async fn build_ctx(pf: &ProgramFile, o: &LmOverrides) -> anyhow::Result<Buil
         if let Some(s) = spec.structured_output {
             c = c.structured_output(s);
         }
+        if let Some(g) = spec.grammar {
+            c = c.grammar(g);
+        }
         if let Some(n) = spec.concurrency {
             c = c.max_concurrency(n);
         }

@@ -54,6 +54,10 @@ pub struct LmSpec {
     /// Ask a hosted LM for structured output (JSON schema) when the adapter allows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub structured_output: Option<bool>,
+    /// The server is a llama.cpp server that takes GBNF grammars: the ChatAdapter's
+    /// format and choices are enforced while it decodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grammar: Option<bool>,
     /// Cache responses on disk under `.sigil/cache` (default: on for compile, off otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<bool>,
