@@ -3,7 +3,9 @@
 //! server (`loopback`), through `OpenAiClient` with no request cache.
 //!
 //! Usage: throughput BASE_URL N C. Prints one JSON line:
-//! {"framework", "examples", "concurrency", "wall_s", "per_s", "accuracy", "errors", "peak_rss_mib"}.
+//! {"framework", "examples", "concurrency", "wall_s", "per_s", "accuracy", "errors", "peak_rss_mib",
+//! "call_ms_mean", "call_ms_p50", "call_ms_p95"} (the call_ms figures: each example's
+//! program call as Evaluate timed it).
 //! Peak RSS is the process's VmHWM from /proc/self/status, read after the run (the
 //! Python side reads it the same way).
 
@@ -33,8 +35,21 @@ fn fail(msg: String) -> ! {
     std::process::exit(1);
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(format!("runtime: {e}")));
+    // As `sigil eval` does: the evaluation runs as a task on the runtime's workers, so
+    // each response wakes it on the worker that read it.
+    rt.block_on(async {
+        tokio::spawn(run())
+            .await
+            .unwrap_or_else(|e| fail(format!("the run panicked: {e}")))
+    });
+}
+
+async fn run() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [url, n, c] = args.as_slice() else {
         fail("usage: throughput BASE_URL N CONCURRENCY".into())
@@ -70,6 +85,15 @@ async fn main() {
         .await
         .unwrap_or_else(|e| fail(format!("evaluate: {e}")));
     let wall = start.elapsed().as_secs_f64();
+    let mut lat: Vec<f64> = report
+        .results
+        .iter()
+        .map(|r| r.elapsed.as_secs_f64() * 1e3)
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let mean_ms = lat.iter().sum::<f64>() / lat.len().max(1) as f64;
+    let p50 = lat.get(lat.len() / 2).copied().unwrap_or(0.0);
+    let p95 = lat.get(lat.len() * 95 / 100).copied().unwrap_or(0.0);
     println!(
         "{}",
         serde_json::json!({
@@ -81,6 +105,9 @@ async fn main() {
             "accuracy": report.mean,
             "errors": report.errors,
             "peak_rss_mib": peak_rss_mib(),
+            "call_ms_mean": mean_ms,
+            "call_ms_p50": p50,
+            "call_ms_p95": p95,
         })
     );
 }

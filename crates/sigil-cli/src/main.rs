@@ -20,6 +20,24 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
 }
 
+/// Runs a command's future as a task on [`runtime`]'s workers rather than on this
+/// thread: LM responses then wake it on the worker that read them, one thread hop fewer
+/// per LM call than polling it from `block_on` on the main thread (measured in
+/// `bench/`'s throughput part). A panic in the command is re-raised here.
+pub(crate) fn block_on_worker<F, T>(command: F) -> anyhow::Result<T>
+where
+    F: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    runtime()?.block_on(async {
+        match tokio::spawn(command).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(anyhow::anyhow!("the command was cancelled: {e}")),
+        }
+    })
+}
+
 /// Help and version print as clap renders them; a usage error is one line (plus clap's
 /// suggestion, when it has one) and exit code 2.
 fn usage_error(e: clap::Error) -> std::process::ExitCode {

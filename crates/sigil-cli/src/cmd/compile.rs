@@ -14,7 +14,7 @@ use crate::program::{build_metric, build_optimizer, load_data};
 use crate::session::{LmFlags, Session};
 
 /// Compile a program file with its [optimizer] and write the artifact.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// The program file (TOML).
     pub program: PathBuf,
@@ -41,7 +41,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    crate::runtime()?.block_on(async {
+    let args = args.clone();
+    crate::block_on_worker(async move {
         let session = Session::open(&args.program, &args.lm, Some(!args.no_cache)).await?;
         let out = args
             .out

@@ -8,7 +8,7 @@ use crate::program::{build_metric, load_data, load_examples};
 use crate::session::{LmFlags, Session, score_json, score_line};
 
 /// Score a program file (optionally with a compiled artifact) on one of its datasets or a file.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Args {
     /// The program file (TOML).
     pub program: PathBuf,
@@ -39,10 +39,10 @@ pub enum Split {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    crate::runtime()?.block_on(run_async(args))
+    crate::block_on_worker(run_async(args.clone()))
 }
 
-async fn run_async(args: &Args) -> anyhow::Result<()> {
+async fn run_async(args: Args) -> anyhow::Result<()> {
     let session = Session::open(&args.program, &args.lm, None).await?;
     let data = match &args.data {
         Some(p) => {
