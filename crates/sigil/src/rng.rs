@@ -51,6 +51,23 @@ impl SeededRng {
         }
     }
 
+    /// One draw from a single output: `None` when that output is rejected (the caller
+    /// then continues with [`SeededRng::draw`], which gives the same sequence).
+    pub(crate) fn draw_one(&mut self, below: &Below) -> Option<usize> {
+        let x = self.next_u64();
+        (x < below.zone).then(|| below.rem(x) as usize)
+    }
+
+    /// This generator advanced by `outputs` calls of `next_u64` (SplitMix64's state
+    /// only adds a constant per output, so this takes no time).
+    pub(crate) fn advanced(&self, outputs: u64) -> SeededRng {
+        SeededRng {
+            state: self
+                .state
+                .wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(outputs)),
+        }
+    }
+
     /// Fisher-Yates shuffle.
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
@@ -132,6 +149,21 @@ mod tests {
             if n > 1 {
                 assert_eq!(Below::new(n as usize).rem(x), x % n, "{x} % {n}");
             }
+        }
+    }
+
+    #[test]
+    fn advanced_skips_outputs() {
+        let mut r = SeededRng::new(42);
+        let ahead = r.advanced(1000);
+        for _ in 0..1000 {
+            r.next_u64();
+        }
+        assert_eq!(r.next_u64(), ahead.clone().next_u64());
+        let b = Below::new(10);
+        let (mut a, mut c) = (SeededRng::new(3), SeededRng::new(3));
+        for _ in 0..1000 {
+            assert_eq!(a.draw_one(&b), Some(c.draw(&b)));
         }
     }
 
