@@ -145,7 +145,10 @@ def compile_part(src):
         "Server runs share one llama.cpp server (llama-cpp-python 0.3.36, SmolLM2-135M-Instruct Q4_1, 2 threads); "
         "Sigil's embedded runs use `sigil-local` in process with constrained decoding. DSPy's budget is enforced by "
         "its LM refusing calls past it (the optimizer sees failed examples, as Sigil's budget stops its search). "
-        "DSPy sends `max_completion_tokens`, which llama-cpp-python ignores, so the bench also sends `max_tokens`.",
+        "DSPy sends `max_completion_tokens`, which llama-cpp-python ignores, so the bench also sends `max_tokens`. "
+        "Adapter `chat + grammar`: Sigil's ChatAdapter with its `[[ ## field ## ]]` format sent to the server as a GBNF "
+        "grammar (`OpenAiConfig::grammar`), so the server decodes only parseable completions (DSPy has no such option); "
+        "`json`: the JSON adapter with the schema as llama-cpp-python's `response_format` on both sides.",
         "Parse failures: completions the configured adapter could not parse (search + test; the JSON fallback's own "
         "failures are not counted). Accuracy: held-out test set, 95% bootstrap CI.",
         "",
