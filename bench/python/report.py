@@ -148,7 +148,8 @@ def compile_part(src):
         "DSPy sends `max_completion_tokens`, which llama-cpp-python ignores, so the bench also sends `max_tokens`. "
         "Adapter `chat + grammar`: Sigil's ChatAdapter with its `[[ ## field ## ]]` format sent to the server as a GBNF "
         "grammar (`OpenAiConfig::grammar`), so the server decodes only parseable completions (DSPy has no such option); "
-        "`json`: the JSON adapter with the schema as llama-cpp-python's `response_format` on both sides.",
+        "`json`: the JSON adapter; Sigil sends the output schema in llama-cpp-python's `response_format` dialect (`json_object` + "
+        "schema), DSPy sends its JSONAdapter's `response_format` (`json_object`, or a JSON schema when LiteLLM knows the model supports one).",
         "Parse failures: completions the configured adapter could not parse (search + test; the JSON fallback's own "
         "failures are not counted). Accuracy: held-out test set, 95% bootstrap CI.",
         "",
