@@ -11,8 +11,9 @@
 //! caller wall time over the no-hooks run of the same round, minus one: the figure the
 //! 5% target is about), and the collector thread's CPU time per call (the work moved
 //! off the caller, reported separately; it runs beside the caller on another core).
-//! CPU times come from /proc/*/schedstat, so they hold up better than wall times on a
-//! busy machine; the per-round ratio cancels slow phases that hit every case alike.
+//! CPU times come from /proc/*/schedstat (read after a yield, see `own_cpu_ns`), so
+//! they hold up better than wall times on a busy machine; the per-round ratio cancels
+//! slow phases that hit every case alike.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,7 +46,7 @@ impl Lm for ConstLm {
     }
 }
 
-/// CPU time (ns) of one thread, or of every thread of the process, from /proc.
+/// CPU time (ns) of one thread, from /proc.
 fn cpu_ns(path: &str) -> u64 {
     std::fs::read_to_string(path)
         .ok()
@@ -75,9 +76,18 @@ struct Run {
 struct Noop;
 impl sigil::trace::Hook for Noop {}
 
+/// The calling thread's CPU time (ns). The kernel adds a running thread's time to
+/// schedstat only at a scheduler tick (4 ms here) or when it is scheduled, so a read
+/// alone is up to a tick stale: 0.8 us per call over 5,000 calls. Yielding first
+/// makes the scheduler account the time so far.
+fn own_cpu_ns() -> u64 {
+    std::thread::yield_now();
+    cpu_ns("/proc/thread-self/schedstat")
+}
+
 async fn time_calls(p: &Predict, ctx: &Ctx, calls: usize) -> Run {
     let input = Example::new().input("question", "What is the capital of France?");
-    let cpu0 = cpu_ns("/proc/thread-self/schedstat");
+    let cpu0 = own_cpu_ns();
     let start = Instant::now();
     for _ in 0..calls {
         if p.forward(ctx, input.clone()).await.is_err() {
@@ -86,7 +96,7 @@ async fn time_calls(p: &Predict, ctx: &Ctx, calls: usize) -> Run {
         }
     }
     let wall_us = start.elapsed().as_secs_f64() * 1e6 / calls as f64;
-    let caller_cpu_us = (cpu_ns("/proc/thread-self/schedstat") - cpu0) as f64 / 1e3 / calls as f64;
+    let caller_cpu_us = (own_cpu_ns() - cpu0) as f64 / 1e3 / calls as f64;
     Run {
         wall_us,
         caller_cpu_us,
@@ -143,13 +153,17 @@ fn main() {
                     .with_trace_sampling(1.0 / 32.0),
             ),
         ];
-        // Optional: only the cases whose name contains this (for profiling).
+        // Optional: only the cases whose name contains this, or is this if it ends in `$`
+        // (for profiling).
         let only = std::env::var("TRACE_BENCH_ONLY").unwrap_or_default();
         let cases: Vec<(&str, Ctx)> = cases
             .into_iter()
             .filter(|(n, _)| {
-                n.contains(only.as_str())
-                    || (*n == "no_hooks" && std::env::var_os("TRACE_BENCH_SOLO").is_none())
+                let chosen = match only.strip_suffix('$') {
+                    Some(exact) => *n == exact,
+                    None => n.contains(only.as_str()),
+                };
+                chosen || (*n == "no_hooks" && std::env::var_os("TRACE_BENCH_SOLO").is_none())
             })
             .collect();
         for (_, ctx) in &cases {
