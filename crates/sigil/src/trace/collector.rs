@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::convert::span_from_events;
 use super::hooks::{EndData, Hook, OwnedEnd, OwnedStart, SpanRecord};
 use super::ids::SpanId;
-use super::predict::PredictRecord;
+use super::predict::{Arena, PredictRecord};
 use super::privacy::Privacy;
 use super::span::{Span, keys};
 use crate::lm::Usage;
@@ -82,11 +82,13 @@ pub struct CollectorStats {
 
 /// What a collector receives from the calling task: one generic span, or a whole
 /// `Predict` call (its module, format, LM and parse spans) as the pointers the call
-/// already held. Spans are built from records on the collector's thread.
+/// already held. Spans are built from records on the collector's thread. A `Predict`
+/// record is stored in the queue itself (no allocation per call).
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Record {
     Span(Box<SpanRecord>),
-    Predict(Box<PredictRecord>),
+    Predict(PredictRecord),
 }
 
 impl Record {
@@ -104,9 +106,11 @@ impl Record {
 pub struct SpanQueue(Arc<Shared>);
 
 impl SpanQueue {
-    /// The hot path: an uncontended lock and a move into the queue.
+    /// The hot path: an uncontended lock and a move into the queue. A `Predict`
+    /// record's inputs and response are copied into the queue's arena and freed here,
+    /// once the lock is released.
     #[inline]
-    pub(crate) fn push(&self, record: Record) {
+    pub(crate) fn push(&self, mut record: Record) {
         let shared = &self.0;
         let n = record.span_count();
         let mut q = lock(&shared.queue);
@@ -127,6 +131,10 @@ impl SpanQueue {
         }
         let before = q.spans;
         q.spans += n;
+        let detached = match &mut record {
+            Record::Predict(p) => Some(p.detach(&mut q.arena)),
+            Record::Span(_) => None,
+        };
         q.items.push(record);
         if before < shared.batch_size && q.spans >= shared.batch_size {
             shared.wake.notify_one();
@@ -135,17 +143,15 @@ impl SpanQueue {
         // at twice the rate it fills.
         let dead = (q.graveyard.pop(), q.graveyard.pop());
         drop(q);
-        for r in [dead.0, dead.1].into_iter().flatten() {
-            match r {
-                Record::Predict(p) => super::predict::recycle(p),
-                other => drop(other),
-            }
-        }
+        drop(detached);
+        drop(dead);
     }
 }
 
 struct Queue {
     items: Vec<Record>,
+    /// Copies of the `Predict` records' inputs and responses.
+    arena: Arena,
     /// Spans in `items`.
     spans: usize,
     /// Spans received (under the lock, so counting costs no atomic).
@@ -210,6 +216,7 @@ impl CollectorBuilder {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 items: Vec::with_capacity(self.batch_size),
+                arena: Arena::default(),
                 spans: 0,
                 received: 0,
                 graveyard: Vec::with_capacity(4 * self.batch_size),
@@ -335,6 +342,22 @@ impl Hook for SpanCollector {
     }
 }
 
+/// The largest batches of late (records and arena bytes), forgotten slowly.
+#[derive(Clone, Copy, Default)]
+struct Recent {
+    records: usize,
+    bytes: usize,
+}
+
+impl Recent {
+    fn decay(self, records: usize, bytes: usize) -> Recent {
+        Recent {
+            records: records.max(self.records - self.records / 16),
+            bytes: bytes.max(self.bytes - self.bytes / 16),
+        }
+    }
+}
+
 struct Worker {
     shared: Arc<Shared>,
     /// Each sink and whether its failure was reported.
@@ -348,6 +371,8 @@ struct Worker {
 impl Worker {
     fn run(mut self) {
         let mut spare: Vec<Record> = Vec::with_capacity(self.shared.batch_size);
+        let mut spare_arena = Arena::default();
+        let mut recent = Recent::default();
         loop {
             // Double buffering: the queue and the batch being delivered swap vectors, so
             // the callers push into capacity that is already there (no reallocations,
@@ -364,11 +389,23 @@ impl Worker {
                         .unwrap_or_else(|e| e.into_inner().0);
                 }
                 std::mem::swap(&mut q.items, &mut spare);
+                std::mem::swap(&mut q.arena, &mut spare_arena);
                 q.spans = 0;
                 (q.flush_requested, q.shutdown)
             };
+            recent = recent.decay(spare.len(), spare_arena.len());
             if !spare.is_empty() {
-                self.deliver(&mut spare);
+                self.deliver(&mut spare, &spare_arena);
+            }
+            spare_arena.clear();
+            // The buffers keep their capacity, so the callers' pushes rarely grow them
+            // (growing touches fresh pages, which costs the caller); what a past burst
+            // left is given back once batches have been small for a while.
+            if spare.capacity() > 4 * recent.records.max(self.shared.batch_size) {
+                spare.shrink_to(2 * recent.records.max(self.shared.batch_size));
+            }
+            if spare_arena.capacity() > 4 * recent.bytes.max(1 << 16) {
+                spare_arena.shrink_to(2 * recent.bytes.max(1 << 16));
             }
             let flushing = { lock(&self.shared.queue).flushed < flush_to };
             if flushing || shutdown {
@@ -383,7 +420,7 @@ impl Worker {
         }
     }
 
-    fn deliver(&mut self, items: &mut Vec<Record>) {
+    fn deliver(&mut self, items: &mut Vec<Record>, arena: &Arena) {
         let mut spans = Vec::with_capacity(items.len() * 4);
         let mut pairs: Vec<(OwnedStart, OwnedEnd)> = Vec::new();
         for record in items.iter() {
@@ -394,7 +431,7 @@ impl Worker {
                 }
                 Record::Predict(p) => {
                     let expanded =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| p.expand(&mut pairs)));
+                        std::panic::catch_unwind(AssertUnwindSafe(|| p.expand(arena, &mut pairs)));
                     if expanded.is_ok() {
                         for (start, end) in pairs.drain(..) {
                             self.build(&start, &end, &mut spans);

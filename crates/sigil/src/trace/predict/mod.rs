@@ -6,16 +6,20 @@
 //! (format start = module start, LM start = format end, parse start = LM end, module
 //! end = the last parse end), and pointers the call already held (the inputs, the
 //! cached prompt prefix, the response), moved rather than cloned where the call is done
-//! with them. The collector's thread re-renders the user turn and re-parses the
-//! completion (adapters are pure functions of signature, inputs and completion), so
-//! neither is copied on the hot path.
+//! with them. When the record is queued, the inputs and the response are copied into
+//! the queue's buffer and freed on the calling thread (`arena.rs` says why). The
+//! collector's thread re-renders the user turn and re-parses the completion (adapters
+//! are pure functions of signature, inputs and completion), so neither is copied on
+//! the hot path.
 
 use std::sync::{Arc, OnceLock};
 
+mod arena;
 mod record;
 
-use record::{Attempt, Outcome, Stage, recycled_box};
-pub(crate) use record::{PredictRecord, recycle};
+pub(crate) use arena::Arena;
+pub(crate) use record::PredictRecord;
+use record::{Attempt, Held, Outcome, Stage, recycled_box, unbox};
 
 use super::hooks::{
     EndData, EndSource, ErrorInfo, Ids, LmSource, SpanEnd, SpanStart, StartSource, Tracing, now_ns,
@@ -207,7 +211,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
                 lm: None,
                 params: LmParams::default(),
                 constraint: None,
-                response: None,
+                response: Held::None,
                 parsed_ok: false,
             };
             if c.first.is_none() {
@@ -381,7 +385,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
             a.t[3] = t;
             a.stage = Stage::Done;
             a.parsed_ok = result.is_ok();
-            a.response = Some(response);
+            a.response = Held::Call(response);
         }
     }
 
@@ -478,9 +482,9 @@ impl Drop for PredictTrace<'_, '_> {
         }
         if let Some(mut record) = self.record(t, Outcome::Cancelled) {
             record.name = Some(self.call.name.clone());
-            record.inputs = Some(self.call.inputs.clone());
+            record.inputs = Held::Call(self.call.inputs.clone());
             self.tracing
-                .submit(super::collector::Record::Predict(record));
+                .submit(super::collector::Record::Predict(unbox(record)));
         }
     }
 }
@@ -496,9 +500,9 @@ impl Pending<'_> {
     #[inline]
     pub(crate) fn submit(mut self, call: CallData) {
         self.record.name = Some(call.name);
-        self.record.inputs = Some(call.inputs);
+        self.record.inputs = Held::Call(call.inputs);
         self.tracing
-            .submit(super::collector::Record::Predict(self.record));
+            .submit(super::collector::Record::Predict(unbox(self.record)));
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use super::arena::{Arena, At, ResponseCopy};
+
 use super::super::hooks::{
     EndData, ErrorInfo, Ids, LmInput, ModuleOutput, OwnedEnd, OwnedStart, StartData,
 };
@@ -42,8 +44,17 @@ pub(super) struct Attempt {
     pub(super) lm: Option<Arc<dyn Lm>>,
     pub(super) params: LmParams,
     pub(super) constraint: Option<&'static str>,
-    pub(super) response: Option<Arc<LmResponse>>,
+    pub(super) response: Held<LmResponse, ResponseCopy>,
     pub(super) parsed_ok: bool,
+}
+
+/// Data of the call's own: held until the record is queued, then copied into the
+/// queue's [`Arena`] and dropped on the calling thread (the arena's docs say why).
+#[derive(Clone, Debug)]
+pub(crate) enum Held<T, C> {
+    None,
+    Call(Arc<T>),
+    Copied(C),
 }
 
 #[derive(Clone)]
@@ -66,7 +77,7 @@ pub(crate) struct PredictRecord {
     pub(super) start_ns: u64,
     pub(super) end_ns: u64,
     pub(super) program: Option<Arc<ProgramInfo>>,
-    pub(super) inputs: Option<Arc<Example>>,
+    pub(super) inputs: Held<Example, At>,
     pub(super) signature: Option<Arc<Signature>>,
     pub(super) first: Option<Attempt>,
     pub(super) more: Vec<Attempt>,
@@ -104,7 +115,7 @@ impl PredictRecord {
             start_ns: 0,
             end_ns: 0,
             program: None,
-            inputs: None,
+            inputs: Held::None,
             signature: None,
             first: None,
             more: Vec::new(),
@@ -121,9 +132,50 @@ impl PredictRecord {
         self.first.iter().chain(self.more.iter())
     }
 
-    /// The call's spans as start/end pairs, children first.
-    pub(crate) fn expand(&self, out: &mut Vec<(OwnedStart, OwnedEnd)>) {
-        let inputs = self.inputs.clone().unwrap_or_default();
+    /// Copies the call's inputs and responses into `arena`. Returns the call's own
+    /// inputs and (first) response, for the caller to drop once it has released the
+    /// queue.
+    pub(crate) fn detach(
+        &mut self,
+        arena: &mut Arena,
+    ) -> (Option<Arc<Example>>, Option<Arc<LmResponse>>) {
+        let inputs = match std::mem::replace(&mut self.inputs, Held::None) {
+            Held::Call(e) => {
+                self.inputs = Held::Copied(arena.put_example(&e));
+                Some(e)
+            }
+            other => {
+                self.inputs = other;
+                None
+            }
+        };
+        let mut first = None;
+        for (k, a) in self
+            .first
+            .iter_mut()
+            .chain(self.more.iter_mut())
+            .enumerate()
+        {
+            if let Held::Call(r) = &a.response {
+                let copy = ResponseCopy::new(arena, r);
+                if let Held::Call(r) = std::mem::replace(&mut a.response, Held::Copied(copy))
+                    && k == 0
+                {
+                    first = Some(r);
+                }
+            }
+        }
+        (inputs, first)
+    }
+
+    /// The call's spans as start/end pairs, children first. `arena` holds the copies
+    /// [`PredictRecord::detach`] made.
+    pub(crate) fn expand(&self, arena: &Arena, out: &mut Vec<(OwnedStart, OwnedEnd)>) {
+        let inputs = Arc::new(match &self.inputs {
+            Held::None => Example::default(),
+            Held::Call(e) => (**e).clone(),
+            Held::Copied(at) => arena.example(*at),
+        });
         let start = |id: SpanId, name: Arc<str>, t: u64, data: StartData| OwnedStart {
             trace_id: self.ids.trace_id,
             call_id: id,
@@ -158,6 +210,11 @@ impl PredictRecord {
         let signature = self.signature.as_deref();
         for a in self.attempts() {
             let name = |step| crate::trace::adapter_step_name(a.adapter.name(), step);
+            let response = match &a.response {
+                Held::None => None,
+                Held::Call(r) => Some(r.clone()),
+                Held::Copied(c) => Some(Arc::new(c.response(arena))),
+            };
             out.push((
                 start(
                     a.format_id,
@@ -191,7 +248,7 @@ impl PredictRecord {
                     .collect(),
                 None => Vec::new(),
             };
-            let lm_end = match &a.response {
+            let lm_end = match &response {
                 Some(r) => EndData::Lm(Ok(r.clone())),
                 None => EndData::Cancelled,
             };
@@ -215,15 +272,14 @@ impl PredictRecord {
             if a.stage == Stage::Lm {
                 continue;
             }
-            let completion: Arc<str> = a
-                .response
+            let completion: Arc<str> = response
                 .as_ref()
                 .map(|r| Arc::from(r.text.as_str()))
                 .unwrap_or_else(|| Arc::from(""));
             let parse_end = if a.stage == Stage::Parse {
                 EndData::Cancelled
             } else {
-                match (signature, &a.response) {
+                match (signature, &response) {
                     (Some(sig), Some(r)) => match a.adapter.parse(sig, &r.text) {
                         Ok(f) => {
                             let f = Arc::new(f);
@@ -300,9 +356,9 @@ impl PredictRecord {
 }
 
 thread_local! {
-    /// Boxes of records the collector is done with, for this thread's next calls: in
-    /// steady state a traced call allocates no record. (Boxes, because the queue
-    /// takes the records boxed.)
+    /// Boxes a call fills its record in, for this thread's next calls: in steady state
+    /// a traced call allocates no record. (Boxes, so that the trace moves a pointer
+    /// until the record is queued.)
     #[allow(clippy::vec_box)]
     static SPARE: std::cell::RefCell<Vec<Box<PredictRecord>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -315,14 +371,14 @@ pub(super) fn recycled_box() -> Box<PredictRecord> {
         .unwrap_or_else(|| Box::new(PredictRecord::blank()))
 }
 
-/// Drops a used record's contents (on the calling thread, which allocated most of
-/// them) and keeps its box for a later call.
-pub(crate) fn recycle(mut record: Box<PredictRecord>) {
-    *record = PredictRecord::blank();
+/// Takes a finished record out of its box, and keeps the box for a later call.
+pub(super) fn unbox(mut record: Box<PredictRecord>) -> PredictRecord {
+    let taken = std::mem::replace(&mut *record, PredictRecord::blank());
     let _ = SPARE.try_with(|s| {
         let mut s = s.borrow_mut();
         if s.len() < 4 {
             s.push(record);
         }
     });
+    taken
 }

@@ -1,0 +1,226 @@
+//! The bytes a collector's queue keeps for the `Predict` records it holds: copies of
+//! each call's inputs and responses.
+//!
+//! Why copy: a record that kept the call's own `Example` and `LmResponse` until the
+//! collector's thread was done with them (a batch later, or many batches when the LM
+//! answers at once) freed them long after the call, and the calling thread's allocator
+//! then served the next calls off its slow path: that cost a traced call more than
+//! everything else the trace does. Copied into one growing buffer, the call's data is
+//! freed at once where it was allocated, and the copies cost no allocation (the queue
+//! and the collector swap two buffers that keep their capacity).
+
+use serde_json::Value;
+
+use crate::data::Example;
+use crate::lm::LmResponse;
+
+/// Where a copy sits in an [`Arena`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct At {
+    start: u32,
+    end: u32,
+}
+
+/// A growing byte buffer of copied strings and inputs.
+#[derive(Debug, Default)]
+pub(crate) struct Arena(Vec<u8>);
+
+impl Arena {
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub(crate) fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+    pub(crate) fn shrink_to(&mut self, capacity: usize) {
+        self.0.shrink_to(capacity);
+    }
+
+    fn at(&self, start: usize) -> At {
+        // Past 4 GiB of queued copies the offsets would wrap; such copies read as empty.
+        match (u32::try_from(start), u32::try_from(self.0.len())) {
+            (Ok(start), Ok(end)) => At { start, end },
+            _ => At::default(),
+        }
+    }
+
+    fn bytes(&self, at: At) -> &[u8] {
+        self.0
+            .get(at.start as usize..at.end as usize)
+            .unwrap_or_default()
+    }
+
+    /// Copies a string in.
+    pub(crate) fn put_str(&mut self, s: &str) -> At {
+        let start = self.0.len();
+        self.0.extend_from_slice(s.as_bytes());
+        self.at(start)
+    }
+
+    /// A string copied in by [`Arena::put_str`].
+    pub(crate) fn str(&self, at: At) -> &str {
+        std::str::from_utf8(self.bytes(at)).unwrap_or_default()
+    }
+
+    /// Copies an example in: its values in order (strings as they are, other values as
+    /// JSON) and its input keys.
+    pub(crate) fn put_example(&mut self, example: &Example) -> At {
+        let start = self.0.len();
+        self.put_len(example.len());
+        for (key, value) in example.values() {
+            self.put_field(key);
+            match value {
+                Value::String(s) => {
+                    self.0.push(0);
+                    self.put_field(s);
+                }
+                other => {
+                    self.0.push(1);
+                    self.put_field(&other.to_string());
+                }
+            }
+        }
+        self.put_len(example.input_keys().len());
+        for key in example.input_keys() {
+            self.put_field(key);
+        }
+        self.at(start)
+    }
+
+    /// An example copied in by [`Arena::put_example`] (empty if the copy is unreadable,
+    /// which it never is).
+    pub(crate) fn example(&self, at: At) -> Example {
+        let mut r = Reader(self.bytes(at));
+        r.example().unwrap_or_default()
+    }
+
+    fn put_len(&mut self, n: usize) {
+        self.0
+            .extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+    }
+
+    fn put_field(&mut self, s: &str) {
+        self.put_len(s.len());
+        self.0.extend_from_slice(s.as_bytes());
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn len(&mut self) -> Option<usize> {
+        let (n, rest) = self.0.split_first_chunk::<4>()?;
+        self.0 = rest;
+        Some(u32::from_le_bytes(*n) as usize)
+    }
+    fn field(&mut self) -> Option<&'a str> {
+        let n = self.len()?;
+        let (s, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        std::str::from_utf8(s).ok()
+    }
+    fn tag(&mut self) -> Option<u8> {
+        let (t, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(*t)
+    }
+    fn example(&mut self) -> Option<Example> {
+        let n = self.len()?;
+        let mut pairs = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            let key = self.field()?;
+            let value = match self.tag()? {
+                0 => Value::String(self.field()?.to_string()),
+                _ => serde_json::from_str(self.field()?).ok()?,
+            };
+            pairs.push((key, value));
+        }
+        let m = self.len()?;
+        let mut inputs = Vec::with_capacity(m.min(1024));
+        for _ in 0..m {
+            inputs.push(self.field()?);
+        }
+        Some(Example::from_pairs(pairs, &inputs))
+    }
+}
+
+/// A response copied into an arena: its strings there, the rest here.
+#[derive(Clone, Debug)]
+pub(crate) struct ResponseCopy {
+    /// The response with its strings left empty (no allocation).
+    numbers: LmResponse,
+    text: At,
+    model: At,
+    finish_reason: Option<At>,
+}
+
+impl ResponseCopy {
+    pub(crate) fn new(arena: &mut Arena, response: &LmResponse) -> Self {
+        // Destructured without `..`, so a new field cannot be left out silently.
+        let LmResponse {
+            text,
+            finish_reason,
+            usage,
+            model,
+            cache_hit,
+            retries,
+            latency_ms,
+        } = response;
+        ResponseCopy {
+            numbers: LmResponse {
+                text: String::new(),
+                finish_reason: None,
+                usage: *usage,
+                model: String::new(),
+                cache_hit: *cache_hit,
+                retries: *retries,
+                latency_ms: *latency_ms,
+            },
+            text: arena.put_str(text),
+            model: arena.put_str(model),
+            finish_reason: finish_reason.as_deref().map(|f| arena.put_str(f)),
+        }
+    }
+
+    pub(crate) fn response(&self, arena: &Arena) -> LmResponse {
+        LmResponse {
+            text: arena.str(self.text).to_string(),
+            finish_reason: self.finish_reason.map(|f| arena.str(f).to_string()),
+            model: arena.str(self.model).to_string(),
+            ..self.numbers.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn examples_and_responses_come_back_as_they_went_in() {
+        let example = Example::new()
+            .input("question", "What is 2+2? ünïcode")
+            .input("context", serde_json::json!(["a", 1, {"b": null}]))
+            .set("answer", 4)
+            .with_inputs(&["question", "context", "missing"]);
+        let response = LmResponse {
+            text: "[[ ## answer ## ]]\n4".into(),
+            finish_reason: Some("stop".into()),
+            model: "fake/model".into(),
+            cache_hit: true,
+            retries: 2,
+            latency_ms: 12.5,
+            ..Default::default()
+        };
+        let mut arena = Arena::default();
+        let first = arena.put_example(&example);
+        let copied = ResponseCopy::new(&mut arena, &response);
+        let empty = arena.put_example(&Example::new());
+        assert_eq!(arena.example(first), example);
+        assert_eq!(copied.response(&arena), response);
+        assert_eq!(arena.example(empty), Example::new());
+    }
+}
