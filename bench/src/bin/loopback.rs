@@ -9,15 +9,19 @@
 //!
 //! The delay is kept by one timer thread for all requests: each request hands it a
 //! deadline and waits for its signal. A thread's timed wait is precise to about 0.1 ms,
-//! where tokio's timer rounds up to whole milliseconds, and the thread learns how late
-//! its waits wake and asks to wake that much earlier, so the delay is 20 ms on average
-//! (from the request's last byte to the answer being handed to the connection); one thread for all pending
-//! requests (rather than a blocking task each) keeps the server's own CPU per request
-//! small, so that at concurrency 64 the server steals little from the client it
-//! measures on a 2-core machine.
+//! where tokio's timer rounds up to whole milliseconds. The server also measures how
+//! late each answer really leaves (from the deadline to the end of its write, which
+//! includes the timer's wake-up and the hand-over to the connection's task) and fires
+//! that much earlier, as a moving average, so that answers leave 20 ms after their
+//! request's last byte on average instead of always a little late. One thread for all
+//! pending requests (rather than a blocking task each) keeps the server's own CPU per
+//! request small, so that at concurrency 64 the server steals little from the client
+//! it measures on a 2-core machine.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -79,16 +83,34 @@ impl Ord for Pending {
     }
 }
 
+/// How much earlier than its deadline the timer fires (ns): the moving average of how
+/// late answers left, measured by the connections after each write.
+#[derive(Clone, Default)]
+struct Lead(Arc<AtomicI64>);
+
+/// The lead never goes past this (a stalled machine must not make answers early).
+const MAX_LEAD_NS: i64 = 2_000_000;
+
+impl Lead {
+    fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed).clamp(0, MAX_LEAD_NS) as u64)
+    }
+    /// An answer left `late_ns` after its deadline (negative: early).
+    fn observe(&self, late_ns: i64) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |lead| {
+                Some((lead + late_ns.clamp(-MAX_LEAD_NS, MAX_LEAD_NS) / 16).clamp(0, MAX_LEAD_NS))
+            });
+    }
+}
+
 /// Runs the timer thread; send it `(deadline, signal)` pairs.
-fn start_timer() -> mpsc::Sender<(Instant, tokio::sync::oneshot::Sender<()>)> {
+fn start_timer(lead: Lead) -> mpsc::Sender<(Instant, tokio::sync::oneshot::Sender<()>)> {
     let (tx, rx) = mpsc::channel::<(Instant, tokio::sync::oneshot::Sender<()>)>();
     std::thread::spawn(move || {
         let mut heap: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
         let mut seq = 0u64;
-        // How late a timed wait wakes (timer slack and scheduling), as a moving average;
-        // the thread asks to wake that much before a deadline so that it fires on time
-        // on average, instead of always late.
-        let mut wake_latency = Duration::ZERO;
         let mut push = |heap: &mut BinaryHeap<Reverse<Pending>>, (deadline, done)| {
             seq += 1;
             heap.push(Reverse(Pending {
@@ -99,10 +121,8 @@ fn start_timer() -> mpsc::Sender<(Instant, tokio::sync::oneshot::Sender<()>)> {
         };
         loop {
             let now = Instant::now();
-            while heap
-                .peek()
-                .is_some_and(|p| p.0.deadline <= now + wake_latency)
-            {
+            let lead = lead.get();
+            while heap.peek().is_some_and(|p| p.0.deadline <= now + lead) {
                 if let Some(Reverse(p)) = heap.pop() {
                     let _ = p.done.send(());
                 }
@@ -110,15 +130,10 @@ fn start_timer() -> mpsc::Sender<(Instant, tokio::sync::oneshot::Sender<()>)> {
             let next = match heap.peek() {
                 None => rx.recv().map_err(|_| ()),
                 Some(p) => {
-                    let wake_at = p.0.deadline - wake_latency;
+                    let wake_at = p.0.deadline - lead;
                     match rx.recv_timeout(wake_at.saturating_duration_since(now)) {
                         Ok(v) => Ok(v),
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            let late = Instant::now().saturating_duration_since(wake_at);
-                            let late = late.min(Duration::from_millis(2));
-                            wake_latency = (wake_latency * 15 + late) / 16;
-                            continue;
-                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => continue,
                         Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
                     }
                 }
@@ -141,6 +156,7 @@ async fn serve(
     delay: Duration,
     body: &str,
     timer: Timer,
+    lead: Lead,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
@@ -168,6 +184,7 @@ async fn serve(
         }
         buf.drain(..need);
         let first = head.lines().next().unwrap_or_default().to_string();
+        let mut deadline = None;
         let (status, payload) = if first.starts_with("GET") && first.contains("/models") {
             (
                 "200 OK",
@@ -175,7 +192,9 @@ async fn serve(
             )
         } else if first.starts_with("POST") {
             let (done, wait) = tokio::sync::oneshot::channel();
-            if timer.send((Instant::now() + delay, done)).is_ok() {
+            let due = Instant::now() + delay;
+            deadline = Some(due);
+            if timer.send((due, done)).is_ok() {
                 let _ = wait.await;
             }
             ("200 OK", body.to_string())
@@ -189,6 +208,15 @@ async fn serve(
             if close { "close" } else { "keep-alive" }
         );
         stream.write_all(reply.as_bytes()).await?;
+        if let Some(due) = deadline {
+            let now = Instant::now();
+            let late = if now >= due {
+                (now - due).as_nanos() as i64
+            } else {
+                -((due - now).as_nanos() as i64)
+            };
+            lead.observe(late);
+        }
         if close {
             return Ok(());
         }
@@ -211,13 +239,14 @@ async fn main() {
     println!("listening on http://127.0.0.1:{port}/v1");
     let body: &'static str = Box::leak(response_body().into_boxed_str());
     let delay = Duration::from_millis(delay_ms);
-    let timer = start_timer();
+    let lead = Lead::default();
+    let timer = start_timer(lead.clone());
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let timer = timer.clone();
+                let (timer, lead) = (timer.clone(), lead.clone());
                 tokio::spawn(async move {
-                    let _ = serve(stream, delay, body, timer).await;
+                    let _ = serve(stream, delay, body, timer, lead).await;
                 });
             }
             Err(e) => eprintln!("loopback: accept failed: {e}"),
