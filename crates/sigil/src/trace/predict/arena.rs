@@ -12,7 +12,7 @@
 use serde_json::Value;
 
 use crate::data::Example;
-use crate::lm::LmResponse;
+use crate::lm::{LmResponse, Usage};
 
 /// Where a copy sits in an [`Arena`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,18 +53,6 @@ impl Arena {
             .unwrap_or_default()
     }
 
-    /// Copies a string in.
-    pub(crate) fn put_str(&mut self, s: &str) -> At {
-        let start = self.0.len();
-        self.0.extend_from_slice(s.as_bytes());
-        self.at(start)
-    }
-
-    /// A string copied in by [`Arena::put_str`].
-    pub(crate) fn str(&self, at: At) -> &str {
-        std::str::from_utf8(self.bytes(at)).unwrap_or_default()
-    }
-
     /// Copies an example in: its values in order (strings as they are, other values as
     /// JSON) and its input keys.
     pub(crate) fn put_example(&mut self, example: &Example) -> At {
@@ -97,6 +85,45 @@ impl Arena {
         r.example().unwrap_or_default()
     }
 
+    /// Copies a response in, all of it (so that a record keeps only where it is).
+    pub(crate) fn put_response(&mut self, response: &LmResponse) -> At {
+        // Destructured without `..`, so a new field cannot be left out silently.
+        let LmResponse {
+            text,
+            finish_reason,
+            usage,
+            model,
+            cache_hit,
+            retries,
+            latency_ms,
+        } = response;
+        let start = self.0.len();
+        self.put_field(text);
+        self.put_field(model);
+        match finish_reason {
+            Some(f) => {
+                self.0.push(1);
+                self.put_field(f);
+            }
+            None => self.0.push(0),
+        }
+        for n in [usage.input_tokens, usage.output_tokens, usage.cached_tokens] {
+            self.0.extend_from_slice(&n.to_le_bytes());
+        }
+        self.0.extend_from_slice(&usage.cost_usd.to_le_bytes());
+        self.0.push(u8::from(*cache_hit));
+        self.0.extend_from_slice(&retries.to_le_bytes());
+        self.0.extend_from_slice(&latency_ms.to_le_bytes());
+        self.at(start)
+    }
+
+    /// A response copied in by [`Arena::put_response`] (empty if the copy is
+    /// unreadable, which it never is).
+    pub(crate) fn response(&self, at: At) -> LmResponse {
+        let mut r = Reader(self.bytes(at));
+        r.response().unwrap_or_default()
+    }
+
     fn put_len(&mut self, n: usize) {
         self.0
             .extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
@@ -127,6 +154,37 @@ impl<'a> Reader<'a> {
         self.0 = rest;
         Some(*t)
     }
+    fn u64(&mut self) -> Option<u64> {
+        let (n, rest) = self.0.split_first_chunk::<8>()?;
+        self.0 = rest;
+        Some(u64::from_le_bytes(*n))
+    }
+    fn response(&mut self) -> Option<LmResponse> {
+        let text = self.field()?.to_string();
+        let model = self.field()?.to_string();
+        let finish_reason = match self.tag()? {
+            0 => None,
+            _ => Some(self.field()?.to_string()),
+        };
+        let usage = Usage {
+            input_tokens: self.u64()?,
+            output_tokens: self.u64()?,
+            cached_tokens: self.u64()?,
+            cost_usd: f64::from_bits(self.u64()?),
+        };
+        let cache_hit = self.tag()? != 0;
+        let retries = self.len()? as u32;
+        let latency_ms = f64::from_bits(self.u64()?);
+        Some(LmResponse {
+            text,
+            finish_reason,
+            usage,
+            model,
+            cache_hit,
+            retries,
+            latency_ms,
+        })
+    }
     fn example(&mut self) -> Option<Example> {
         let n = self.len()?;
         let mut pairs = Vec::with_capacity(n.min(1024));
@@ -144,54 +202,6 @@ impl<'a> Reader<'a> {
             inputs.push(self.field()?);
         }
         Some(Example::from_pairs(pairs, &inputs))
-    }
-}
-
-/// A response copied into an arena: its strings there, the rest here.
-#[derive(Clone, Debug)]
-pub(crate) struct ResponseCopy {
-    /// The response with its strings left empty (no allocation).
-    numbers: LmResponse,
-    text: At,
-    model: At,
-    finish_reason: Option<At>,
-}
-
-impl ResponseCopy {
-    pub(crate) fn new(arena: &mut Arena, response: &LmResponse) -> Self {
-        // Destructured without `..`, so a new field cannot be left out silently.
-        let LmResponse {
-            text,
-            finish_reason,
-            usage,
-            model,
-            cache_hit,
-            retries,
-            latency_ms,
-        } = response;
-        ResponseCopy {
-            numbers: LmResponse {
-                text: String::new(),
-                finish_reason: None,
-                usage: *usage,
-                model: String::new(),
-                cache_hit: *cache_hit,
-                retries: *retries,
-                latency_ms: *latency_ms,
-            },
-            text: arena.put_str(text),
-            model: arena.put_str(model),
-            finish_reason: finish_reason.as_deref().map(|f| arena.put_str(f)),
-        }
-    }
-
-    pub(crate) fn response(&self, arena: &Arena) -> LmResponse {
-        LmResponse {
-            text: arena.str(self.text).to_string(),
-            finish_reason: self.finish_reason.map(|f| arena.str(f).to_string()),
-            model: arena.str(self.model).to_string(),
-            ..self.numbers.clone()
-        }
     }
 }
 
@@ -217,10 +227,22 @@ mod tests {
         };
         let mut arena = Arena::default();
         let first = arena.put_example(&example);
-        let copied = ResponseCopy::new(&mut arena, &response);
+        let copied = arena.put_response(&response);
         let empty = arena.put_example(&Example::new());
+        let usage = Usage {
+            input_tokens: 7,
+            output_tokens: u64::MAX,
+            cached_tokens: 3,
+            cost_usd: 0.125,
+        };
+        let other = LmResponse {
+            usage,
+            ..Default::default()
+        };
+        let other_at = arena.put_response(&other);
         assert_eq!(arena.example(first), example);
-        assert_eq!(copied.response(&arena), response);
+        assert_eq!(arena.response(copied), response);
+        assert_eq!(arena.response(other_at), other);
         assert_eq!(arena.example(empty), Example::new());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::arena::{Arena, At, ResponseCopy};
+use super::arena::{Arena, At};
 
 use super::super::hooks::{
     EndData, ErrorInfo, Ids, LmInput, ModuleOutput, OwnedEnd, OwnedStart, StartData,
@@ -44,17 +44,17 @@ pub(super) struct Attempt {
     pub(super) lm: Option<Arc<dyn Lm>>,
     pub(super) params: LmParams,
     pub(super) constraint: Option<&'static str>,
-    pub(super) response: Held<LmResponse, ResponseCopy>,
+    pub(super) response: Held<LmResponse>,
     pub(super) parsed_ok: bool,
 }
 
 /// Data of the call's own: held until the record is queued, then copied into the
 /// queue's [`Arena`] and dropped on the calling thread (the arena's docs say why).
 #[derive(Clone, Debug)]
-pub(crate) enum Held<T, C> {
+pub(crate) enum Held<T> {
     None,
     Call(Arc<T>),
-    Copied(C),
+    Copied(At),
 }
 
 #[derive(Clone)]
@@ -77,7 +77,7 @@ pub(crate) struct PredictRecord {
     pub(super) start_ns: u64,
     pub(super) end_ns: u64,
     pub(super) program: Option<Arc<ProgramInfo>>,
-    pub(super) inputs: Held<Example, At>,
+    pub(super) inputs: Held<Example>,
     pub(super) signature: Option<Arc<Signature>>,
     pub(super) first: Option<Attempt>,
     pub(super) more: Vec<Attempt>,
@@ -157,7 +157,7 @@ impl PredictRecord {
             .enumerate()
         {
             if let Held::Call(r) = &a.response {
-                let copy = ResponseCopy::new(arena, r);
+                let copy = arena.put_response(r);
                 if let Held::Call(r) = std::mem::replace(&mut a.response, Held::Copied(copy))
                     && k == 0
                 {
@@ -213,7 +213,7 @@ impl PredictRecord {
             let response = match &a.response {
                 Held::None => None,
                 Held::Call(r) => Some(r.clone()),
-                Held::Copied(c) => Some(Arc::new(c.response(arena))),
+                Held::Copied(at) => Some(Arc::new(arena.response(*at))),
             };
             out.push((
                 start(
