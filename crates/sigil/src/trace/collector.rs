@@ -156,9 +156,11 @@ struct Queue {
     spans: usize,
     /// Spans received (under the lock, so counting costs no atomic).
     received: u64,
-    /// Records already turned into spans, handed back to be dropped by the calling
-    /// threads that allocated their data: freeing memory on the thread that allocated
-    /// it is much cheaper with the system allocator than freeing it here.
+    /// Generic span records already turned into spans, handed back to be dropped by
+    /// the calling threads that allocated their data: freeing memory on the thread that
+    /// allocated it is much cheaper with the system allocator than freeing it here.
+    /// (`Predict` records own no memory of the call's, so they are dropped here: the
+    /// callers need not read them back.)
     graveyard: Vec<Record>,
     flush_requested: u64,
     flushed: u64,
@@ -219,7 +221,7 @@ impl CollectorBuilder {
                 arena: Arena::default(),
                 spans: 0,
                 received: 0,
-                graveyard: Vec::with_capacity(4 * self.batch_size),
+                graveyard: Vec::new(),
                 flush_requested: 0,
                 flushed: 0,
                 shutdown: false,
@@ -442,6 +444,10 @@ impl Worker {
             }
         }
         self.export(spans);
+        items.retain(|r| matches!(r, Record::Span(_)));
+        if items.is_empty() {
+            return;
+        }
         let mut q = lock(&self.shared.queue);
         let room = (4 * self.shared.batch_size).saturating_sub(q.graveyard.len());
         if room >= items.len() {
