@@ -106,16 +106,42 @@ impl Record {
 pub struct SpanQueue(Arc<Shared>);
 
 impl SpanQueue {
-    /// The hot path: an uncontended lock and a move into the queue. A `Predict`
-    /// record's inputs and response are copied into the queue's arena and freed here,
-    /// once the lock is released.
+    /// Queues a generic span record.
     #[inline]
-    pub(crate) fn push(&self, mut record: Record) {
-        let shared = &self.0;
+    pub(crate) fn push(&self, record: Record) {
         let n = record.span_count();
+        self.push_with(n, |q| {
+            q.items.push(record);
+            None::<()>
+        });
+    }
+
+    /// The hot path: queues a `Predict` record, leaving `record` blank for the calling
+    /// thread's next call. The record's inputs and response are copied into the queue's
+    /// arena, and the call's own are freed here, once the lock is released. (Taking the
+    /// record by reference saves copying it from frame to frame on the way in.)
+    #[inline]
+    pub(crate) fn push_predict(&self, record: &mut PredictRecord) {
+        let n = record.span_count();
+        let queued = self.push_with(n, |q| {
+            let detached = record.detach(&mut q.arena);
+            let taken = std::mem::replace(record, PredictRecord::blank());
+            q.items.push(Record::Predict(taken));
+            Some(detached)
+        });
+        if !queued {
+            *record = PredictRecord::blank();
+        }
+    }
+
+    /// An uncontended lock and `put` (unless the queue is full or shut down). What
+    /// `put` returns is dropped after the lock is released.
+    #[inline]
+    fn push_with<D>(&self, n: usize, put: impl FnOnce(&mut Queue) -> Option<D>) -> bool {
+        let shared = &self.0;
         let mut q = lock(&shared.queue);
         if q.shutdown {
-            return;
+            return false;
         }
         q.received += n as u64;
         if q.spans >= shared.max_queue {
@@ -127,15 +153,11 @@ impl SpanQueue {
                     shared.max_queue
                 );
             }
-            return;
+            return false;
         }
         let before = q.spans;
         q.spans += n;
-        let detached = match &mut record {
-            Record::Predict(p) => Some(p.detach(&mut q.arena)),
-            Record::Span(_) => None,
-        };
-        q.items.push(record);
+        let detached = put(&mut q);
         if before < shared.batch_size && q.spans >= shared.batch_size {
             shared.wake.notify_one();
         }
@@ -145,6 +167,7 @@ impl SpanQueue {
         drop(q);
         drop(detached);
         drop(dead);
+        true
     }
 }
 

@@ -20,6 +20,7 @@ pub use super::events::{
 };
 pub(crate) use super::events::{EndSource, LmSource, StartSource};
 use super::ids::{SpanId, TraceId};
+use super::predict::PredictRecord;
 use super::program::ProgramInfo;
 use super::span::{AttrValue, SpanEvent, SpanKind};
 
@@ -204,6 +205,18 @@ impl Tracing {
                 q.push(record.clone());
             }
             last.push(record);
+        }
+    }
+    /// Hands a finished `Predict` record to every collector, and leaves it blank.
+    #[inline]
+    pub(crate) fn submit_predict(&self, record: &mut PredictRecord) {
+        if let Some((last, others)) = self.queues.split_last() {
+            for q in others {
+                q.push(Record::Predict(record.clone()));
+            }
+            last.push_predict(record);
+        } else {
+            *record = PredictRecord::blank();
         }
     }
 }

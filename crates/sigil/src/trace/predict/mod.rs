@@ -19,7 +19,7 @@ mod record;
 
 pub(crate) use arena::Arena;
 pub(crate) use record::PredictRecord;
-use record::{Attempt, Held, Outcome, Stage, recycled_box, unbox};
+use record::{Attempt, Held, Outcome, Stage, recycled_box, reuse};
 
 use super::hooks::{
     EndData, EndSource, ErrorInfo, Ids, LmSource, SpanEnd, SpanStart, StartSource, Tracing, now_ns,
@@ -483,8 +483,8 @@ impl Drop for PredictTrace<'_, '_> {
         if let Some(mut record) = self.record(t, Outcome::Cancelled) {
             record.name = Some(self.call.name.clone());
             record.inputs = Held::Call(self.call.inputs.clone());
-            self.tracing
-                .submit(super::collector::Record::Predict(unbox(record)));
+            self.tracing.submit_predict(&mut record);
+            reuse(record);
         }
     }
 }
@@ -501,8 +501,8 @@ impl Pending<'_> {
     pub(crate) fn submit(mut self, call: CallData) {
         self.record.name = Some(call.name);
         self.record.inputs = Held::Call(call.inputs);
-        self.tracing
-            .submit(super::collector::Record::Predict(unbox(self.record)));
+        self.tracing.submit_predict(&mut self.record);
+        reuse(self.record);
     }
 }
 

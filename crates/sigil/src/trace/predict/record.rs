@@ -104,7 +104,7 @@ fn attempt_spans(a: &Attempt) -> usize {
 
 impl PredictRecord {
     /// An empty record (nothing allocated).
-    pub(super) fn blank() -> Self {
+    pub(crate) fn blank() -> Self {
         PredictRecord {
             ids: Ids {
                 trace_id: super::super::ids::TraceId(0),
@@ -371,14 +371,12 @@ pub(super) fn recycled_box() -> Box<PredictRecord> {
         .unwrap_or_else(|| Box::new(PredictRecord::blank()))
 }
 
-/// Takes a finished record out of its box, and keeps the box for a later call.
-pub(super) fn unbox(mut record: Box<PredictRecord>) -> PredictRecord {
-    let taken = std::mem::replace(&mut *record, PredictRecord::blank());
+/// Keeps a record's box (blank, once the record was queued) for a later call.
+pub(super) fn reuse(record: Box<PredictRecord>) {
     let _ = SPARE.try_with(|s| {
         let mut s = s.borrow_mut();
         if s.len() < 4 {
             s.push(record);
         }
     });
-    taken
 }
