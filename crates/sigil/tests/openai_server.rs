@@ -253,12 +253,27 @@ async fn a_grammar_makes_the_server_follow_the_chat_format() {
             .unwrap_or_else(|e| panic!("{q}: {e}"));
         assert_eq!((out.lm_calls, out.fallbacks), (1, 0), "{q}");
         assert!(!out.get_str("answer").unwrap_or_default().trim().is_empty());
-        assert!(out.get("confidence").and_then(|v| v.as_f64()).is_some(), "{out:?}");
-        assert!(out.get("year").and_then(|v| v.as_i64()).is_some(), "{out:?}");
-        assert!(out.get("sure").and_then(|v| v.as_bool()).is_some(), "{out:?}");
+        assert!(
+            out.get("confidence").and_then(|v| v.as_f64()).is_some(),
+            "{out:?}"
+        );
+        assert!(
+            out.get("year").and_then(|v| v.as_i64()).is_some(),
+            "{out:?}"
+        );
+        assert!(
+            out.get("sure").and_then(|v| v.as_bool()).is_some(),
+            "{out:?}"
+        );
         let kind = out.get_str("kind").unwrap_or_default();
-        assert!(["city", "country", "river"].contains(&kind.as_str()), "{kind}");
-        assert!(out.get("tags").and_then(|v| v.as_array()).is_some(), "{out:?}");
+        assert!(
+            ["city", "country", "river"].contains(&kind.as_str()),
+            "{kind}"
+        );
+        assert!(
+            out.get("tags").and_then(|v| v.as_array()).is_some(),
+            "{out:?}"
+        );
     }
 }
 

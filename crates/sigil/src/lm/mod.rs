@@ -20,11 +20,11 @@ pub use cache::{
     CacheConfig, CacheKey, CacheStats, CachedLm, ResponseCache, cache_key, default_cache_dir,
 };
 pub use config::{ApiKey, LmConfig, PROVIDERS, lm_from_config, lm_from_model_id, split_model_id};
+pub use gbnf::{GrammarError, grammar as gbnf_grammar};
 pub use openai::{
     OLLAMA_BASE_URL, OPENAI_BASE_URL, OpenAiClient, OpenAiConfig, ResponseFormatStyle,
     TokenLimitParam,
 };
-pub use gbnf::{GrammarError, grammar as gbnf_grammar};
 pub use pricing::{Price, PriceTable};
 pub use retry::{Backoff, parse_http_date, parse_retry_after};
 pub use types::*;
