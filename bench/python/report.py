@@ -203,7 +203,7 @@ def compile_part(src):
             "",
             f"DSPy's best held-out accuracy: {100 * best['test_acc']:.1f}% ({best['optimizer']}, {best['adapter']} adapter, "
             f"{best['search_s']:.0f} s search). Target: a Sigil compile reaching at least that in less wall time: "
-            + (f"met by {', '.join(r['optimizer'] + '/' + r['lm'] for r in wins)}." if wins else "**NOT met** in this run."),
+            + (f"met by {', '.join(r['optimizer'] + '/' + r['lm'] + '/' + r['adapter'] for r in wins)}." if wins else "**NOT met** in this run."),
         ]
     return out
 
