@@ -90,10 +90,12 @@ def throughput(src, chart_path):
         "Target: Sigil within 5% of the ideal (efficiency >= 95%) at every concurrency. Chart: `bench/scaling.svg`.",
         "No client can finish in less than ceil(examples / concurrency) x 20 ms (the last round is partial: 100 examples at",
         "concurrency 64 take two rounds, 40 ms, against an ideal of 31 ms), so the bound column gives that floor and the",
-        "last column also judges the target against it (efficiency vs bound >= 95%).",
+        "last column also judges the target against it (efficiency vs bound >= 95%). Sigil mean call: each example's program",
+        "call as Evaluate timed it (20 ms of it is the server's delay; the rest is the HTTP round trip, thread wake-ups and",
+        "queueing behind other responses; the first round also opens the connections).",
         "",
-        "| examples | concurrency | ideal (s) | bound (s) | Sigil (s) | Sigil efficiency | DSPy (s) | DSPy efficiency | DSPy / Sigil time | Sigil target met (ideal / bound) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| examples | concurrency | ideal (s) | bound (s) | Sigil (s) | Sigil efficiency | Sigil mean call (ms) | DSPy (s) | DSPy efficiency | DSPy / Sigil time | Sigil target met (ideal / bound) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     keys = sorted(set(s) | set(d))
     for n, c in keys:
@@ -105,10 +107,11 @@ def throughput(src, chart_path):
         ea = f"{100 * ideal / a['wall_s']:.1f}%" if a else "n/a"
         eb = f"{100 * ideal / b['wall_s']:.1f}%" if b else "n/a"
         ratio = f"{b['wall_s'] / a['wall_s']:.2f}x" if a and b else "n/a"
+        call = f"{a['call_ms_mean']:.2f}" if a and "call_ms_mean" in a else "n/a"
         clean = a is not None and a["errors"] == 0
         ok = yes(clean and ideal / a["wall_s"] >= 0.95)
         ok_bound = yes(clean and bound / a["wall_s"] >= 0.95)
-        out.append(f"| {n:,} | {c} | {ideal:.2f} | {bound:.2f} | {fa} | {ea} | {fb} | {eb} | {ratio} | {ok} / {ok_bound} |")
+        out.append(f"| {n:,} | {c} | {ideal:.2f} | {bound:.2f} | {fa} | {ea} | {call} | {fb} | {eb} | {ratio} | {ok} / {ok_bound} |")
     bad = [r for r in list(s.values()) + list(d.values()) if r.get("errors") or r.get("accuracy", 1) < 1]
     if bad:
         out += ["", f"{len(bad)} runs had failed examples (see .dev/bench/throughput/)."]
