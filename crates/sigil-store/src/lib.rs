@@ -33,23 +33,24 @@
 //!
 //! Cost, measured with `cargo bench -p sigil-store --bench trace_overhead -- 5000 40`
 //! (40 rounds of 5,000 calls of each case, interleaved; shared 2-core machine at load
-//! 5-7, so figures are best / median over rounds) and `--bench ingest`: a `Predict`
-//! call against a zero-latency LM costs its thread 1.59 / 2.38 us of CPU untraced;
-//! with a hook that ignores every event 2.15 / 2.70 us (+13% median: ids, four clock
-//! reads and eight dispatches; events borrow the call's data, so nothing is copied
-//! for a hook); with the collector writing to this store 2.39 / 3.43 us (+44%
-//! median). The calling thread only takes ids, one clock read per boundary and the
-//! pointers the call holds, into a pooled record (no allocation per call); what is
-//! left there is mostly the allocator: the inputs and response the record keeps are
-//! freed a batch later, cold and out of order, which costs glibc more than freeing
-//! them at once. The collector's thread does the rest, 16 us of CPU per call to
-//! build the 4 spans (JSON, secret redaction) and 49 us more to write them here, so
-//! on a busy 2-core machine the traced caller's wall time (+199% median) is set by
-//! that thread competing for the cores, not by the call. Sampling
-//! (`Ctx::with_trace_sampling(1/32)`) brings the caller back to +1% CPU. The 5%
-//! target is not met. The store writes 54k spans per CPU-second (`--bench ingest`;
-//! 12.3k spans/s of wall clock at load 5, where the writer waited 10.5 of 16.3 s for a
-//! core: 34.6k spans/s without that wait).
+//! 2-3, so figures are best / median over rounds of the calling thread's CPU time)
+//! and `--bench ingest`: a `Predict` call against a zero-latency LM costs its thread
+//! 1.56 / 1.69 us of CPU untraced; with a hook that ignores every event 1.88 / 2.04 us
+//! (+21% median: ids, four clock reads and eight dispatches; events borrow the call's
+//! data, so nothing is copied for a hook); with the collector writing to this store
+//! 2.10 / 2.20 us (+30% median, was +48% to +55%). The calling thread takes ids, one
+//! clock read per boundary and the pointers the call holds into a reused record, and
+//! queues it by copying it into the queue with the call's inputs and response (into
+//! the queue's byte buffer, so that the call's own are freed at once, on the thread
+//! that allocated them). What is left there, from `perf`: the four clock reads
+//! (~40 ns each), queueing (~150 ns: the lock, the copies, and writing a 464-byte
+//! record into queue memory that is out of cache, since at zero LM latency the
+//! collector is thousands of calls behind) and ~100 ns of bookkeeping. The
+//! collector's thread does the rest, 13 us of CPU per call to build the 4 spans (JSON,
+//! secret redaction) and about 42 us more to write them here. Sampling
+//! (`Ctx::with_trace_sampling(1/32)`) brings the caller to +6% CPU. The 5% target is
+//! not met. The store writes 68k spans per CPU-second (`--bench ingest`; 44.8k
+//! spans/s of wall clock at load 2).
 
 pub mod alerts;
 pub mod drift;
