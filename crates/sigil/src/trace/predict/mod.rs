@@ -560,6 +560,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_call_dropped_by_a_full_queue_leaves_nothing_in_the_next_calls_record() {
+        let sink = Arc::new(MemorySink::default());
+        // Room for one call's 4 spans until the collector delivers (at a flush).
+        let collector = SpanCollector::builder()
+            .sink(sink.clone())
+            .max_queue(4)
+            .interval(std::time::Duration::from_secs(3600))
+            .build();
+        let answer = |a: &str| format!("[[ ## answer ## ]]\n{a}\n\n[[ ## completed ## ]]");
+        let lm = crate::testing::ScriptedLm::new([answer("1"), answer("2"), answer("3")]);
+        let ctx = Ctx::new(lm).with_hook(collector.clone());
+        let qa = crate::module::Predict::parse("question -> answer").unwrap();
+        for q in ["one?", "two?"] {
+            qa.call(&ctx, Example::new().input("question", q))
+                .await
+                .unwrap();
+        }
+        collector.flush();
+        qa.call(&ctx, Example::new().input("question", "three?"))
+            .await
+            .unwrap();
+        collector.flush();
+        assert_eq!(collector.stats().dropped, 4);
+        let spans = sink.spans();
+        assert_eq!(spans.len(), 8);
+        let seen: Vec<String> = spans
+            .iter()
+            .filter_map(|s| match s.kind {
+                SpanKind::Module => s.attr_str(crate::trace::keys::INPUTS).map(String::from),
+                SpanKind::Parse => s
+                    .attr_str(crate::trace::keys::PARSE_FIELDS)
+                    .map(String::from),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(seen.len(), 4, "{seen:?}");
+        assert!(
+            seen[0].contains("1") && seen[1].contains("one?"),
+            "{seen:?}"
+        );
+        assert!(
+            seen[2].contains("3") && seen[3].contains("three?"),
+            "{seen:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn hooks_build_owned_data_on_demand_and_the_collector_gets_the_same_spans() {
         let keeps = Arc::new(Keeps::default());
         let sink = Arc::new(MemorySink::default());
