@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sigil::lm::{Lm, LmError, LmRequest, LmResponse};
-use sigil::module::{ChainOfThought, Ctx, Module, ModuleError, Predict, TraceRecorder, bind_paths};
+use sigil::module::{CallCtx, ChainOfThought, Ctx, Module, ModuleError, Predict};
 use sigil::prelude::{Example, Prediction};
 use sigil::trace::SpanCollector;
 
@@ -41,12 +41,12 @@ struct Chain {
 
 #[async_trait::async_trait]
 impl Module for Chain {
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         let mut question = inputs.get_str("question").unwrap_or_default();
         let mut last = Prediction::default();
         for step in &self.steps {
             last = step
-                .forward(ctx, Example::new().input("question", question.clone()))
+                .call(ctx, Example::new().input("question", question.clone()))
                 .await?;
             question = last.get_str("answer").unwrap_or_default();
         }
@@ -72,14 +72,13 @@ fn demos(n: usize) -> Vec<Example> {
 }
 
 async fn time_calls(module: &dyn Module, ctx: &Ctx, calls: usize) -> f64 {
-    bind_paths(module);
     let input = Example::new().input("question", "What is the capital of France?");
     for _ in 0..calls / 10 {
-        let _ = module.forward(ctx, input.clone()).await;
+        let _ = module.call(ctx, input.clone()).await;
     }
     let start = Instant::now();
     for _ in 0..calls {
-        let p = module.forward(ctx, input.clone()).await;
+        let p = module.call(ctx, input.clone()).await;
         if let Err(e) = p {
             eprintln!("call failed: {e}");
             std::process::exit(1);
@@ -105,8 +104,9 @@ fn main() {
     };
     rt.block_on(async {
         let answer = "[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]".to_string();
-        let recorder = TraceRecorder::new();
-        let ctx = Ctx::from_arc(Arc::new(ConstLm(answer))).with_recorder(Some(recorder.clone()));
+        // Like DSPy's settings.trace, every call is captured for the optimizers.
+        let recorder = sigil::optimize::DemoCapture::new();
+        let ctx = Ctx::from_arc(Arc::new(ConstLm(answer))).with_hook(recorder.clone());
         let report = |case: &str, us: f64, calls: usize| {
             emit(&serde_json::json!({"case": case, "calls": calls, "us_per_call": us}));
         };
@@ -118,7 +118,7 @@ fn main() {
             report(&format!("predict_{n}_demos"), us, calls);
         }
         let cot_answer = "[[ ## reasoning ## ]]\nIt is Paris.\n\n[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]".to_string();
-        let cot_ctx = Ctx::from_arc(Arc::new(ConstLm(cot_answer))).with_recorder(Some(recorder.clone()));
+        let cot_ctx = Ctx::from_arc(Arc::new(ConstLm(cot_answer))).with_hook(recorder.clone());
         if let Ok(cot) = ChainOfThought::parse("question -> answer") {
             let us = time_calls(&cot, &cot_ctx, calls).await;
             recorder.take();

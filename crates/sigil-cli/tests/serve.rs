@@ -95,7 +95,7 @@ async fn predict_through_the_chat_adapter_with_usage_and_prefix_reuse() {
         .with_fallback(FallbackPolicy::Json { retries: 1 });
     let p = Predict::parse("question -> answer").unwrap();
     let first = p
-        .forward(
+        .call(
             &ctx,
             Example::new().input("question", "What is the capital of France?"),
         )
@@ -109,7 +109,7 @@ async fn predict_through_the_chat_adapter_with_usage_and_prefix_reuse() {
     assert!(first.usage.output_tokens > 0, "{:?}", first.usage);
     // Same system prompt: the engine's prefix cache serves it and says so.
     let second = p
-        .forward(
+        .call(
             &ctx,
             Example::new().input("question", "What is the capital of Italy?"),
         )
@@ -126,7 +126,7 @@ async fn json_schema_response_format_is_enforced() {
         .with_params(greedy());
     let p = Predict::parse("question -> answer: int, confident: bool").unwrap();
     let out = p
-        .forward(
+        .call(
             &ctx,
             Example::new().input("question", "How many legs does a cat have?"),
         )

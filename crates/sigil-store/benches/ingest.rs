@@ -49,7 +49,7 @@ fn main() {
         let p = Predict::parse("question -> answer").expect("signature");
         for i in 0..250 {
             let q = format!("Question {i}: what is the capital of France, and why?");
-            p.forward(&ctx, Example::new().input("question", q))
+            p.call(&ctx, Example::new().input("question", q))
                 .await
                 .expect("call");
         }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sigil::lm::{Lm, LmError, LmRequest, LmResponse, Usage};
-use sigil::module::{Ctx, Module, Predict, TraceRecorder, bind_paths};
+use sigil::module::{Ctx, Module, Predict};
 use sigil::prelude::Example;
 use sigil::trace::SpanCollector;
 use sigil_store::{Retention, Store, StoreSink};
@@ -90,7 +90,7 @@ async fn time_calls(p: &Predict, ctx: &Ctx, calls: usize) -> Run {
     let cpu0 = own_cpu_ns();
     let start = Instant::now();
     for _ in 0..calls {
-        if p.forward(ctx, input.clone()).await.is_err() {
+        if p.call(ctx, input.clone()).await.is_err() {
             eprintln!("call failed");
             std::process::exit(1);
         }
@@ -130,10 +130,9 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     rt.block_on(async {
         let answer = "[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]".to_string();
-        let recorder = TraceRecorder::new();
-        let base = Ctx::from_arc(Arc::new(ConstLm(answer))).with_recorder(Some(recorder.clone()));
+        // The untraced baseline records nothing (demo capture is itself a trace hook).
+        let base = Ctx::from_arc(Arc::new(ConstLm(answer)));
         let p = Predict::parse("question -> answer").expect("signature");
-        bind_paths(&p as &dyn Module);
 
         let empty = SpanCollector::builder().build();
         let store = Store::open(dir.path().join("traces.db"))
@@ -193,7 +192,6 @@ fn main() {
                 stored.flush();
                 empty.flush();
                 collector_cpu[i] += collector_cpu_ns() - c0;
-                recorder.take();
                 wall[i].push(run.wall_us);
                 caller[i].push(run.caller_cpu_us);
                 round_wall[i] = run.wall_us;

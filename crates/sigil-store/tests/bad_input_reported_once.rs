@@ -34,7 +34,7 @@ async fn run_calls(ctx: &Ctx, collector: &SpanCollector, flush_each: bool) -> us
     let mut done = 0;
     for i in 0..CALLS {
         let out = p
-            .forward(ctx, Example::new().input("question", format!("q{i}")))
+            .call(ctx, Example::new().input("question", format!("q{i}")))
             .await;
         if out.is_ok() {
             done += 1;

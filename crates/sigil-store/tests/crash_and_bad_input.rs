@@ -183,7 +183,7 @@ async fn a_store_that_fails_never_breaks_the_traced_program() {
     let p = sigil::module::Predict::parse("question -> answer").unwrap();
     use sigil::module::Module;
     for _ in 0..3 {
-        p.forward(&ctx, sigil::data::Example::new().input("question", "q"))
+        p.call(&ctx, sigil::data::Example::new().input("question", "q"))
             .await
             .unwrap();
     }
@@ -195,7 +195,7 @@ async fn a_store_that_fails_never_breaks_the_traced_program() {
     );
     assert!(collector.stats().sink_errors >= 1);
     other.execute_raw("COMMIT").unwrap();
-    p.forward(&ctx, sigil::data::Example::new().input("question", "q"))
+    p.call(&ctx, sigil::data::Example::new().input("question", "q"))
         .await
         .unwrap();
     collector.flush();

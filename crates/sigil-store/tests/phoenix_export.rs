@@ -80,7 +80,7 @@ impl Module for TwoStep {
     fn name(&self) -> &str {
         "TwoStep"
     }
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         let question = inputs.get_str("question").unwrap_or_default();
         let q = self
             .query
@@ -127,7 +127,6 @@ async fn two_module_program_spans_arrive_in_phoenix() {
         query: Predict::parse("question -> query").unwrap(),
         answer: Predict::parse("question, query -> answer").unwrap(),
     };
-    bind_paths(&program);
     let ctx = Ctx::new(CountingLm)
         .with_hook(collector.clone())
         .with_program(ProgramInfo::uncompiled("two-step"));

@@ -29,7 +29,7 @@ impl Module for TwoStep {
     fn name(&self) -> &str {
         "TwoStep"
     }
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         let question = inputs.get_str("question").unwrap_or_default();
         let q = self
             .query
@@ -69,7 +69,6 @@ async fn traced_program_lands_in_the_store_and_is_queryable() {
         query: Predict::parse("question -> query").unwrap(),
         answer: Predict::parse("question, query -> answer").unwrap(),
     };
-    bind_paths(&program);
     let base = Ctx::new(lm())
         .with_hook(collector.clone())
         .with_fallback(sigil::adapter::FallbackPolicy::Off);

@@ -10,7 +10,7 @@
 //! let lm = sigil::lm::OpenAiClient::from_model_id("openai/gpt-4o-mini")?;
 //! let ctx = Ctx::new(lm);
 //! let qa = Predict::parse("question -> answer")?;
-//! let out = qa.forward(&ctx, Example::new().input("question", "What is 2+2?")).await?;
+//! let out = qa.call(&ctx, Example::new().input("question", "What is 2+2?")).await?;
 //! println!("{}", out.get_str("answer").unwrap_or_default());
 //! # Ok(()) }
 //! ```
@@ -40,6 +40,6 @@ pub mod prelude {
     pub use crate::adapter::{Adapter, ChatAdapter, FallbackPolicy, JsonAdapter};
     pub use crate::data::{Dataset, Example, Prediction};
     pub use crate::lm::{Lm, LmParams, LmRequest, LmResponse, Message, Usage};
-    pub use crate::module::{ChainOfThought, Ctx, Module, ModuleError, Predict, bind_paths};
+    pub use crate::module::{CallCtx, ChainOfThought, Ctx, Module, ModuleError, Predict};
     pub use crate::signature::{Field, FieldKind, FieldType, Signature};
 }

@@ -15,7 +15,7 @@ struct Other {
 #[async_trait::async_trait]
 impl Module for Other {
     sigil::submodules!(write_query, answer, rerank);
-    async fn forward(&self, _: &Ctx, _: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, _: &CallCtx<'_>, _: Example) -> Result<Prediction, ModuleError> {
         Err(ModuleError::Other("not run".into()))
     }
 }

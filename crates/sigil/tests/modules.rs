@@ -5,7 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sigil::adapter::FallbackPolicy;
 use sigil::lm::Role;
-use sigil::module::{Overlay, TraceRecorder};
+use sigil::module::Overlay;
+use sigil::optimize::DemoCapture;
 use sigil::prelude::*;
 use sigil::testing::ScriptedLm;
 
@@ -27,7 +28,7 @@ async fn predict_formats_calls_and_parses_typed_values() {
     let ctx = Ctx::from_arc(lm.clone());
     let p = Predict::parse("question -> answer: int, confident: bool").unwrap();
     let out = p
-        .forward(&ctx, Example::new().input("question", "2+2?"))
+        .call(&ctx, Example::new().input("question", "2+2?"))
         .await
         .unwrap();
     assert_eq!(out.get("answer"), Some(&serde_json::json!(4)));
@@ -45,7 +46,7 @@ async fn missing_and_unexpected_inputs_are_typed_errors() {
     let ctx = Ctx::from_arc(lm.clone());
     let p = Predict::parse("question, context -> answer").unwrap();
     let e = p
-        .forward(&ctx, Example::new().input("question", "q"))
+        .call(&ctx, Example::new().input("question", "q"))
         .await
         .unwrap_err();
     assert!(
@@ -53,7 +54,7 @@ async fn missing_and_unexpected_inputs_are_typed_errors() {
         "{e}"
     );
     let e = p
-        .forward(
+        .call(
             &ctx,
             Example::new()
                 .input("question", "q")
@@ -78,7 +79,7 @@ async fn garbage_completion_falls_back_to_json_and_is_counted() {
     let ctx = Ctx::from_arc(lm.clone());
     let p = Predict::parse("question -> answer: int").unwrap();
     let out = p
-        .forward(&ctx, Example::new().input("question", "2+2?"))
+        .call(&ctx, Example::new().input("question", "2+2?"))
         .await
         .unwrap();
     assert_eq!(out.get("answer"), Some(&serde_json::json!(4)));
@@ -99,7 +100,7 @@ async fn with_fallback_off_a_parse_failure_carries_the_raw_completion() {
     let ctx = Ctx::from_arc(lm).with_fallback(FallbackPolicy::Off);
     let p = Predict::parse("question -> answer: int").unwrap();
     let e = p
-        .forward(&ctx, Example::new().input("question", "2+2?"))
+        .call(&ctx, Example::new().input("question", "2+2?"))
         .await
         .unwrap_err();
     assert_eq!(e.raw_completion(), Some("no structure here"));
@@ -116,7 +117,7 @@ async fn lm_errors_are_typed_and_name_the_predictor() {
     let ctx = Ctx::from_arc(lm);
     let p = Predict::parse("question -> answer").unwrap();
     let e = p
-        .forward(&ctx, Example::new().input("question", "q"))
+        .call(&ctx, Example::new().input("question", "q"))
         .await
         .unwrap_err();
     assert!(matches!(e, ModuleError::Lm { .. }), "{e:?}");
@@ -132,7 +133,7 @@ async fn chain_of_thought_adds_reasoning_first() {
     let cot = ChainOfThought::parse("question -> answer").unwrap();
     assert_eq!(cot.predict().signature().outputs()[0].name, "reasoning");
     let out = cot
-        .forward(&ctx, Example::new().input("question", "2+2?"))
+        .call(&ctx, Example::new().input("question", "2+2?"))
         .await
         .unwrap();
     assert_eq!(out.get_str("reasoning").unwrap(), "2 and 2 make 4");
@@ -146,8 +147,8 @@ struct Inner {
 #[async_trait]
 impl Module for Inner {
     sigil::submodules!(refine);
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        self.refine.forward(ctx, inputs).await
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
+        self.refine.call(ctx, inputs).await
     }
 }
 struct Outer {
@@ -157,11 +158,11 @@ struct Outer {
 #[async_trait]
 impl Module for Outer {
     sigil::submodules!(draft, hop2);
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        let d = self.draft.forward(ctx, inputs).await?;
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
+        let d = self.draft.call(ctx, inputs).await?;
         let mut out = self
             .hop2
-            .forward(
+            .call(
                 ctx,
                 Example::new().input("draft", d.get_str("draft").unwrap_or_default()),
             )
@@ -189,8 +190,8 @@ async fn predictor_paths_are_stable_and_nested() {
         .map(|(p, _)| p)
         .collect();
     assert_eq!(paths, ["draft", "hop2.refine"]);
-    bind_paths(&prog);
-    assert_eq!(&*prog.hop2.refine.path(), "hop2.refine");
+    let ctx = Ctx::new(ScriptedLm::new(Vec::<String>::new())).for_program(&prog);
+    assert_eq!(&*ctx.path_of(&prog.hop2.refine), "hop2.refine");
 }
 
 #[tokio::test]
@@ -204,19 +205,18 @@ async fn overlays_change_a_call_without_touching_the_program_and_traces_are_capt
         })
     }));
     let prog = outer();
-    bind_paths(&prog);
     let mut overlay = Overlay::default();
     overlay.set_instructions("hop2.refine", "Polish the text.");
     overlay.set_demos(
         "hop2.refine",
         vec![Example::new().input("draft", "rough").set("text", "smooth")],
     );
-    let recorder = TraceRecorder::new();
+    let recorder = DemoCapture::new();
     let ctx = Ctx::from_arc(lm.clone())
         .with_overlay(Some(Arc::new(overlay)))
-        .with_recorder(Some(recorder.clone()));
+        .with_hook(recorder.clone());
     let out = prog
-        .forward(&ctx, Example::new().input("question", "q"))
+        .call(&ctx, Example::new().input("question", "q"))
         .await
         .unwrap();
     assert_eq!(out.get_str("text").unwrap(), "refined");
@@ -251,7 +251,7 @@ async fn one_program_serves_many_tasks_at_once() {
         let (prog, ctx) = (prog.clone(), ctx.clone());
         handles.push(tokio::spawn(async move {
             let out = prog
-                .forward(&ctx, Example::new().input("question", format!("n={i}")))
+                .call(&ctx, Example::new().input("question", format!("n={i}")))
                 .await
                 .unwrap();
             assert_eq!(out.get_str("answer").unwrap(), i.to_string());
@@ -268,21 +268,21 @@ async fn cached_prompt_prefix_follows_edits_and_overlays() {
     let ctx = Ctx::from_arc(lm.clone());
     let mut p = Predict::parse("question -> answer").unwrap();
     let ask = || Example::new().input("question", "q");
-    p.forward(&ctx, ask()).await.unwrap();
-    p.forward(&ctx, ask()).await.unwrap();
+    p.call(&ctx, ask()).await.unwrap();
+    p.call(&ctx, ask()).await.unwrap();
     p.set_instructions("Be brief.");
     p.set_demos(vec![
         Example::new()
             .input("question", "demo q")
             .set("answer", "demo a"),
     ]);
-    p.forward(&ctx, ask()).await.unwrap();
+    p.call(&ctx, ask()).await.unwrap();
     let mut overlay = Overlay::default();
     overlay.set_instructions("", "Overlaid.");
-    p.forward(&ctx.with_overlay(Some(Arc::new(overlay))), ask())
+    p.call(&ctx.with_overlay(Some(Arc::new(overlay))), ask())
         .await
         .unwrap();
-    p.forward(&ctx, ask()).await.unwrap();
+    p.call(&ctx, ask()).await.unwrap();
 
     let reqs = lm.requests();
     assert_eq!(reqs[0].messages, reqs[1].messages);

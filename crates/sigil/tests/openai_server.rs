@@ -47,7 +47,7 @@ async fn predict_end_to_end_with_usage() {
         .with_params(greedy());
     let p = Predict::parse("question -> answer").unwrap();
     let out = p
-        .forward(
+        .call(
             &ctx,
             Example::new().input("question", "What is the capital of France?"),
         )
@@ -75,7 +75,7 @@ async fn chat_adapter_call_parses_or_falls_back_visibly() {
         .with_fallback(FallbackPolicy::Json { retries: 1 });
     let p = Predict::parse("question -> answer").unwrap();
     let out = p
-        .forward(
+        .call(
             &ctx,
             Example::new().input("question", "Name a primary colour."),
         )
@@ -248,7 +248,7 @@ async fn a_grammar_makes_the_server_follow_the_chat_format() {
         "Which river flows through Cairo?",
     ] {
         let out = p
-            .forward(&ctx, Example::new().input("question", q))
+            .call(&ctx, Example::new().input("question", q))
             .await
             .unwrap_or_else(|e| panic!("{q}: {e}"));
         assert_eq!((out.lm_calls, out.fallbacks), (1, 0), "{q}");

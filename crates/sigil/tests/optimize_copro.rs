@@ -102,12 +102,12 @@ struct TwoStep {
 #[async_trait]
 impl Module for TwoStep {
     sigil::submodules!(hint, answer);
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        let h = self.hint.forward(ctx, inputs.clone()).await?;
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
+        let h = self.hint.call(ctx, inputs.clone()).await?;
         let q = inputs.get_str("question").unwrap_or_default();
         let mut out = self
             .answer
-            .forward(
+            .call(
                 ctx,
                 Example::new()
                     .input("question", q)

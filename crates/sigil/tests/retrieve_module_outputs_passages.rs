@@ -59,7 +59,7 @@ async fn outputs_texts_ids_and_scores_best_first() {
     let retrieve = Retrieve::new(index(), 2);
     assert!(retrieve.named_predictors().is_empty());
     let out = retrieve
-        .forward(&ctx, Example::new().input("query", "red lighthouse built"))
+        .call(&ctx, Example::new().input("query", "red lighthouse built"))
         .await
         .unwrap();
     assert_eq!(
@@ -81,12 +81,12 @@ async fn query_field_is_configurable_and_missing_field_is_an_error() {
     let ctx = Ctx::new(ScriptedLm::new(Vec::<String>::new()));
     let retrieve = Retrieve::new(index(), 1).query_field("question");
     let out = retrieve
-        .forward(&ctx, Example::new().input("question", "arches"))
+        .call(&ctx, Example::new().input("question", "arches"))
         .await
         .unwrap();
     assert_eq!(out.get("passage_ids"), Some(&json!(["b"])));
     let err = retrieve
-        .forward(&ctx, Example::new().input("query", "arches"))
+        .call(&ctx, Example::new().input("query", "arches"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -100,7 +100,7 @@ async fn retriever_failures_and_empty_queries_are_errors() {
     let ctx = Ctx::new(ScriptedLm::new(Vec::<String>::new()));
     let retrieve = Retrieve::new(index(), 2);
     let err = retrieve
-        .forward(&ctx, Example::new().input("query", "FAIL"))
+        .call(&ctx, Example::new().input("query", "FAIL"))
         .await
         .unwrap_err();
     assert_eq!(

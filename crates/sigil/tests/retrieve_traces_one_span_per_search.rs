@@ -46,7 +46,7 @@ impl Module for Rag {
     fn name(&self) -> &str {
         "Rag"
     }
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         let q = inputs.get_str("question").unwrap_or_default();
         let passages = self
             .retrieve
@@ -78,7 +78,6 @@ async fn a_search_is_a_retrieval_span_and_its_passages_reach_the_prompt() {
     let lm = Arc::new(sigil::testing::ScriptedLm::new([chat(&[("answer", "x")])]));
     let ctx = Ctx::from_arc(lm.clone()).with_hook(collector.clone());
     let rag = program();
-    bind_paths(&rag);
     rag.call(&ctx, Example::new().input("question", "lighthouse"))
         .await
         .unwrap();
@@ -109,7 +108,6 @@ async fn a_failed_search_is_an_error_span_and_the_program_fails() {
     let ctx = Ctx::new(sigil::testing::ScriptedLm::new(Vec::<String>::new()))
         .with_hook(collector.clone());
     let rag = program();
-    bind_paths(&rag);
     let err = rag
         .call(&ctx, Example::new().input("question", "broken"))
         .await

@@ -56,7 +56,6 @@ async fn panicking_and_failing_hooks_do_not_break_calls() {
         .with_hook(Arc::new(Fails))
         .with_hook(log.clone());
     let program = TwoStep::new();
-    bind_paths(&program);
     for _ in 0..3 {
         let out = program
             .call(&ctx, Example::new().input("question", "capital?"))

@@ -57,8 +57,8 @@ impl Module for SpawnsNested {
     fn named_predictors(&self) -> Vec<(String, &Predict)> {
         self.inner.named_predictors()
     }
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        let (inner, ctx) = (self.inner.clone(), ctx.clone());
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
+        let (inner, ctx) = (self.inner.clone(), ctx.to_ctx());
         tokio::spawn(async move { inner.call(&ctx, inputs).await })
             .await
             .map_err(|e| ModuleError::Other(e.to_string()))?
@@ -71,7 +71,6 @@ async fn spawned_concurrent_calls_leave_no_orphans() {
     let program = Arc::new(SpawnsNested {
         inner: Arc::new(TwoStep::new()),
     });
-    bind_paths(program.as_ref());
     let ctx = Ctx::from_arc(Arc::new(SlowLm)).with_hook(collector.clone());
     let mut tasks = Vec::new();
     for i in 0..64 {

@@ -22,7 +22,7 @@ async fn fallback_is_visible_in_the_trace() {
     let ctx = Ctx::new(lm).with_hook(collector.clone());
     let p = Predict::parse("question -> answer: int").unwrap();
     let out = p
-        .forward(&ctx, Example::new().input("question", "2+2?"))
+        .call(&ctx, Example::new().input("question", "2+2?"))
         .await
         .unwrap();
     assert_eq!(out.fallbacks, 1);
@@ -79,7 +79,7 @@ async fn lm_errors_end_spans_with_error_status() {
     let ctx = Ctx::from_arc(lm).with_hook(collector.clone());
     let p = Predict::parse("question -> answer").unwrap();
     assert!(
-        p.forward(&ctx, Example::new().input("question", "q"))
+        p.call(&ctx, Example::new().input("question", "q"))
             .await
             .is_err()
     );
@@ -104,7 +104,7 @@ async fn a_dropped_call_ends_its_spans_as_cancelled() {
             args: Arc::new(serde_json::json!({})),
         });
         let inner = ctx.child(&span);
-        p.forward(&inner, Example::new().input("question", "q"))
+        p.call(&inner, Example::new().input("question", "q"))
             .await
             .unwrap();
         std::future::pending::<()>().await;

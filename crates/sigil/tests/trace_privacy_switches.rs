@@ -24,7 +24,7 @@ async fn spans_with(privacy: Privacy, question: &str) -> Vec<sigil::trace::Span>
     });
     let ctx = Ctx::new(lm).with_hook(collector.clone());
     let p = Predict::parse("question -> answer").unwrap();
-    p.forward(&ctx, Example::new().input("question", question))
+    p.call(&ctx, Example::new().input("question", question))
         .await
         .unwrap();
     collector.flush();

@@ -28,7 +28,7 @@ impl Module for MultiHop {
     fn name(&self) -> &str {
         "MultiHop"
     }
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         let question = inputs.get_str("question").unwrap_or_default();
         let mut context = Vec::new();
         for hop in 0..2 {
@@ -40,11 +40,12 @@ impl Module for MultiHop {
                 )
                 .await?;
             let query = q.get_str("query").unwrap_or_default();
-            let found = sigil::trace::retrieval(ctx, "retrieve", &query, Some(2), |_| async {
-                Ok::<_, std::convert::Infallible>(search(&query))
-            })
-            .await
-            .unwrap_or_default();
+            let found =
+                sigil::retrieve::traced_search(ctx, "retrieve", &query, Some(2), |_| async {
+                    Ok::<_, std::convert::Infallible>(search(&query))
+                })
+                .await
+                .unwrap_or_default();
             context.extend(found);
         }
         self.answer
@@ -65,7 +66,6 @@ async fn every_hop_is_a_retrieval_span_with_query_and_passages() {
         query: Predict::parse("question -> query").unwrap(),
         answer: Predict::parse("question, query -> answer").unwrap(),
     };
-    bind_paths(&program);
     let ctx = Ctx::from_arc(Arc::new(two_step_lm())).with_hook(collector.clone());
     program
         .call(&ctx, Example::new().input("question", "capital?"))

@@ -12,7 +12,6 @@ use trace_support::*;
 async fn sampled_traces_are_whole_and_unsampled_ones_absent() {
     let (collector, sink) = memory_collector();
     let program = TwoStep::new();
-    bind_paths(&program);
     let ctx = Ctx::from_arc(Arc::new(two_step_lm()))
         .with_hook(collector.clone())
         .with_trace_sampling(0.25);

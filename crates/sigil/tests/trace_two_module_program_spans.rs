@@ -13,7 +13,6 @@ use trace_support::*;
 async fn two_module_program_is_one_trace_with_nested_spans() {
     let (collector, sink) = memory_collector();
     let program = TwoStep::new();
-    bind_paths(&program);
     let ctx = Ctx::from_arc(Arc::new(two_step_lm()))
         .with_params(LmParams {
             temperature: Some(0.0),

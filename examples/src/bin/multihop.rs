@@ -44,7 +44,7 @@ impl MultiHopRag {
 impl Module for MultiHopRag {
     sigil::submodules!(refine, generate);
 
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         let question = inputs.get_str("question").unwrap_or_default();
         let retrieve_err = |e| ModuleError::Other(format!("retrieve: {e}"));
         let hop1 = self
@@ -126,7 +126,6 @@ async fn main() -> anyhow::Result<()> {
         ctx = ctx.with_adapter(sigil::adapter::JsonAdapter);
     }
     let program = MultiHopRag::new(Retrieve::new(wiki_index(kind).await?, k))?;
-    bind_paths(&program);
 
     let two_hop: Vec<Example> = qa_set()?
         .into_iter()
@@ -135,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
     let first = &two_hop[0];
     println!("Q: {}", first.get_str("question").unwrap_or_default());
     // A tiny model's completion may not parse; the evaluation below counts that as a miss.
-    match program.forward(&ctx, first.inputs()).await {
+    match program.call(&ctx, first.inputs()).await {
         Ok(out) => println!(
             "refined query: {}\nanswer: {}   (gold: {})\n",
             out.get_str("search_query").unwrap_or_default(),

@@ -44,7 +44,7 @@ impl Rag {
 impl Module for Rag {
     sigil::submodules!(generate);
 
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         let question = inputs.get_str("question").unwrap_or_default();
         let passages = self
             .retrieve
@@ -124,11 +124,10 @@ async fn main() -> anyhow::Result<()> {
     let val = qa.split_off(a.train);
     let train = qa;
 
-    bind_paths(&rag);
     let first = &test[0];
     println!("Q: {}", first.get_str("question").unwrap_or_default());
     // A tiny model's completion may not parse; the evaluation below counts that as a miss.
-    match rag.forward(&ctx, first.inputs()).await {
+    match rag.call(&ctx, first.inputs()).await {
         Ok(out) => println!(
             "reasoning: {}\nanswer: {}   (gold: {})\n",
             out.get_str("reasoning").unwrap_or_default(),

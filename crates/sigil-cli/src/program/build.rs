@@ -176,7 +176,6 @@ pub fn build_program(pf: &ProgramFile, retriever: RetrieverFor<'_>) -> anyhow::R
         name: pf.spec.name.clone(),
         steps,
     };
-    sigil::module::bind_paths(&program);
     Ok(program)
 }
 

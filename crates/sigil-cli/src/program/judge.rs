@@ -83,7 +83,7 @@ impl Metric for JudgeMetric {
         })?;
         // ModuleError's size is the core's choice; boxing it here would gain nothing.
         #[allow(clippy::result_large_err)]
-        let out = tokio::task::block_in_place(|| handle.block_on(m.judge.forward(&m.ctx, call)))
+        let out = tokio::task::block_in_place(|| handle.block_on(m.judge.call(&m.ctx, call)))
             .map_err(|e| MetricError::Other {
                 metric: name.clone(),
                 message: e.to_string(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 use sigil::data::{Example, Prediction};
-use sigil::module::{ChainOfThought, Ctx, Module, ModuleError, Predict};
+use sigil::module::{CallCtx, ChainOfThought, Ctx, Module, ModuleError, Predict};
 use sigil::retrieve::Retriever;
 
 /// What one step runs.
@@ -53,15 +53,20 @@ impl Step {
                         self.name
                     ))
                 })?;
-                let passages =
-                    sigil::trace::retrieval(ctx, retriever.name(), &q, Some(*k), |_| async {
+                let passages = sigil::retrieve::traced_search(
+                    ctx,
+                    retriever.name(),
+                    &q,
+                    Some(*k),
+                    |_| async {
                         retriever
                             .retrieve(&q, *k)
                             .await
                             .map(|ps| ps.into_iter().map(|p| p.text).collect::<Vec<_>>())
-                    })
-                    .await
-                    .map_err(|e| ModuleError::Other(format!("step `{}`: {e}", self.name)))?;
+                    },
+                )
+                .await
+                .map_err(|e| ModuleError::Other(format!("step `{}`: {e}", self.name)))?;
                 let mut pred = Prediction::new(Default::default());
                 pred.insert(output.clone(), Value::from(passages));
                 Ok(pred)
@@ -87,7 +92,7 @@ impl Step {
 
 #[async_trait]
 impl Module for Pipeline {
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         let mut record = inputs.inputs();
         let mut out = Prediction::new(Default::default());
         for step in &self.steps {
@@ -166,7 +171,7 @@ signature = "summary -> intent: enum[billing, unlock]"
         ]));
         let ctx = Ctx::from_arc(lm.clone());
         let out = program
-            .forward(
+            .call(
                 &ctx,
                 Example::new().input("text", "I paid two times for one ride!"),
             )
@@ -193,7 +198,7 @@ signature = "summary -> intent: enum[billing, unlock]"
         let program = build_program(&pf, &no_retriever).unwrap();
         let ctx = Ctx::from_arc(Arc::new(ScriptedLm::new(Vec::<String>::new())));
         let err = program
-            .forward(&ctx, Example::new().input("txt", "x"))
+            .call(&ctx, Example::new().input("txt", "x"))
             .await
             .unwrap_err();
         assert!(

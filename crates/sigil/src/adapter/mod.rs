@@ -131,9 +131,11 @@ pub fn check_inputs(signature: &Signature, inputs: &Example) -> Result<(), Forma
 
 mod chat;
 mod coerce;
+mod fallback;
 mod json;
 mod lenient;
 mod value;
 
 pub use chat::ChatAdapter;
+pub(crate) use fallback::json_fallback;
 pub use json::JsonAdapter;

@@ -15,7 +15,7 @@ use super::progress::Progress;
 use super::stats::{PairedComparison, bootstrap_mean_ci, mean, paired_bootstrap_scores};
 use crate::data::{Dataset, Example, Prediction};
 use crate::lm::Usage;
-use crate::module::{Ctx, Module, ModuleError, bind_paths};
+use crate::module::{Ctx, Module, ModuleError};
 use crate::trace::{EndData, ErrorInfo, EvalSummary, StartData};
 
 /// Anything that is an ordered list of examples: `[Example]`, `Vec<Example>`, [`Dataset`].
@@ -347,7 +347,9 @@ impl<'a> Evaluate<'a> {
                 self.failure_score
             )));
         }
-        bind_paths(program);
+        // Paths bound once for the run, not per example.
+        let bound = ctx.for_program(program);
+        let ctx = &bound;
         let span = ctx.start_span("Evaluate", || StartData::Evaluate {
             program: Arc::from(program.name()),
             metric: Arc::from(metric.name().as_str()),

@@ -12,7 +12,7 @@ use super::*;
 use crate::adapter::{ParseError, ParseFailure};
 use crate::data::{Dataset, Example, Prediction};
 use crate::lm::Usage;
-use crate::module::{Ctx, Module, ModuleError, Predict};
+use crate::module::{CallCtx, Ctx, Module, ModuleError, Predict};
 use crate::testing::ScriptedLm;
 
 /// A module whose forward is an async closure of the inputs.
@@ -24,7 +24,11 @@ where
     F: Fn(Example) -> Fut + Send + Sync,
     Fut: Future<Output = Result<Prediction, ModuleError>> + Send,
 {
-    async fn forward(&self, _ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(
+        &self,
+        _ctx: &CallCtx<'_>,
+        inputs: Example,
+    ) -> Result<Prediction, ModuleError> {
         (self.0)(inputs).await
     }
     fn named_predictors(&self) -> Vec<(String, &Predict)> {

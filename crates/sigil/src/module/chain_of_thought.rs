@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use super::{Ctx, Module, ModuleError, Predict};
+use super::{CallCtx, Module, ModuleError, Predict};
 use crate::data::{Example, Prediction};
 use crate::signature::{Field, FieldKind, FieldType, Signature, SignatureError};
 
@@ -45,16 +45,16 @@ impl ChainOfThought {
 
 #[async_trait]
 impl Module for ChainOfThought {
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        self.predict.forward(ctx, inputs).await
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
+        self.predict.call(ctx, inputs).await
     }
     fn name(&self) -> &str {
         "ChainOfThought"
     }
 
     /// The inner `Predict` opens the module span, so this adds no second one.
-    async fn call(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        self.predict.forward(ctx, inputs).await
+    fn opens_own_span(&self) -> bool {
+        true
     }
 
     fn named_predictors(&self) -> Vec<(String, &Predict)> {

@@ -1,10 +1,10 @@
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
+use super::Predict;
 use crate::adapter::{Adapter, ChatAdapter, FallbackPolicy};
 use crate::data::Example;
 use crate::lm::{Lm, LmParams};
@@ -42,42 +42,9 @@ impl Overlay {
     }
 }
 
-/// One predictor call captured while recording: the demos optimizers bootstrap from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TraceEntry {
-    pub path: String,
-    pub inputs: Example,
-    pub outputs: IndexMap<String, Value>,
-}
-
-/// Collects (predictor path, inputs, outputs) of every predictor call in its scope.
-#[derive(Debug, Default)]
-pub struct TraceRecorder {
-    entries: Mutex<Vec<TraceEntry>>,
-}
-
-impl TraceRecorder {
-    pub fn new() -> Arc<Self> {
-        Arc::new(TraceRecorder::default())
-    }
-    pub fn record(&self, entry: TraceEntry) {
-        // A poisoned lock only means another recorder call panicked mid-push; the data is still usable.
-        let mut g = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        g.push(entry);
-    }
-    pub fn take(&self) -> Vec<TraceEntry> {
-        std::mem::take(&mut *self.entries.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-    pub fn snapshot(&self) -> Vec<TraceEntry> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
-
 /// Everything scoped to a call: the LM, the adapter and fallback policy, default LM
-/// parameters, and the optimizer's overlay and trace recorder when one is running.
+/// parameters, the program's predictor paths, an optimizer's overlay, and the trace
+/// hooks.
 ///
 /// There are no global settings: a `Ctx` is passed to every `forward`, and cloning
 /// it is cheap, so concurrent tasks each carry their own.
@@ -91,7 +58,9 @@ pub struct Ctx {
     pub(crate) params: LmParams,
     pub(crate) rollout_id: Option<u64>,
     pub(crate) overlay: Option<Arc<Overlay>>,
-    pub(crate) recorder: Option<Arc<TraceRecorder>>,
+    /// Where each predictor of the running program sits in it; derived from the module
+    /// tree by [`Ctx::for_program`] (or by the first [`super::Module::call`]).
+    pub(crate) paths: Option<Arc<PathMap>>,
     /// Hooks and program info; `None` (the default) makes tracing cost one branch.
     pub(crate) tracing: Option<Arc<Tracing>>,
     /// The span that calls made under this ctx are children of.
@@ -113,7 +82,7 @@ impl Ctx {
             params: LmParams::default(),
             rollout_id: None,
             overlay: None,
-            recorder: None,
+            paths: None,
             tracing: None,
             span_parent: None,
         }
@@ -141,8 +110,31 @@ impl Ctx {
     pub fn overlay(&self) -> Option<&Overlay> {
         self.overlay.as_deref()
     }
-    pub fn recorder(&self) -> Option<&Arc<TraceRecorder>> {
-        self.recorder.as_ref()
+    /// The path of `predict` in the program this ctx runs (`""` for a predictor that
+    /// is not part of it, or a bare predictor called on its own).
+    pub fn path_of(&self, predict: &Predict) -> Arc<str> {
+        self.paths
+            .as_ref()
+            .and_then(|m| m.get(predict))
+            .cloned()
+            .unwrap_or_else(empty_path)
+    }
+    /// Whether the predictor paths of a program are bound in this ctx.
+    pub fn has_program(&self) -> bool {
+        self.paths.is_some()
+    }
+    /// This ctx for running `program`: every predictor's path is derived from the
+    /// module tree ([`super::Module::named_predictors`]), so overlays and traces find
+    /// it. [`super::Module::call`] does this itself when the ctx has no program yet;
+    /// Evaluate and the optimizers do it once per run.
+    pub fn for_program(&self, program: &dyn super::Module) -> Self {
+        self.with_paths(program.named_predictors())
+    }
+    pub(crate) fn with_paths(&self, predictors: Vec<(String, &Predict)>) -> Self {
+        Ctx {
+            paths: Some(Arc::new(PathMap::of(predictors))),
+            ..self.clone()
+        }
     }
 
     pub fn with_lm(&self, lm: Arc<dyn Lm>) -> Self {
@@ -183,12 +175,6 @@ impl Ctx {
     pub fn with_overlay(&self, overlay: Option<Arc<Overlay>>) -> Self {
         Ctx {
             overlay,
-            ..self.clone()
-        }
-    }
-    pub fn with_recorder(&self, recorder: Option<Arc<TraceRecorder>>) -> Self {
-        Ctx {
-            recorder,
             ..self.clone()
         }
     }
@@ -320,5 +306,35 @@ impl Ctx {
             },
             None => self.clone(),
         }
+    }
+}
+
+fn empty_path() -> Arc<str> {
+    static EMPTY: OnceLock<Arc<str>> = OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from("")).clone()
+}
+
+/// Predictor identity (its address while the program is borrowed for the call) to its
+/// path, sorted by address. Identity rather than a path stored in the predictor: a
+/// path set on the predictor could be forgotten or go stale, this one is derived from
+/// the module tree the ctx runs.
+#[derive(Debug, Default)]
+pub(crate) struct PathMap(Vec<(usize, Arc<str>)>);
+
+impl PathMap {
+    fn of(predictors: Vec<(String, &Predict)>) -> Self {
+        let mut v: Vec<(usize, Arc<str>)> = predictors
+            .into_iter()
+            .map(|(path, p)| (p as *const Predict as usize, Arc::from(path)))
+            .collect();
+        v.sort_by_key(|(a, _)| *a);
+        PathMap(v)
+    }
+    fn get(&self, predict: &Predict) -> Option<&Arc<str>> {
+        let at = predict as *const Predict as usize;
+        self.0
+            .binary_search_by_key(&at, |(a, _)| *a)
+            .ok()
+            .map(|i| &self.0[i].1)
     }
 }

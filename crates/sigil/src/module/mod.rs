@@ -10,7 +10,8 @@ mod ctx;
 mod predict;
 
 pub use chain_of_thought::ChainOfThought;
-pub use ctx::{Ctx, Overlay, PredictorState, TraceEntry, TraceRecorder};
+pub use ctx::{Ctx, Overlay, PredictorState};
+
 pub use predict::Predict;
 
 use std::sync::Arc;
@@ -45,12 +46,37 @@ impl ModuleError {
         }
     }
 
+    /// The failure as spans record it: its kind and message.
+    pub(crate) fn to_error_info(&self) -> crate::trace::ErrorInfo {
+        crate::trace::ErrorInfo::new(self.kind(), self.to_string())
+    }
+
     /// The raw completion, when the failure was a parse error.
     pub fn raw_completion(&self) -> Option<&str> {
         match self {
             ModuleError::Parse { source, .. } => Some(&source.raw),
             _ => None,
         }
+    }
+}
+
+/// The ctx a module's [`Module::forward`] runs under. Only [`Module::call`] makes one,
+/// so `call` is the one way to run a module: a module cannot be run around it, and
+/// so cannot skip its span or the predictor paths `call` derives. Dereferences to
+/// [`Ctx`]: pass it on to sub-modules' `call` as `self.step.call(ctx, inputs)`.
+pub struct CallCtx<'a>(&'a Ctx);
+
+impl std::ops::Deref for CallCtx<'_> {
+    type Target = Ctx;
+    fn deref(&self) -> &Ctx {
+        self.0
+    }
+}
+
+impl CallCtx<'_> {
+    /// An owned copy of the ctx (to move into a spawned task).
+    pub fn to_ctx(&self) -> Ctx {
+        self.0.clone()
     }
 }
 
@@ -62,8 +88,9 @@ impl ModuleError {
 /// recorder) travels in the [`Ctx`].
 #[async_trait]
 pub trait Module: Send + Sync {
-    /// Runs the module on `inputs`.
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError>;
+    /// What the module does with `inputs`. Implement it; run a module with
+    /// [`Module::call`], which is what calls this.
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError>;
 
     /// Every predictor inside this module with its path relative to this module.
     fn named_predictors(&self) -> Vec<(String, &Predict)>;
@@ -73,21 +100,66 @@ pub trait Module: Send + Sync {
         short_type_name(std::any::type_name::<Self>())
     }
 
-    /// Runs `forward` inside a module span (when the ctx has trace hooks), so the
-    /// spans of sub-modules nest under it. Call sub-modules with `call` to get one
-    /// span per module; a sub-module called with `forward` still traces its LM calls,
-    /// one level up. Without hooks this is `forward`.
+    /// Runs the module: **the** way to call one, from a program's `forward` (for its
+    /// sub-modules) or from outside.
+    ///
+    /// On a ctx that runs no program yet ([`Ctx::has_program`]), this module is the
+    /// program: its predictor paths are derived from the module tree first, so
+    /// overlays and traces find every predictor. When the ctx has trace hooks, the
+    /// module gets its own span (a `Predict` opens its own), and the spans of
+    /// sub-modules nest under it. Implement [`Module::forward`]; do not override this.
     async fn call(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        if !ctx.is_tracing() {
-            return self.forward(ctx, inputs).await;
+        let bound;
+        let ctx = if ctx.has_program() {
+            ctx
+        } else {
+            bound = ctx.with_paths(self.named_predictors());
+            &bound
+        };
+        if !ctx.is_tracing() || self.opens_own_span() {
+            return self.forward(&CallCtx(ctx), inputs).await;
         }
         let span = ctx.start_span(self.name(), || crate::trace::StartData::Module {
             inputs: Arc::new(inputs.clone()),
         });
         let inner = ctx.child(&span);
-        let result = self.forward(&inner, inputs).await;
-        span.end_with(|| crate::trace::module_end(&result, None));
+        let result = self.forward(&CallCtx(&inner), inputs).await;
+        span.end_with(|| module_end(&result));
         result
+    }
+
+    /// Whether `forward` opens this module's span itself (`Predict` and the modules
+    /// that are one `Predict`), so [`Module::call`] adds none.
+    #[doc(hidden)]
+    fn opens_own_span(&self) -> bool {
+        false
+    }
+}
+
+/// The end event of a module call from its result.
+pub(crate) fn module_end(result: &Result<Prediction, ModuleError>) -> crate::trace::EndData {
+    crate::trace::EndData::Module(match result {
+        Ok(p) => Ok(crate::trace::ModuleOutput {
+            outputs: Arc::new(p.values().clone()),
+            usage: p.usage,
+            lm_calls: p.lm_calls,
+            fallbacks: p.fallbacks,
+        }),
+        Err(e) => Err(e.to_error_info()),
+    })
+}
+
+impl crate::trace::ProgramInfo {
+    /// Fills demos per predictor (under `ctx`'s overlay) and the model from a live
+    /// program and ctx.
+    pub fn describe(mut self, program: &dyn Module, ctx: &Ctx) -> Self {
+        let ctx = ctx.for_program(program);
+        for (path, p) in program.named_predictors() {
+            let (_, demos) = p.effective(&ctx);
+            self.demos_per_predictor.insert(path, demos.len());
+        }
+        self.model = Some(ctx.lm().model_id());
+        self
     }
 }
 
@@ -99,33 +171,33 @@ fn short_type_name(full: &'static str) -> &'static str {
 
 #[async_trait]
 impl<M: Module + ?Sized> Module for Box<M> {
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         (**self).forward(ctx, inputs).await
+    }
+    fn opens_own_span(&self) -> bool {
+        (**self).opens_own_span()
     }
     fn named_predictors(&self) -> Vec<(String, &Predict)> {
         (**self).named_predictors()
     }
     fn name(&self) -> &str {
         (**self).name()
-    }
-    async fn call(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        (**self).call(ctx, inputs).await
     }
 }
 
 #[async_trait]
 impl<M: Module + ?Sized> Module for std::sync::Arc<M> {
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         (**self).forward(ctx, inputs).await
+    }
+    fn opens_own_span(&self) -> bool {
+        (**self).opens_own_span()
     }
     fn named_predictors(&self) -> Vec<(String, &Predict)> {
         (**self).named_predictors()
     }
     fn name(&self) -> &str {
         (**self).name()
-    }
-    async fn call(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        (**self).call(ctx, inputs).await
     }
 }
 
@@ -135,15 +207,6 @@ pub fn join_path(parent: &str, child: &str) -> String {
         (true, _) => child.to_string(),
         (_, true) => parent.to_string(),
         _ => format!("{parent}.{child}"),
-    }
-}
-
-/// Tells every predictor in `program` its path, so overlays and trace capture find it.
-/// Evaluate and the optimizers call this; call it yourself before a bare `forward`
-/// if you use overlays or recording directly.
-pub fn bind_paths(program: &dyn Module) {
-    for (path, p) in program.named_predictors() {
-        p.set_path(&path);
     }
 }
 
@@ -162,10 +225,10 @@ pub fn bind_paths(program: &dyn Module) {
 /// impl Module for TwoStep {
 ///     sigil::submodules!(draft, polish);
 ///
-///     async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-///         let d = self.draft.forward(ctx, inputs).await?;
+///     async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
+///         let d = self.draft.call(ctx, inputs).await?;
 ///         let text = d.get_str("draft").unwrap_or_default();
-///         self.polish.forward(ctx, Example::new().input("draft", text)).await
+///         self.polish.call(ctx, Example::new().input("draft", text)).await
 ///     }
 /// }
 ///

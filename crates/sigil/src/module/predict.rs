@@ -3,27 +3,25 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
-use super::{Ctx, Module, ModuleError, TraceEntry};
-use crate::adapter::{Adapter, FallbackPolicy, Fields, ParseError, check_inputs};
+use super::{CallCtx, Ctx, Module, ModuleError};
+use crate::adapter::{Adapter, FallbackPolicy, Fields, ParseError, check_inputs, json_fallback};
 use crate::data::{Example, Prediction};
 use crate::lm::{LmParams, LmRequest, Message};
 use crate::signature::Signature;
-use crate::trace::predict::{CallData, LmCall, json_adapter};
-use crate::trace::{PredictTrace, constraint_kind};
+use crate::trace::{CallData, LmCall, PredictTrace, constraint_kind};
 
 /// One LM call shaped by a signature: the only module that talks to an LM.
 ///
 /// Holds the signature (with its instructions), demos and per-predictor LM
 /// parameters. An optimizer's overlay in the [`Ctx`] can replace instructions and
-/// demos for one call without touching the predictor.
+/// demos for one call without touching the predictor. Its path in a program comes
+/// from the module tree the ctx runs ([`Ctx::path_of`]), never from the predictor.
 #[derive(Debug)]
 pub struct Predict {
     /// Shared, so a trace can keep the signature a call ran with without copying it.
     signature: Arc<Signature>,
     demos: Vec<Example>,
     params: LmParams,
-    /// Set by [`super::bind_paths`]; interior so binding works through `&self`.
-    path: RwLock<Arc<str>>,
     /// The system message and demo turns last rendered, per adapter name. Valid while
     /// the signature and demos are unchanged (every setter clears it) and no overlay
     /// applies to this predictor.
@@ -39,7 +37,6 @@ impl Clone for Predict {
             signature: self.signature.clone(),
             demos: self.demos.clone(),
             params: self.params.clone(),
-            path: RwLock::new(self.path()),
             prefix_cache: RwLock::new(None),
         }
     }
@@ -51,7 +48,6 @@ impl Predict {
             signature: Arc::new(signature),
             demos: Vec::new(),
             params: LmParams::default(),
-            path: RwLock::new(Arc::from("")),
             prefix_cache: RwLock::new(None),
         }
     }
@@ -129,22 +125,10 @@ impl Predict {
         fresh
     }
 
-    /// This predictor's path in its program (empty until bound).
-    pub fn path(&self) -> Arc<str> {
-        self.path
-            .read()
-            .map(|p| p.clone())
-            .unwrap_or_else(|e| e.into_inner().clone())
-    }
-    pub(crate) fn set_path(&self, path: &str) {
-        let mut g = self.path.write().unwrap_or_else(|e| e.into_inner());
-        *g = Arc::from(path);
-    }
-
     /// The signature and demos in effect for a call under `ctx` (overlay applied).
     /// Borrowed where nothing is overlaid, so the common call copies nothing.
     pub fn effective<'a>(&'a self, ctx: &'a Ctx) -> (Cow<'a, Signature>, &'a [Example]) {
-        let state = ctx.overlay().and_then(|o| o.get(&self.path()));
+        let state = ctx.overlay().and_then(|o| o.get(&ctx.path_of(self)));
         let signature = match state.and_then(|s| s.instructions.as_ref()) {
             Some(i) => Cow::Owned(self.signature.with_instructions(i.clone())),
             None => Cow::Borrowed(&*self.signature),
@@ -156,8 +140,8 @@ impl Predict {
         (signature, demos)
     }
 
-    /// Checks inputs, calls the LM through the ctx's adapter, falls back to JSON if
-    /// the policy says so, and records the call for an optimizer.
+    /// Checks inputs, calls the LM through the ctx's adapter, and falls back to JSON if
+    /// the policy says so.
     async fn run(
         &self,
         ctx: &Ctx,
@@ -168,14 +152,6 @@ impl Predict {
         let (signature, demos) = self.effective(ctx);
         let overlaid =
             matches!(signature, Cow::Owned(_)) || !std::ptr::eq(demos, self.demos.as_slice());
-        if let Some(t) = trace.as_deref_mut()
-            && t.wants_signature()
-        {
-            t.set_signature(match &signature {
-                Cow::Borrowed(_) => self.signature.clone(),
-                Cow::Owned(s) => Arc::new(s.clone()),
-            });
-        }
         let (signature, demos) = (signature.as_ref(), demos);
         check_inputs(signature, inputs).map_err(|source| ModuleError::Format {
             path: path.to_string(),
@@ -218,7 +194,7 @@ impl Predict {
             parsed = self
                 .call_once(
                     ctx,
-                    json_adapter(),
+                    json_fallback(),
                     signature,
                     demos,
                     inputs,
@@ -237,13 +213,6 @@ impl Predict {
             path: path.to_string(),
             source,
         })?;
-        if let Some(rec) = ctx.recorder() {
-            rec.record(TraceEntry {
-                path: path.to_string(),
-                inputs: (**inputs).clone(),
-                outputs: fields.clone(),
-            });
-        }
         let mut out = Prediction::new(fields);
         out.usage = pred.usage;
         out.lm_calls = pred.lm_calls;
@@ -269,7 +238,7 @@ impl Predict {
     ) -> Result<Result<Fields, ParseError>, ModuleError> {
         let lm = ctx.lm_for(path);
         if let Some(t) = trace.as_deref_mut() {
-            t.format_start(adapter, demos.len(), fallback);
+            t.format_start(adapter.name(), demos.len(), fallback);
         }
         let (messages, prefix) = match adapter.format_user(signature, inputs) {
             Ok(user) => {
@@ -281,7 +250,7 @@ impl Predict {
             }
             Err(source) => {
                 if let Some(t) = trace.as_deref_mut() {
-                    t.format_end(adapter, demos.len(), Err(&source));
+                    t.format_end(adapter.name(), demos.len(), Err(&source));
                 }
                 return Err(ModuleError::Format {
                     path: path.to_string(),
@@ -290,14 +259,12 @@ impl Predict {
             }
         };
         if let Some(t) = trace.as_deref_mut() {
-            t.format_end(adapter, demos.len(), Ok(messages.len()));
+            t.format_end(adapter.name(), demos.len(), Ok((&messages, prefix.len())));
         }
         let params = self.params.or(ctx.params());
         let constraint = adapter.constraint(signature, lm.as_ref());
         let lm_call = LmCall {
             lm,
-            adapter,
-            signature,
             constraint: constraint.as_ref().map(constraint_kind),
         };
         if let Some(t) = trace.as_deref_mut() {
@@ -328,11 +295,11 @@ impl Predict {
         pred.lm_calls += 1;
         pred.usage.add(&response.usage);
         if let Some(t) = trace.as_deref_mut() {
-            t.parse_start(adapter, &response.text, fallback);
+            t.parse_start(adapter.name(), &response.text, fallback);
         }
         let parsed = adapter.parse(signature, &response.text);
         if let Some(t) = trace {
-            t.parse_end(adapter, fallback, response, &parsed);
+            t.parse_end(adapter.name(), fallback, response, parsed.as_ref());
         }
         Ok(parsed)
     }
@@ -340,19 +307,27 @@ impl Predict {
 
 #[async_trait]
 impl Module for Predict {
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         let call = CallData {
-            name: self.path(),
+            path: ctx.path_of(self),
             inputs: Arc::new(inputs),
         };
-        let Some(mut trace) = PredictTrace::begin(ctx, &call) else {
-            return self.run(ctx, &call.inputs, &call.name, None).await;
+        let Some(mut trace) = ctx
+            .tracing
+            .as_deref()
+            .and_then(|t| PredictTrace::begin(t, ctx.span_parent, &call))
+        else {
+            return self.run(ctx, &call.inputs, &call.path, None).await;
         };
         let result = self
-            .run(ctx, &call.inputs, &call.name, Some(&mut trace))
+            .run(ctx, &call.inputs, &call.path, Some(&mut trace))
             .await;
-        if let Some(pending) = trace.end(&result) {
-            pending.submit(call);
+        let pending = match &result {
+            Ok(p) => trace.end(Ok(p)),
+            Err(e) => trace.end(Err(&e.to_error_info())),
+        };
+        if let Some(pending) = pending {
+            pending.submit(call, result.as_ref().ok().map(|p| p.values()));
         }
         result
     }
@@ -361,12 +336,16 @@ impl Module for Predict {
         "Predict"
     }
 
-    /// `Predict` opens its own span in `forward`, so `call` adds none.
-    async fn call(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        self.forward(ctx, inputs).await
+    /// `Predict` opens its own span in `forward`.
+    fn opens_own_span(&self) -> bool {
+        true
     }
 
     fn named_predictors(&self) -> Vec<(String, &Predict)> {
         vec![(String::new(), self)]
     }
 }
+
+#[cfg(test)]
+#[path = "predict_tests.rs"]
+mod tests;

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use super::capture::{CapturedCall, DemoCapture};
 use super::data::{check_disjoint, check_examples, example_id, ids_of, sample};
 use super::engine::{Engine, EngineConfig, forward_spend, times};
 use super::labeled::labeled_overlay;
@@ -15,7 +16,7 @@ use super::{Compiled, OptimizeError, Optimizer, SpendEstimate, StopReason};
 use crate::data::Example;
 use crate::evaluate::Metric;
 use crate::lm::Lm;
-use crate::module::{Ctx, Module, Overlay, TraceEntry, TraceRecorder};
+use crate::module::{Ctx, Module, Overlay};
 use crate::rng::SeededRng;
 
 /// The demos chosen for one predictor: bootstrapped (augmented) demos first.
@@ -49,7 +50,7 @@ async fn bootstrap_one(
     teacher_overlay: &Overlay,
     s: &BootstrapSettings,
     example: &Example,
-) -> Option<Vec<TraceEntry>> {
+) -> Option<Vec<CapturedCall>> {
     // The example being bootstrapped must not be among the teacher's demos.
     let mut overlay = teacher_overlay.clone();
     for state in overlay.predictors.values_mut() {
@@ -59,17 +60,17 @@ async fn bootstrap_one(
     }
     let overlay = Arc::new(overlay);
     for round in 0..s.max_rounds.max(1) {
-        let recorder = TraceRecorder::new();
+        let capture = DemoCapture::new();
         let mut ctx = teacher_ctx
             .with_overlay(Some(overlay.clone()))
-            .with_recorder(Some(recorder.clone()));
+            .with_hook(capture.clone());
         if round > 0 {
             // A fresh rollout id gets past the request cache; the higher temperature a different answer.
             let mut params = ctx.params().clone();
             params.temperature = Some(s.round_temperature);
             ctx = ctx.with_rollout_id(Some(round as u64)).with_params(params);
         }
-        let Ok(prediction) = engine.program.forward(&ctx, example.inputs()).await else {
+        let Ok(prediction) = engine.program.call(&ctx, example.inputs()).await else {
             continue;
         };
         let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -78,21 +79,18 @@ async fn bootstrap_one(
         if let Ok(Ok(score)) = scored
             && passes(score, s.threshold)
         {
-            return Some(recorder.take());
+            return Some(capture.take());
         }
     }
     None
 }
 
 /// Turns one successful run's traces into at most one demo per predictor path.
-fn traces_to_demos(traces: Vec<TraceEntry>) -> IndexMap<String, Example> {
+fn traces_to_demos(traces: Vec<CapturedCall>) -> IndexMap<String, Example> {
     let mut by_path: IndexMap<String, Vec<Example>> = IndexMap::new();
-    for t in traces {
-        let mut demo = t.inputs.inputs();
-        for (k, v) in t.outputs {
-            demo.insert(k, v);
-        }
-        by_path.entry(t.path).or_default().push(demo);
+    for call in traces {
+        let demo = call.demo();
+        by_path.entry(call.path).or_default().push(demo);
     }
     by_path
         .into_iter()
@@ -176,7 +174,7 @@ pub(crate) async fn bootstrap_demos(
             .min(engine.concurrency())
             .min(trainset.len() - next);
         let indices: Vec<usize> = (next..next + batch).collect();
-        let results: Vec<(usize, Option<Vec<TraceEntry>>)> = futures::stream::iter(indices)
+        let results: Vec<(usize, Option<Vec<CapturedCall>>)> = futures::stream::iter(indices)
             .map(|i| {
                 let (ctx, overlay) = (&teacher_ctx, &teacher_overlay);
                 async move {

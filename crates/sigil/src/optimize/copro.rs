@@ -260,7 +260,6 @@ impl Optimizer for Copro {
         valset: &[Example],
         ctx: &Ctx,
     ) -> SpendEstimate {
-        crate::module::bind_paths(program);
         let preds = program.named_predictors().len() as u64;
         let (b, d) = (self.breadth as u64, self.depth as u64);
         let prompt_calls = preds * (b.saturating_sub(1) + d.saturating_sub(1) * b);

@@ -19,7 +19,7 @@ use super::{Budget, Compiled, OptimizeError, Spend, SpendEstimate, StopReason, T
 use crate::data::{Dataset, Example};
 use crate::evaluate::{EvalReport, Evaluate, Metric, progress_allowed};
 use crate::lm::{CachedLm, Lm, PriceTable, ResponseCache, Usage};
-use crate::module::{Ctx, Module, Overlay, bind_paths};
+use crate::module::{Ctx, Module, Overlay};
 use crate::trace::{CompileSummary, EndData, ErrorInfo, SpanGuard, StartData, keys};
 
 /// Settings every optimizer shares: seed, concurrency, budget, checkpoint, progress
@@ -174,7 +174,6 @@ impl<'a> Engine<'a> {
         estimate: SpendEstimate,
         planned_trials: u64,
     ) -> Result<Self, OptimizeError> {
-        bind_paths(program);
         if program.named_predictors().is_empty() {
             return Err(OptimizeError::NoPredictors);
         }

@@ -19,10 +19,11 @@ use futures::StreamExt;
 use indexmap::IndexMap;
 
 use super::OptimizeError;
+use super::capture::DemoCapture;
 use super::data::check_examples;
 use crate::data::{Example, Prediction, value_to_string};
 use crate::evaluate::Metric;
-use crate::module::{Ctx, Module, ModuleError, Overlay, Predict, TraceRecorder, bind_paths};
+use crate::module::{CallCtx, Ctx, Module, ModuleError, Overlay, Predict};
 use crate::retrieve::Embedder;
 
 /// Picks each call's demos among the training examples nearest to its input.
@@ -78,7 +79,6 @@ impl KnnFewShot {
             Some(m) => check_examples("trainset", trainset, m.as_ref())?,
             None => check_examples("trainset", trainset, &NoMetric)?,
         }
-        bind_paths(program.as_ref());
         let paths: Vec<String> = program
             .named_predictors()
             .into_iter()
@@ -164,9 +164,9 @@ async fn teacher_demos(
     metric: &dyn Metric,
     example: &Example,
 ) -> IndexMap<String, Example> {
-    let recorder = TraceRecorder::new();
-    let run_ctx = ctx.with_recorder(Some(recorder.clone()));
-    let Ok(prediction) = program.forward(&run_ctx, example.inputs()).await else {
+    let capture = DemoCapture::new();
+    let run_ctx = ctx.with_hook(capture.clone());
+    let Ok(prediction) = program.call(&run_ctx, example.inputs()).await else {
         return IndexMap::new();
     };
     let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -178,12 +178,8 @@ async fn teacher_demos(
     }
     let mut out = IndexMap::new();
     // The last call of each predictor in the run.
-    for t in recorder.take() {
-        let mut demo = t.inputs.inputs();
-        for (k, v) in t.outputs {
-            demo.insert(k, v);
-        }
-        out.insert(t.path, demo);
+    for call in capture.take() {
+        out.insert(call.path.clone(), call.demo());
     }
     out
 }
@@ -254,11 +250,11 @@ impl KnnProgram {
 
 #[async_trait]
 impl Module for KnnProgram {
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         let neighbours = self.neighbours(&inputs).await?;
         let overlay = self.overlay_for(ctx.overlay(), &neighbours);
         let scoped = ctx.with_overlay(Some(Arc::new(overlay)));
-        self.program.forward(&scoped, inputs).await
+        self.program.call(&scoped, inputs).await
     }
 
     fn named_predictors(&self) -> Vec<(String, &Predict)> {

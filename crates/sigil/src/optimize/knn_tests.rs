@@ -73,7 +73,7 @@ async fn each_call_gets_the_nearest_training_examples_as_demos() {
 
     let input = Example::new().input("text", "cannot unlock it");
     assert_eq!(compiled.neighbours(&input).await.unwrap(), [0, 3]);
-    compiled.forward(&ctx, input).await.unwrap();
+    compiled.call(&ctx, input).await.unwrap();
     let prompt: String = lm.requests()[0]
         .messages
         .iter()
@@ -84,7 +84,7 @@ async fn each_call_gets_the_nearest_training_examples_as_demos() {
     assert!(!prompt.contains("double charge"), "{prompt}");
 
     let input = Example::new().input("text", "wrong charge, charge twice");
-    compiled.forward(&ctx, input).await.unwrap();
+    compiled.call(&ctx, input).await.unwrap();
     let prompt: String = lm.requests()[1]
         .messages
         .iter()

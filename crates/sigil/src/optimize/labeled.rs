@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::data::{check_disjoint, ids_of, sample};
 use super::{Compiled, OptimizeError, Optimizer, Spend, SpendEstimate};
 use crate::data::Example;
-use crate::module::{Ctx, Module, Overlay, bind_paths};
+use crate::module::{Ctx, Module, Overlay};
 use crate::rng::SeededRng;
 
 /// Gives every predictor `k` training examples as demos: a seeded random sample
@@ -93,7 +93,6 @@ impl Optimizer for LabeledFewShot {
             return Err(OptimizeError::EmptyTrainset);
         }
         check_disjoint("trainset", trainset, "valset", valset)?;
-        bind_paths(program);
         if program.named_predictors().is_empty() {
             return Err(OptimizeError::NoPredictors);
         }

@@ -48,6 +48,7 @@
 
 mod bootstrap;
 mod budget;
+mod capture;
 mod checkpoint;
 mod copro;
 mod data;
@@ -63,6 +64,7 @@ pub mod tpe;
 
 pub use bootstrap::BootstrapFewShot;
 pub use budget::{Budget, BudgetedLm, Spend, SpendEstimate};
+pub use capture::{CapturedCall, DemoCapture};
 pub use copro::Copro;
 pub use data::example_id;
 pub use engine::EngineConfig;

@@ -64,9 +64,8 @@ pub(crate) async fn ask_lm(
     let ctx = ctx
         .with_params(params)
         .with_rollout_id(Some(rollout))
-        .with_overlay(None)
-        .with_recorder(None);
-    let result = predict.forward(&ctx, inputs).await;
+        .with_overlay(None);
+    let result = predict.call(&ctx, inputs).await;
     engine.check_budget(refused)?;
     Ok(result
         .ok()

@@ -7,10 +7,12 @@
 pub mod fusion;
 mod module;
 pub mod remote;
+mod traced;
 
 pub use fusion::{RrfRetriever, reciprocal_rank_fusion};
 pub use module::{Retrieve, passages_prediction};
 pub use remote::{ColBertV2, OpenAiEmbedder};
+pub use traced::traced_search;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Passage, RetrieveError, Retriever};
 use crate::data::{Example, Prediction};
-use crate::module::{Ctx, Module, ModuleError, Predict};
+use crate::module::{CallCtx, Ctx, Module, ModuleError, Predict};
 
 /// Retrieves the `k` best passages for a query, as a program step.
 ///
@@ -78,7 +78,7 @@ impl Retrieve {
         let mut found: Option<Vec<Passage>> = None;
         let slot = &mut found;
         let retriever = &self.retriever;
-        crate::trace::retrieval(ctx, retriever.name(), query, Some(k), |_ctx| async move {
+        super::traced_search(ctx, retriever.name(), query, Some(k), |_ctx| async move {
             let passages = retriever.retrieve(query, k).await?;
             let texts = passages.iter().map(|p| p.text.clone()).collect();
             *slot = Some(passages);
@@ -109,7 +109,7 @@ pub fn passages_prediction(passages: &[Passage]) -> Prediction {
 
 #[async_trait]
 impl Module for Retrieve {
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         let query = inputs.get_str(&self.query_field).ok_or_else(|| {
             ModuleError::Other(format!(
                 "retrieve `{}`: the input has no `{}` field",
@@ -132,7 +132,7 @@ impl Module for Retrieve {
     }
 
     /// The retrieval span is the module's span; no extra module span around it.
-    async fn call(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        self.forward(ctx, inputs).await
+    fn opens_own_span(&self) -> bool {
+        true
     }
 }

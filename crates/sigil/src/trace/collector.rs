@@ -14,6 +14,7 @@ use super::ids::SpanId;
 use super::predict::{Arena, PredictRecord};
 use super::privacy::Privacy;
 use super::span::{Span, keys};
+use crate::adapter::Fields;
 use crate::lm::Usage;
 
 /// Why a sink could not take a batch.
@@ -121,10 +122,10 @@ impl SpanQueue {
     /// arena, and the call's own are freed here, once the lock is released. (Taking the
     /// record by reference saves copying it from frame to frame on the way in.)
     #[inline]
-    pub(crate) fn push_predict(&self, record: &mut PredictRecord) {
+    pub(crate) fn push_predict(&self, record: &mut PredictRecord, outputs: Option<&Fields>) {
         let n = record.span_count();
         let queued = self.push_with(n, |q| {
-            let detached = record.detach(&mut q.arena);
+            let detached = record.detach(&mut q.arena, outputs);
             let taken = std::mem::replace(record, PredictRecord::blank());
             q.items.push(Record::Predict(taken));
             Some(detached)

@@ -11,11 +11,9 @@ use super::hooks::SpanParent;
 use super::ids::{SpanId, TraceId};
 use super::program::ProgramInfo;
 use super::span::{AttrValue, SpanEvent, SpanKind};
-use crate::adapter::{Adapter, Fields, FormatError, ParseError};
+use crate::adapter::{Fields, FormatError, ParseError};
 use crate::data::{Example, Prediction};
 use crate::lm::{Lm, LmError, LmParams, LmRequest, LmResponse, Message, OutputConstraint, Usage};
-use crate::module::ModuleError;
-use crate::signature::Signature;
 
 /// What a span started with.
 #[derive(Clone, Debug)]
@@ -198,9 +196,11 @@ impl EndData {
 /// What the start event of a span borrows, per kind.
 #[derive(Clone, Copy)]
 pub(crate) enum StartSource<'a> {
-    /// A span opened with [`crate::module::Ctx::start_span`]: its data as given.
+    /// A span opened with `Ctx::start_span`: its data as given.
     Data(&'a StartData),
-    Module {
+    /// A `Predict` call: its path in the program and its inputs.
+    Predict {
+        path: &'a str,
         inputs: &'a Arc<Example>,
     },
     Format {
@@ -219,13 +219,12 @@ pub(crate) enum StartSource<'a> {
 }
 
 /// An LM call's request, as parts the call holds: the prompt is the cached prefix
-/// plus the user turn the adapter renders from the inputs.
+/// plus the turns the format step added.
 #[derive(Clone, Copy)]
 pub(crate) struct LmSource<'a> {
     pub lm: &'a dyn Lm,
     pub prefix: &'a Arc<[Message]>,
-    pub adapter: &'a dyn Adapter,
-    pub signature: &'a Signature,
+    pub turns: &'a [Message],
     pub inputs: &'a Example,
     pub params: &'a LmParams,
     pub constraint: Option<&'static str>,
@@ -235,13 +234,7 @@ impl LmSource<'_> {
     pub(crate) fn input(&self) -> LmInput {
         LmInput {
             prefix: self.prefix.clone(),
-            turns: self
-                .adapter
-                .format_user(self.signature, self.inputs)
-                .ok()
-                .flatten()
-                .into_iter()
-                .collect(),
+            turns: self.turns.to_vec(),
             params: self.params.clone(),
             constraint: self.constraint,
         }
@@ -280,7 +273,7 @@ impl<'a> SpanStart<'a> {
     pub fn kind(&self) -> SpanKind {
         match self.source {
             StartSource::Data(d) => d.kind(),
-            StartSource::Module { .. } => SpanKind::Module,
+            StartSource::Predict { .. } => SpanKind::Module,
             StartSource::Format { .. } => SpanKind::Format,
             StartSource::Lm(_) => SpanKind::Lm,
             StartSource::Parse { .. } => SpanKind::Parse,
@@ -301,10 +294,20 @@ impl<'a> SpanStart<'a> {
             sampled: true,
         }
     }
+    /// The predictor's path in its program, when this is a `Predict` call's module
+    /// span (`""` for a bare predictor run on its own).
+    pub fn predictor_path(&self) -> Option<&'a str> {
+        match self.source {
+            StartSource::Predict { path, .. } => Some(path),
+            _ => None,
+        }
+    }
     /// The inputs of a module or format span, borrowed.
     pub fn inputs(&self) -> Option<&'a Example> {
         match self.source {
-            StartSource::Module { inputs } | StartSource::Format { inputs, .. } => Some(inputs),
+            StartSource::Predict { inputs, .. } | StartSource::Format { inputs, .. } => {
+                Some(inputs)
+            }
             StartSource::Lm(l) => Some(l.inputs),
             StartSource::Data(StartData::Module { inputs })
             | StartSource::Data(StartData::Format { inputs, .. }) => Some(inputs),
@@ -324,7 +327,7 @@ impl<'a> SpanStart<'a> {
     pub fn data(&self) -> Cow<'a, StartData> {
         match self.source {
             StartSource::Data(d) => Cow::Borrowed(d),
-            StartSource::Module { inputs } => Cow::Owned(StartData::Module {
+            StartSource::Predict { inputs, .. } => Cow::Owned(StartData::Module {
                 inputs: inputs.clone(),
             }),
             StartSource::Format {
@@ -380,10 +383,11 @@ fn gone_data(kind: SpanKind) -> StartData {
 #[derive(Clone, Copy)]
 pub(crate) enum EndSource<'a> {
     Data(&'a EndData),
-    Module(&'a Result<Prediction, ModuleError>),
+    /// A `Predict` call's result.
+    Module(Result<&'a Prediction, &'a ErrorInfo>),
     Format(Result<usize, &'a FormatError>),
     Lm(Result<&'a Arc<LmResponse>, &'a LmError>),
-    Parse(&'a Result<Fields, ParseError>),
+    Parse(Result<&'a Fields, &'a ParseError>),
 }
 
 /// A span's end event. Borrowed like [`SpanStart`].
@@ -438,7 +442,15 @@ impl<'a> SpanEnd<'a> {
     pub fn data(&self) -> Cow<'a, EndData> {
         match self.source {
             EndSource::Data(d) => Cow::Borrowed(d),
-            EndSource::Module(r) => Cow::Owned(super::module_end(r, None)),
+            EndSource::Module(r) => Cow::Owned(EndData::Module(match r {
+                Ok(p) => Ok(ModuleOutput {
+                    outputs: Arc::new(p.values().clone()),
+                    usage: p.usage,
+                    lm_calls: p.lm_calls,
+                    fallbacks: p.fallbacks,
+                }),
+                Err(e) => Err(e.clone()),
+            })),
             EndSource::Format(r) => Cow::Owned(EndData::Format(
                 r.map_err(|e| ErrorInfo::new("format", e.to_string())),
             )),

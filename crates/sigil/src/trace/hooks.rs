@@ -23,6 +23,7 @@ use super::ids::{SpanId, TraceId};
 use super::predict::PredictRecord;
 use super::program::ProgramInfo;
 use super::span::{AttrValue, SpanEvent, SpanKind};
+use crate::adapter::Fields;
 
 /// Nanoseconds since the Unix epoch, now.
 pub fn now_ns() -> u64 {
@@ -32,7 +33,7 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Where a span sits: its trace and its parent span. Travels in the [`crate::module::Ctx`],
+/// Where a span sits: its trace and its parent span. Travels in the `Ctx`,
 /// so it survives `tokio::spawn` (move a ctx clone into the task) and concurrent
 /// tasks (each holds its own ctx).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,7 +49,7 @@ pub struct SpanParent {
 #[error("{0}")]
 pub struct HookError(pub String);
 
-/// A receiver of start and end events. Register with [`crate::module::Ctx::with_hook`].
+/// A receiver of start and end events. Register with `Ctx::with_hook`.
 ///
 /// Hooks run inline on the calling task: keep them quick and hand heavy work to a
 /// thread. Events borrow the call's data; copy what you keep ([`SpanStart::data`],
@@ -74,6 +75,12 @@ pub trait Hook: Send + Sync {
         let _ = (start, end);
         Ok(())
     }
+    /// Whether this hook must see every `Predict` call, sampled or not (the
+    /// optimizers' demo capture: sampling thins traffic traces, never a compile's
+    /// demos). Such a hook gets a `Predict` call's events even in an unsampled trace.
+    fn sees_unsampled_calls(&self) -> bool {
+        false
+    }
     /// The span collector's own queue: a collector gets spans as owned records rather
     /// than through the borrowed events.
     #[doc(hidden)]
@@ -84,6 +91,7 @@ pub trait Hook: Send + Sync {
 
 struct Registered {
     hook: Arc<dyn Hook>,
+    unsampled: bool,
     reported: AtomicBool,
 }
 
@@ -92,6 +100,8 @@ pub struct Tracing {
     all: Vec<Arc<dyn Hook>>,
     /// Hooks that get the borrowed events (every hook but the collectors).
     hooks: Vec<Registered>,
+    /// Whether some hook sees unsampled `Predict` calls.
+    unsampled_hooks: bool,
     /// Collectors' queues: they get one owned record per span (per `Predict` call).
     queues: Vec<SpanQueue>,
     pub(crate) program: Option<Arc<ProgramInfo>>,
@@ -121,12 +131,14 @@ impl Tracing {
                 Some(q) => queues.push(q),
                 None => plain.push(Registered {
                     hook: hook.clone(),
+                    unsampled: hook.sees_unsampled_calls(),
                     reported: AtomicBool::new(false),
                 }),
             }
         }
         Tracing {
             all: hooks,
+            unsampled_hooks: plain.iter().any(|r| r.unsampled),
             hooks: plain,
             queues,
             program,
@@ -149,9 +161,14 @@ impl Tracing {
     pub fn is_empty(&self) -> bool {
         self.all.is_empty()
     }
-    /// Whether some hook takes the borrowed events.
-    pub(crate) fn has_event_hooks(&self) -> bool {
-        !self.hooks.is_empty()
+    /// Whether some hook takes the borrowed events of a span in a sampled trace (or,
+    /// `sampled` false, of a `Predict` call in an unsampled one).
+    pub(crate) fn has_event_hooks(&self, sampled: bool) -> bool {
+        if sampled {
+            !self.hooks.is_empty()
+        } else {
+            self.unsampled_hooks
+        }
     }
     /// Whether some collector takes records.
     pub(crate) fn has_collectors(&self) -> bool {
@@ -185,16 +202,38 @@ impl Tracing {
         }
     }
 
-    pub(crate) fn dispatch_start(&self, start: &SpanStart<'_>) {
-        for r in &self.hooks {
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| r.hook.on_start(start)));
-            report(r, "start", outcome);
+    /// The ids of a `Predict` call's spans and whether its trace is sampled: in an
+    /// unsampled trace, ids for the hooks that see unsampled calls, else `None`.
+    pub(crate) fn open_predict(&self, parent: Option<SpanParent>) -> Option<(Ids, bool)> {
+        match self.open(parent) {
+            Ok(ids) => Some((ids, true)),
+            Err(Some(p)) if self.unsampled_hooks => Some((
+                Ids {
+                    trace_id: p.trace_id,
+                    span_id: SpanId::new(),
+                    parent_id: Some(p.span_id),
+                },
+                false,
+            )),
+            Err(_) => None,
         }
     }
-    pub(crate) fn dispatch_end(&self, start: &SpanStart<'_>, end: &SpanEnd<'_>) {
+
+    pub(crate) fn dispatch_start(&self, start: &SpanStart<'_>, sampled: bool) {
         for r in &self.hooks {
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| r.hook.on_end(start, end)));
-            report(r, "end", outcome);
+            if sampled || r.unsampled {
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| r.hook.on_start(start)));
+                report(r, "start", outcome);
+            }
+        }
+    }
+    pub(crate) fn dispatch_end(&self, start: &SpanStart<'_>, end: &SpanEnd<'_>, sampled: bool) {
+        for r in &self.hooks {
+            if sampled || r.unsampled {
+                let outcome =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| r.hook.on_end(start, end)));
+                report(r, "end", outcome);
+            }
         }
     }
     /// Hands a finished record to every collector.
@@ -207,14 +246,17 @@ impl Tracing {
             last.push(record);
         }
     }
-    /// Hands a finished `Predict` record to every collector, and leaves it blank.
+    /// Hands a finished `Predict` record and its outputs to every collector, and
+    /// leaves it blank.
     #[inline]
-    pub(crate) fn submit_predict(&self, record: &mut PredictRecord) {
+    pub(crate) fn submit_predict(&self, record: &mut PredictRecord, outputs: Option<&Fields>) {
         if let Some((last, others)) = self.queues.split_last() {
             for q in others {
-                q.push(Record::Predict(record.clone()));
+                let mut copy = record.clone();
+                copy.set_outputs(outputs);
+                q.push(Record::Predict(copy));
             }
-            last.push_predict(record);
+            last.push_predict(record, outputs);
         } else {
             *record = PredictRecord::blank();
         }
@@ -313,8 +355,8 @@ impl SpanGuard {
             events: Vec::new(),
             attributes: Vec::new(),
         };
-        if tracing.has_event_hooks() {
-            tracing.dispatch_start(&open.start());
+        if tracing.has_event_hooks(true) {
+            tracing.dispatch_start(&open.start(), true);
         }
         SpanGuard {
             inner: Some(open),
@@ -376,14 +418,14 @@ impl SpanGuard {
 
 fn finish(o: Open, data: EndData) {
     let end_ns = now_ns().max(o.start_ns);
-    if o.tracing.has_event_hooks() {
+    if o.tracing.has_event_hooks(true) {
         let end = SpanEnd {
             end_ns,
             events: &o.events,
             attributes: &o.attributes,
             source: EndSource::Data(&data),
         };
-        o.tracing.dispatch_end(&o.start(), &end);
+        o.tracing.dispatch_end(&o.start(), &end, true);
     }
     if o.tracing.has_collectors() {
         let tracing = o.tracing;

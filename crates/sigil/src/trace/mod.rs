@@ -1,19 +1,24 @@
-//! Tracing: hooks, one span model, and the pipeline that feeds the store and exporters.
+//! Tracing: a side channel beside the program's flow. One event model, one span model,
+//! and the pipeline that feeds the optimizers' demo capture, the store, the exporters
+//! and the UI.
 //!
-//! Every step of a program emits a start and an end event to the [`Hook`]s registered
-//! on its [`Ctx`](crate::module::Ctx): module calls, LM calls, adapter format and
-//! parse, tool calls, retrieval hops, evaluations, compile runs and optimizer trials.
+//! Every step of a program emits a start and an end event, once, to the [`Hook`]s
+//! registered on its `Ctx`: module calls, LM calls, adapter format and parse, tool
+//! calls, retrieval hops, evaluations, compile runs and optimizer trials. The events
+//! carry what the step already produced (the messages, the raw completion, the parsed
+//! fields or the error); nothing is formatted or parsed again to be traced. This
+//! module is a leaf: it knows nothing of modules or adapters' behaviour, only the
+//! data they hand it.
 //! There is no global state: hooks travel in the ctx, and so does the current span,
 //! so parent links survive `tokio::spawn` (move a ctx clone into the task) and
 //! concurrent calls. Without hooks, tracing costs a branch per step.
 //!
 //! [`SpanCollector`] is the hook that turns calls into [`Span`]s. It skips the borrowed
 //! events: on the calling task it takes ids, one clock read per boundary (consecutive
-//! spans share one: format end = LM start) and the pointers the call already holds,
-//! and queues them as one record per `Predict` call. Everything else (rendering the
-//! recorded messages, parsed fields, attributes, privacy, token and cost roll-ups,
-//! delivery to [`SpanSink`]s such as the SQLite store and the [`otlp`] exporter) runs
-//! on its own thread.
+//! spans share one: format end = LM start) and what the call's steps produced, and
+//! queues them as one record per `Predict` call. Everything else (span attributes,
+//! privacy, token and cost roll-ups, delivery to [`SpanSink`]s such as the SQLite
+//! store and the [`otlp`] exporter) runs on its own thread.
 //!
 //! ```
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -53,30 +58,10 @@ pub use hooks::{
     SpanEnd, SpanGuard, SpanParent, SpanStart, StartData, Tracing, constraint_kind, now_ns,
 };
 pub use ids::{SpanId, TraceId};
-pub(crate) use predict::PredictTrace;
+pub(crate) use predict::{CallData, LmCall, PredictTrace};
 pub use privacy::{Privacy, redact_secrets};
 pub use program::ProgramInfo;
 pub use span::{AttrValue, Attributes, Span, SpanEvent, SpanKind, SpanStatus, keys};
-
-use crate::adapter::Fields;
-use crate::data::Prediction;
-use crate::module::ModuleError;
-
-/// The end event of a module call from its result.
-pub fn module_end(
-    result: &Result<Prediction, ModuleError>,
-    outputs: Option<Arc<Fields>>,
-) -> EndData {
-    EndData::Module(match result {
-        Ok(p) => Ok(ModuleOutput {
-            outputs: outputs.unwrap_or_else(|| Arc::new(p.values().clone())),
-            usage: p.usage,
-            lm_calls: p.lm_calls,
-            fallbacks: p.fallbacks,
-        }),
-        Err(e) => Err(ErrorInfo::new(e.kind(), e.to_string())),
-    })
-}
 
 /// A shared copy of a short string used again and again as a span name or model id,
 /// so opening a span does not allocate it. Bounded: past 4096 distinct strings, new
@@ -140,41 +125,27 @@ pub(crate) fn adapter_step_name(adapter: &'static str, step: &'static str) -> Ar
     }
 }
 
-/// Runs one retrieval hop inside its own span, recording the query and the passages
-/// found (privacy settings permitting). `search` gets a ctx whose current span is the
-/// retrieval span, for retrievers that call other traced code.
-///
-/// ```
-/// # async fn demo(ctx: &sigil::module::Ctx) -> Result<(), std::io::Error> {
-/// let passages = sigil::trace::retrieval(ctx, "wiki", "capital of France", Some(3), |_ctx| async {
-///     Ok::<_, std::io::Error>(vec!["Paris is the capital of France.".to_string()])
-/// })
-/// .await?;
-/// # Ok(()) }
-/// ```
-pub async fn retrieval<F, Fut, E>(
-    ctx: &crate::module::Ctx,
-    name: &str,
-    query: &str,
-    k: Option<usize>,
-    search: F,
-) -> Result<Vec<String>, E>
-where
-    F: FnOnce(crate::module::Ctx) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<String>, E>>,
-    E: std::fmt::Display,
-{
-    let span = ctx.start_span(name, || StartData::Retrieval {
-        query: Arc::from(query),
-        k,
-    });
-    let inner = ctx.child(&span);
-    let result = search(inner).await;
-    span.end_with(|| {
-        EndData::Retrieval(match &result {
-            Ok(p) => Ok(Arc::new(p.clone())),
-            Err(e) => Err(ErrorInfo::new("retrieval", e.to_string())),
-        })
-    });
-    result
+#[cfg(test)]
+mod tests {
+    /// The trace side channel is a leaf: nothing under `trace/` reaches into modules.
+    #[test]
+    fn trace_imports_nothing_from_module() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/trace");
+        let mut stack = vec![dir];
+        let mut offenders = Vec::new();
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    if text.contains(concat!("crate::", "module")) {
+                        offenders.push(path.display().to_string());
+                    }
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "{offenders:?}");
+    }
 }

@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::module::{Ctx, Module};
-
 /// Stamped on every root span (and stored per trace).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProgramInfo {
@@ -50,16 +48,5 @@ impl ProgramInfo {
             optimizer: Some(optimizer.into()),
             ..Default::default()
         }
-    }
-
-    /// Fills demos per predictor (under `ctx`'s overlay) and the model from a live
-    /// program and ctx. Call after the predictors are bound (`bind_paths`).
-    pub fn describe(mut self, program: &dyn Module, ctx: &Ctx) -> Self {
-        for (path, p) in program.named_predictors() {
-            let (_, demos) = p.effective(ctx);
-            self.demos_per_predictor.insert(path, demos.len());
-        }
-        self.model = Some(ctx.lm().model_id());
-        self
     }
 }

@@ -14,12 +14,12 @@ pub struct TwoStep {
 impl Module for TwoStep {
     sigil::submodules!(write_query, answer);
 
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
-        let q = self.write_query.forward(ctx, inputs.clone()).await?;
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
+        let q = self.write_query.call(ctx, inputs.clone()).await?;
         let query = q.get_str("search_query").unwrap_or_default();
         let question = inputs.get_str("question").unwrap_or_default();
         self.answer
-            .forward(
+            .call(
                 ctx,
                 Example::new()
                     .input("context", vec![query])

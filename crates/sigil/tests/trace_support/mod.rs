@@ -103,7 +103,7 @@ impl Module for TwoStep {
     fn name(&self) -> &str {
         "TwoStep"
     }
-    async fn forward(&self, ctx: &Ctx, inputs: Example) -> Result<Prediction, ModuleError> {
+    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
         let question = inputs.get_str("question").unwrap_or_default();
         let q = self
             .query

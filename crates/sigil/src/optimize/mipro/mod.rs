@@ -338,7 +338,6 @@ impl Optimizer for MiproV2 {
         valset: &[Example],
         ctx: &Ctx,
     ) -> SpendEstimate {
-        crate::module::bind_paths(program);
         let preds = program.named_predictors().len() as u64;
         let Ok(plan) = self.plan(preds as usize, valset.len()) else {
             return SpendEstimate::default();
@@ -408,7 +407,6 @@ impl Optimizer for MiproV2 {
         ctx: &Ctx,
     ) -> Result<Compiled, OptimizeError> {
         check_train_val(trainset, valset, self.metric.as_ref())?;
-        crate::module::bind_paths(program);
         let plan = self.plan(program.named_predictors().len(), valset.len())?;
         let estimate = self.estimate(program, trainset, valset, ctx);
         let settings = format!(

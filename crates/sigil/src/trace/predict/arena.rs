@@ -11,8 +11,9 @@
 
 use serde_json::Value;
 
+use crate::adapter::Fields;
 use crate::data::Example;
-use crate::lm::{LmResponse, Usage};
+use crate::lm::{LmResponse, Message, Role, Usage};
 
 /// Where a copy sits in an [`Arena`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,16 +61,7 @@ impl Arena {
         self.put_len(example.len());
         for (key, value) in example.values() {
             self.put_field(key);
-            match value {
-                Value::String(s) => {
-                    self.0.push(0);
-                    self.put_field(s);
-                }
-                other => {
-                    self.0.push(1);
-                    self.put_field(&other.to_string());
-                }
-            }
+            self.put_value(value);
         }
         self.put_len(example.input_keys().len());
         for key in example.input_keys() {
@@ -122,6 +114,58 @@ impl Arena {
     pub(crate) fn response(&self, at: At) -> LmResponse {
         let mut r = Reader(self.bytes(at));
         r.response().unwrap_or_default()
+    }
+
+    /// Copies parsed fields in: keys and values in order (strings as they are, other
+    /// values as JSON).
+    pub(crate) fn put_fields(&mut self, fields: &Fields) -> At {
+        let start = self.0.len();
+        self.put_len(fields.len());
+        for (key, value) in fields {
+            self.put_field(key);
+            self.put_value(value);
+        }
+        self.at(start)
+    }
+
+    /// Fields copied in by [`Arena::put_fields`].
+    pub(crate) fn fields(&self, at: At) -> Fields {
+        let mut r = Reader(self.bytes(at));
+        r.fields().unwrap_or_default()
+    }
+
+    /// Copies messages in (the turns a call added after its cached prefix).
+    pub(crate) fn put_messages(&mut self, messages: &[Message]) -> At {
+        let start = self.0.len();
+        self.put_len(messages.len());
+        for m in messages {
+            self.0.push(match m.role {
+                Role::System => 0,
+                Role::User => 1,
+                Role::Assistant => 2,
+            });
+            self.put_field(&m.content);
+        }
+        self.at(start)
+    }
+
+    /// Messages copied in by [`Arena::put_messages`].
+    pub(crate) fn messages(&self, at: At) -> Vec<Message> {
+        let mut r = Reader(self.bytes(at));
+        r.messages().unwrap_or_default()
+    }
+
+    fn put_value(&mut self, value: &Value) {
+        match value {
+            Value::String(s) => {
+                self.0.push(0);
+                self.put_field(s);
+            }
+            other => {
+                self.0.push(1);
+                self.put_field(&other.to_string());
+            }
+        }
     }
 
     fn put_len(&mut self, n: usize) {
@@ -185,15 +229,43 @@ impl<'a> Reader<'a> {
             latency_ms,
         })
     }
+    fn value(&mut self) -> Option<Value> {
+        match self.tag()? {
+            0 => Some(Value::String(self.field()?.to_string())),
+            _ => serde_json::from_str(self.field()?).ok(),
+        }
+    }
+    fn fields(&mut self) -> Option<Fields> {
+        let n = self.len()?;
+        let mut fields = Fields::with_capacity(n.min(1024));
+        for _ in 0..n {
+            let key = self.field()?.to_string();
+            fields.insert(key, self.value()?);
+        }
+        Some(fields)
+    }
+    fn messages(&mut self) -> Option<Vec<Message>> {
+        let n = self.len()?;
+        let mut out = Vec::with_capacity(n.min(1024));
+        for _ in 0..n {
+            let role = match self.tag()? {
+                0 => Role::System,
+                1 => Role::User,
+                _ => Role::Assistant,
+            };
+            out.push(Message {
+                role,
+                content: self.field()?.to_string(),
+            });
+        }
+        Some(out)
+    }
     fn example(&mut self) -> Option<Example> {
         let n = self.len()?;
         let mut pairs = Vec::with_capacity(n.min(1024));
         for _ in 0..n {
             let key = self.field()?;
-            let value = match self.tag()? {
-                0 => Value::String(self.field()?.to_string()),
-                _ => serde_json::from_str(self.field()?).ok()?,
-            };
+            let value = self.value()?;
             pairs.push((key, value));
         }
         let m = self.len()?;
@@ -244,5 +316,20 @@ mod tests {
         assert_eq!(arena.response(copied), response);
         assert_eq!(arena.response(other_at), other);
         assert_eq!(arena.example(empty), Example::new());
+    }
+
+    #[test]
+    fn fields_and_messages_come_back_as_they_went_in() {
+        let mut fields = Fields::new();
+        fields.insert("answer".into(), Value::from("4 ünïcode"));
+        fields.insert("n".into(), serde_json::json!([1, {"a": null}]));
+        let messages = vec![Message::user("hi"), Message::assistant("there")];
+        let mut arena = Arena::default();
+        let f = arena.put_fields(&fields);
+        let m = arena.put_messages(&messages);
+        let none = arena.put_fields(&Fields::new());
+        assert_eq!(arena.fields(f), fields);
+        assert_eq!(arena.messages(m), messages);
+        assert!(arena.fields(none).is_empty());
     }
 }

@@ -1,18 +1,18 @@
 //! The spans of one `Predict` call (module, then format, LM and parse per attempt),
 //! emitted with as little work on the calling task as possible.
 //!
-//! Hooks get borrowed events (nothing is copied for them). A collector gets one
-//! [`PredictRecord`] per call when the call ends: ids, one clock read per boundary
-//! (format start = module start, LM start = format end, parse start = LM end, module
-//! end = the last parse end), and pointers the call already held (the inputs, the
-//! cached prompt prefix, the response), moved rather than cloned where the call is done
-//! with them. When the record is queued, the inputs and the response are copied into
-//! the queue's buffer and freed on the calling thread (`arena.rs` says why). The
-//! collector's thread re-renders the user turn and re-parses the completion (adapters
-//! are pure functions of signature, inputs and completion), so neither is copied on
-//! the hot path.
+//! `Predict` reports each step once, with what the step produced: the messages it
+//! formatted, the LM's response, the parsed fields or the error. Hooks get borrowed
+//! events (nothing is copied for them). A collector gets one [`PredictRecord`] per
+//! call when the call ends: ids, one clock read per boundary (format start = module
+//! start, LM start = format end, parse start = LM end, module end = the last parse
+//! end), and what the steps produced, moved rather than cloned where the call is done
+//! with it. When the record is queued, the inputs, the user turn, the response and the
+//! parsed fields are copied into the queue's buffer and the call's own freed on the
+//! calling thread (`arena.rs` says why). The collector's thread builds the spans from
+//! the record alone: it never formats or parses again.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 mod arena;
 mod record;
@@ -22,34 +22,25 @@ pub(crate) use record::PredictRecord;
 use record::{Attempt, Held, Outcome, Stage, recycled_box, reuse};
 
 use super::hooks::{
-    EndData, EndSource, ErrorInfo, Ids, LmSource, SpanEnd, SpanStart, StartSource, Tracing, now_ns,
+    EndData, EndSource, ErrorInfo, Ids, LmSource, SpanEnd, SpanParent, SpanStart, StartSource,
+    Tracing, now_ns,
 };
 use super::ids::SpanId;
 use super::span::{AttrValue, SpanEvent, SpanKind};
-use crate::adapter::{Adapter, Fields, FormatError, JsonAdapter, ParseError};
+use crate::adapter::{Fields, FormatError, ParseError};
 use crate::data::{Example, Prediction};
 use crate::lm::{Lm, LmError, LmParams, LmResponse, Message};
-use crate::module::{Ctx, ModuleError};
-use crate::signature::Signature;
 
-/// The JSON adapter as a shared handle (the fallback's adapter).
-pub(crate) fn json_adapter() -> &'static Arc<dyn Adapter> {
-    static JSON: OnceLock<Arc<dyn Adapter>> = OnceLock::new();
-    JSON.get_or_init(|| Arc::new(JsonAdapter))
-}
-
-/// A `Predict` call's name and inputs, which its trace borrows while the call runs
+/// A `Predict` call's path and inputs, which its trace borrows while the call runs
 /// and takes at its end.
 pub(crate) struct CallData {
-    pub name: Arc<str>,
+    pub path: Arc<str>,
     pub inputs: Arc<Example>,
 }
 
 /// The LM call of an attempt, as its spans describe it.
 pub(crate) struct LmCall<'a> {
     pub lm: &'a Arc<dyn Lm>,
-    pub adapter: &'a Arc<dyn Adapter>,
-    pub signature: &'a Signature,
     pub constraint: Option<&'static str>,
 }
 
@@ -69,18 +60,29 @@ pub(crate) struct PredictTrace<'t, 'd> {
     /// The current attempt's span ids (format, LM, parse) and its open step.
     step_ids: [SpanId; 3],
     open: Option<Stage>,
-    /// The current LM call's prompt prefix and parameters.
+    /// The current LM call's prompt prefix, the turns formatted after it, and its
+    /// parameters.
     prefix: Option<Arc<[Message]>>,
+    turns: Vec<Message>,
     params: Option<LmParams>,
+    /// False for a call in an unsampled trace that only hooks wanting every call see.
+    sampled: bool,
     events: Vec<SpanEvent>,
     ended: bool,
 }
 
 impl<'t, 'd> PredictTrace<'t, 'd> {
-    /// Opens the module span (`None` when not tracing or not sampled).
-    pub(crate) fn begin(ctx: &'t Ctx, call: &'d CallData) -> Option<Self> {
-        let tracing = ctx.tracing.as_deref().filter(|t| !t.is_empty())?;
-        let ids = tracing.open(ctx.span_parent).ok()?;
+    /// Opens the module span (`None` when not tracing, or not sampled and no hook
+    /// wants unsampled calls).
+    pub(crate) fn begin(
+        tracing: &'t Tracing,
+        parent: Option<SpanParent>,
+        call: &'d CallData,
+    ) -> Option<Self> {
+        if tracing.is_empty() {
+            return None;
+        }
+        let (ids, sampled) = tracing.open_predict(parent)?;
         let t = now_ns();
         let trace = PredictTrace {
             tracing,
@@ -88,8 +90,8 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
             ids,
             start_ns: t,
             last_ns: t,
-            hooks: tracing.has_event_hooks(),
-            capture: tracing.has_collectors().then(|| {
+            hooks: tracing.has_event_hooks(sampled),
+            capture: (sampled && tracing.has_collectors()).then(|| {
                 let mut r = recycled_box();
                 r.ids = ids;
                 r.start_ns = t;
@@ -100,12 +102,14 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
             step_ids: [SpanId(0); 3],
             open: None,
             prefix: None,
+            turns: Vec::new(),
             params: None,
+            sampled,
             events: Vec::new(),
             ended: false,
         };
         if trace.hooks {
-            tracing.dispatch_start(&trace.module_start());
+            tracing.dispatch_start(&trace.module_start(), sampled);
         }
         Some(trace)
     }
@@ -117,8 +121,9 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
             parent_id: self.ids.parent_id,
             start_ns: self.start_ns,
             program: self.tracing.program.as_deref(),
-            name: display_name(&self.call.name),
-            source: StartSource::Module {
+            name: display_name(&self.call.path),
+            source: StartSource::Predict {
+                path: &self.call.path,
                 inputs: &self.call.inputs,
             },
         }
@@ -142,16 +147,6 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
         }
     }
 
-    /// Whether a collector still needs the signature in effect.
-    pub(crate) fn wants_signature(&self) -> bool {
-        self.capture.as_ref().is_some_and(|c| c.signature.is_none())
-    }
-    pub(crate) fn set_signature(&mut self, signature: Arc<Signature>) {
-        if let Some(c) = self.capture.as_mut() {
-            c.signature = Some(signature);
-        }
-    }
-
     /// Records an event on the module span.
     pub(crate) fn event(&mut self, name: &str, attributes: Vec<(String, AttrValue)>) {
         self.events.push(SpanEvent {
@@ -172,27 +167,22 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
     }
 
     /// Opens an attempt's format span (at the previous boundary).
-    pub(crate) fn format_start(
-        &mut self,
-        adapter: &Arc<dyn Adapter>,
-        demos: usize,
-        fallback: bool,
-    ) {
+    pub(crate) fn format_start(&mut self, adapter: &'static str, demos: usize, fallback: bool) {
         self.step_ids = [SpanId::new(), SpanId::new(), SpanId::new()];
         let t = self.last_ns;
         self.open = Some(Stage::Format);
         if self.hooks {
             let s = self.child_start(
                 0,
-                step_name(adapter.name(), "format"),
+                step_name(adapter, "format"),
                 t,
                 StartSource::Format {
-                    adapter: adapter.name(),
+                    adapter,
                     demos,
                     inputs: &self.call.inputs,
                 },
             );
-            self.tracing.dispatch_start(&s);
+            self.tracing.dispatch_start(&s, self.sampled);
         }
         let ids = self.step_ids;
         if let Some(c) = self.capture.as_mut() {
@@ -201,13 +191,15 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
                 lm_id: ids[1],
                 parse_id: ids[2],
                 t: [t; 4],
-                adapter: adapter.clone(),
+                adapter,
                 demos,
                 fallback,
                 stage: Stage::Format,
                 error: None,
                 messages: 0,
                 prefix: None,
+                turns: Vec::new(),
+                turns_at: None,
                 lm: None,
                 params: LmParams::default(),
                 constraint: None,
@@ -222,23 +214,32 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
         }
     }
 
-    /// Ends the format span with the number of messages or the error.
+    /// Ends the format span with what it formatted (all the messages, and how many of
+    /// them are the cached prefix) or the error.
     pub(crate) fn format_end(
         &mut self,
-        adapter: &Arc<dyn Adapter>,
+        adapter: &'static str,
         demos: usize,
-        result: Result<usize, &FormatError>,
+        result: Result<(&[Message], usize), &FormatError>,
     ) {
         let start = self.last_ns;
         let t = self.tick();
         self.open = None;
+        if let Ok((messages, prefix)) = result {
+            // The user turn is the one part of the prompt the call owns alone: kept
+            // for the LM span (the prefix is shared and cached).
+            self.turns.clear();
+            self.turns
+                .extend_from_slice(messages.get(prefix..).unwrap_or_default());
+        }
+        let result = result.map(|(m, _)| m.len());
         if self.hooks {
             let s = self.child_start(
                 0,
-                step_name(adapter.name(), "format"),
+                step_name(adapter, "format"),
                 start,
                 StartSource::Format {
-                    adapter: adapter.name(),
+                    adapter,
                     demos,
                     inputs: &self.call.inputs,
                 },
@@ -249,7 +250,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
                 attributes: &[],
                 source: EndSource::Format(result),
             };
-            self.tracing.dispatch_end(&s, &e);
+            self.tracing.dispatch_end(&s, &e, self.sampled);
         }
         if let Some(a) = self.attempt() {
             a.t[1] = t;
@@ -267,8 +268,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
         Some(LmSource {
             lm: call.lm.as_ref(),
             prefix: self.prefix.as_ref()?,
-            adapter: call.adapter.as_ref(),
-            signature: call.signature,
+            turns: &self.turns,
             inputs: &self.call.inputs,
             params: self.params.as_ref()?,
             constraint: call.constraint,
@@ -294,7 +294,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
             && let Some(src) = self.lm_source(call)
         {
             let s = self.child_start(1, "", self.last_ns, StartSource::Lm(src));
-            self.tracing.dispatch_start(&s);
+            self.tracing.dispatch_start(&s, self.sampled);
         }
     }
 
@@ -313,12 +313,18 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
                 attributes: &[],
                 source: EndSource::Lm(result),
             };
-            self.tracing.dispatch_end(&s, &e);
+            self.tracing.dispatch_end(&s, &e, self.sampled);
         }
         let (prefix, params) = (self.prefix.take(), self.params.take());
+        let turns = if self.capture.is_some() {
+            std::mem::take(&mut self.turns)
+        } else {
+            Vec::new()
+        };
         if let Some(a) = self.attempt() {
             a.t[2] = t;
             a.prefix = prefix;
+            a.turns = turns;
             a.params = params.unwrap_or_default();
             a.constraint = call.constraint;
             match result {
@@ -329,35 +335,32 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
     }
 
     /// Opens the parse span (at the LM span's end).
-    pub(crate) fn parse_start(
-        &mut self,
-        adapter: &Arc<dyn Adapter>,
-        completion: &str,
-        fallback: bool,
-    ) {
+    pub(crate) fn parse_start(&mut self, adapter: &'static str, completion: &str, fallback: bool) {
         self.open = Some(Stage::Parse);
         if self.hooks {
             let s = self.child_start(
                 2,
-                step_name(adapter.name(), "parse"),
+                step_name(adapter, "parse"),
                 self.last_ns,
                 StartSource::Parse {
-                    adapter: adapter.name(),
+                    adapter,
                     completion,
                     fallback,
                 },
             );
-            self.tracing.dispatch_start(&s);
+            self.tracing.dispatch_start(&s, self.sampled);
         }
     }
 
-    /// Ends the parse span; takes the response the call is done with.
+    /// Ends the parse span with the fields or the error; takes the response the call
+    /// is done with. (A collector copies the fields from the prediction when the call
+    /// ends, which saves holding them here.)
     pub(crate) fn parse_end(
         &mut self,
-        adapter: &Arc<dyn Adapter>,
+        adapter: &'static str,
         fallback: bool,
         response: Arc<LmResponse>,
-        result: &Result<Fields, ParseError>,
+        result: Result<&Fields, &ParseError>,
     ) {
         let start = self.last_ns;
         let t = self.tick();
@@ -365,10 +368,10 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
         if self.hooks {
             let s = self.child_start(
                 2,
-                step_name(adapter.name(), "parse"),
+                step_name(adapter, "parse"),
                 start,
                 StartSource::Parse {
-                    adapter: adapter.name(),
+                    adapter,
                     completion: &response.text,
                     fallback,
                 },
@@ -379,20 +382,23 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
                 attributes: &[],
                 source: EndSource::Parse(result),
             };
-            self.tracing.dispatch_end(&s, &e);
+            self.tracing.dispatch_end(&s, &e, self.sampled);
         }
         if let Some(a) = self.attempt() {
             a.t[3] = t;
             a.stage = Stage::Done;
             a.parsed_ok = result.is_ok();
+            if let Err(e) = result {
+                a.error = Some(Box::new(ErrorInfo::new("parse", e.to_string())));
+            }
             a.response = Held::Call(response);
         }
     }
 
     /// Ends the module span. A successful call ends when its last parse did; a failed
     /// one reads the clock. The collector's record is returned to be completed with
-    /// the call's name and inputs ([`Pending::submit`]).
-    pub(crate) fn end(mut self, result: &Result<Prediction, ModuleError>) -> Option<Pending<'t>> {
+    /// the call's path, inputs and outputs ([`Pending::submit`]).
+    pub(crate) fn end(mut self, result: Result<&Prediction, &ErrorInfo>) -> Option<Pending<'t>> {
         self.ended = true;
         let t = if result.is_ok() {
             self.last_ns
@@ -406,7 +412,8 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
                 attributes: &[],
                 source: EndSource::Module(result),
             };
-            self.tracing.dispatch_end(&self.module_start(), &e);
+            self.tracing
+                .dispatch_end(&self.module_start(), &e, self.sampled);
         }
         let outcome = match result {
             Ok(p) => Outcome::Ok {
@@ -414,7 +421,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
                 lm_calls: p.lm_calls,
                 fallbacks: p.fallbacks,
             },
-            Err(e) => Outcome::Err(ErrorInfo::new(e.kind(), e.to_string())),
+            Err(e) => Outcome::Err(e.clone()),
         };
         let record = self.record(t, outcome)?;
         Some(Pending {
@@ -453,7 +460,7 @@ impl Drop for PredictTrace<'_, '_> {
                     attributes: &[],
                     source: EndSource::Data(&EndData::Cancelled),
                 };
-                self.tracing.dispatch_end(&s, &e);
+                self.tracing.dispatch_end(&s, &e, self.sampled);
             }
             let e = SpanEnd {
                 end_ns: t,
@@ -461,16 +468,19 @@ impl Drop for PredictTrace<'_, '_> {
                 attributes: &[],
                 source: EndSource::Data(&EndData::Cancelled),
             };
-            self.tracing.dispatch_end(&self.module_start(), &e);
+            self.tracing
+                .dispatch_end(&self.module_start(), &e, self.sampled);
         }
         let stage = self.open;
         let (prefix, params) = (self.prefix.take(), self.params.take());
+        let turns = std::mem::take(&mut self.turns);
         if let Some(a) = self.attempt() {
             match stage {
                 Some(Stage::Format) => a.t[1] = t,
                 Some(Stage::Lm) => {
                     a.t[2] = t;
                     a.prefix = prefix;
+                    a.turns = turns;
                     a.params = params.unwrap_or_default();
                 }
                 Some(_) => {
@@ -481,27 +491,28 @@ impl Drop for PredictTrace<'_, '_> {
             }
         }
         if let Some(mut record) = self.record(t, Outcome::Cancelled) {
-            record.name = Some(self.call.name.clone());
+            record.name = Some(self.call.path.clone());
             record.inputs = Held::Call(self.call.inputs.clone());
-            self.tracing.submit_predict(&mut record);
+            self.tracing.submit_predict(&mut record, None);
             reuse(record);
         }
     }
 }
 
-/// A finished call's record, waiting for the call's name and inputs.
+/// A finished call's record, waiting for the call's path, inputs and outputs.
 pub(crate) struct Pending<'t> {
     tracing: &'t Tracing,
     record: Box<PredictRecord>,
 }
 
 impl Pending<'_> {
-    /// Moves the call's name and inputs in and hands the record to the collectors.
+    /// Moves the call's path and inputs in and hands the record to the collectors,
+    /// which copy `outputs` (the prediction's fields, as parsed) into their queues.
     #[inline]
-    pub(crate) fn submit(mut self, call: CallData) {
-        self.record.name = Some(call.name);
+    pub(crate) fn submit(mut self, call: CallData, outputs: Option<&Fields>) {
+        self.record.name = Some(call.path);
         self.record.inputs = Held::Call(call.inputs);
-        self.tracing.submit_predict(&mut self.record);
+        self.tracing.submit_predict(&mut self.record, outputs);
         reuse(self.record);
     }
 }
@@ -519,126 +530,5 @@ fn step_name(adapter: &'static str, step: &'static str) -> &'static str {
         ("json", "parse") => "json.parse",
         (_, "format") => "format",
         _ => "parse",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Mutex;
-
-    use super::*;
-    use crate::module::Module;
-    use crate::trace::StartData;
-    use crate::trace::{Hook, HookError, MemorySink, SpanCollector};
-
-    /// Keeps owned copies of what the LM and parse events carry.
-    #[derive(Default)]
-    struct Keeps(Mutex<Vec<String>>);
-    impl Hook for Keeps {
-        fn on_start(&self, s: &SpanStart<'_>) -> Result<(), HookError> {
-            if let StartData::Lm { model_id, input } = &*s.data() {
-                let roles: Vec<_> = input.messages().map(|m| format!("{:?}", m.role)).collect();
-                self.0.lock().unwrap().push(format!(
-                    "lm {model_id} {}: {}",
-                    s.name(),
-                    roles.join(",")
-                ));
-            }
-            Ok(())
-        }
-        fn on_end(&self, s: &SpanStart<'_>, e: &SpanEnd<'_>) -> Result<(), HookError> {
-            if s.kind() == SpanKind::Parse {
-                let fields = e.fields().map(|f| serde_json::to_string(f).unwrap());
-                self.0.lock().unwrap().push(format!(
-                    "parse {} -> {}",
-                    s.completion().unwrap_or_default().len(),
-                    fields.unwrap_or_default()
-                ));
-            }
-            Ok(())
-        }
-    }
-
-    #[tokio::test]
-    async fn a_call_dropped_by_a_full_queue_leaves_nothing_in_the_next_calls_record() {
-        let sink = Arc::new(MemorySink::default());
-        // Room for one call's 4 spans until the collector delivers (at a flush).
-        let collector = SpanCollector::builder()
-            .sink(sink.clone())
-            .max_queue(4)
-            .interval(std::time::Duration::from_secs(3600))
-            .build();
-        let answer = |a: &str| format!("[[ ## answer ## ]]\n{a}\n\n[[ ## completed ## ]]");
-        let lm = crate::testing::ScriptedLm::new([answer("1"), answer("2"), answer("3")]);
-        let ctx = Ctx::new(lm).with_hook(collector.clone());
-        let qa = crate::module::Predict::parse("question -> answer").unwrap();
-        for q in ["one?", "two?"] {
-            qa.call(&ctx, Example::new().input("question", q))
-                .await
-                .unwrap();
-        }
-        collector.flush();
-        qa.call(&ctx, Example::new().input("question", "three?"))
-            .await
-            .unwrap();
-        collector.flush();
-        assert_eq!(collector.stats().dropped, 4);
-        let spans = sink.spans();
-        assert_eq!(spans.len(), 8);
-        let seen: Vec<String> = spans
-            .iter()
-            .filter_map(|s| match s.kind {
-                SpanKind::Module => s.attr_str(crate::trace::keys::INPUTS).map(String::from),
-                SpanKind::Parse => s
-                    .attr_str(crate::trace::keys::PARSE_FIELDS)
-                    .map(String::from),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(seen.len(), 4, "{seen:?}");
-        assert!(
-            seen[0].contains("1") && seen[1].contains("one?"),
-            "{seen:?}"
-        );
-        assert!(
-            seen[2].contains("3") && seen[3].contains("three?"),
-            "{seen:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn hooks_build_owned_data_on_demand_and_the_collector_gets_the_same_spans() {
-        let keeps = Arc::new(Keeps::default());
-        let sink = Arc::new(MemorySink::default());
-        let collector = SpanCollector::builder().sink(sink.clone()).build();
-        let lm =
-            crate::testing::ScriptedLm::new(["[[ ## answer ## ]]\n4\n\n[[ ## completed ## ]]"]);
-        let ctx = Ctx::new(lm)
-            .with_hook(keeps.clone())
-            .with_hook(collector.clone());
-        let qa = crate::module::Predict::parse("question -> answer").unwrap();
-        qa.call(&ctx, Example::new().input("question", "2+2?"))
-            .await
-            .unwrap();
-        collector.flush();
-        let kept = keeps.0.lock().unwrap().clone();
-        assert_eq!(kept.len(), 2, "{kept:?}");
-        assert!(kept[0].ends_with(": System,User"), "{kept:?}");
-        assert_eq!(kept[1], r#"parse 43 -> {"answer":"4"}"#);
-        let spans = sink.spans();
-        assert_eq!(spans.len(), 4);
-        let lm_span = spans.iter().find(|s| s.kind == SpanKind::Lm).unwrap();
-        let messages = lm_span
-            .attr_str(crate::trace::keys::GEN_AI_INPUT_MESSAGES)
-            .unwrap();
-        assert!(
-            messages.contains("2+2?"),
-            "the user turn is re-rendered: {messages}"
-        );
-        let parse = spans.iter().find(|s| s.kind == SpanKind::Parse).unwrap();
-        assert_eq!(
-            parse.attr_str(crate::trace::keys::PARSE_FIELDS),
-            Some(r#"{"answer":"4"}"#)
-        );
     }
 }

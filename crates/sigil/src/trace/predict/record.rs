@@ -1,5 +1,6 @@
 //! A `Predict` call as a collector receives it, and how the collector's thread turns
-//! it into spans (re-rendering the user turn, re-parsing the completion).
+//! it into spans. The record carries what each step produced (the user turns, the
+//! completion, the parsed fields or the error): nothing is formatted or parsed again.
 
 use std::sync::Arc;
 
@@ -11,10 +12,9 @@ use super::super::hooks::{
 use super::super::ids::SpanId;
 use super::super::program::ProgramInfo;
 use super::super::span::SpanEvent;
-use crate::adapter::{Adapter, Fields};
+use crate::adapter::Fields;
 use crate::data::Example;
 use crate::lm::{Lm, LmParams, LmResponse, Message, Usage};
-use crate::signature::Signature;
 
 /// How far an attempt got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +33,8 @@ pub(super) struct Attempt {
     pub(super) parse_id: SpanId,
     /// Format start, format end = LM start, LM end = parse start, parse end.
     pub(super) t: [u64; 4],
-    pub(super) adapter: Arc<dyn Adapter>,
+    /// The adapter's name (`chat`, `json`).
+    pub(super) adapter: &'static str,
     pub(super) demos: usize,
     pub(super) fallback: bool,
     /// Where the attempt stopped; `error` says why when it failed there.
@@ -41,11 +42,23 @@ pub(super) struct Attempt {
     pub(super) error: Option<Box<ErrorInfo>>,
     pub(super) messages: usize,
     pub(super) prefix: Option<Arc<[Message]>>,
+    /// The turns the format step added after the cached prefix (the user turn).
+    pub(super) turns: Vec<Message>,
+    pub(super) turns_at: Option<At>,
     pub(super) lm: Option<Arc<dyn Lm>>,
     pub(super) params: LmParams,
     pub(super) constraint: Option<&'static str>,
     pub(super) response: Held<LmResponse>,
     pub(super) parsed_ok: bool,
+}
+
+/// The call's own data a record held until it was queued: dropped by the caller after
+/// the queue's lock is released, on the thread that allocated it.
+#[derive(Default)]
+pub(crate) struct Detached {
+    pub(crate) inputs: Option<Arc<Example>>,
+    pub(crate) response: Option<Arc<LmResponse>>,
+    pub(crate) turns: Vec<Message>,
 }
 
 /// Data of the call's own: held until the record is queued, then copied into the
@@ -78,7 +91,8 @@ pub(crate) struct PredictRecord {
     pub(super) end_ns: u64,
     pub(super) program: Option<Arc<ProgramInfo>>,
     pub(super) inputs: Held<Example>,
-    pub(super) signature: Option<Arc<Signature>>,
+    /// The parsed fields of the attempt that parsed (the call's outputs).
+    pub(super) outputs: Held<Fields>,
     pub(super) first: Option<Attempt>,
     pub(super) more: Vec<Attempt>,
     pub(super) outcome: Outcome,
@@ -116,7 +130,7 @@ impl PredictRecord {
             end_ns: 0,
             program: None,
             inputs: Held::None,
-            signature: None,
+            outputs: Held::None,
             first: None,
             more: Vec::new(),
             outcome: Outcome::Cancelled,
@@ -132,40 +146,41 @@ impl PredictRecord {
         self.first.iter().chain(self.more.iter())
     }
 
-    /// Copies the call's inputs and responses into `arena`. Returns the call's own
-    /// inputs and (first) response, for the caller to drop once it has released the
-    /// queue.
-    pub(crate) fn detach(
-        &mut self,
-        arena: &mut Arena,
-    ) -> (Option<Arc<Example>>, Option<Arc<LmResponse>>) {
-        let inputs = match std::mem::replace(&mut self.inputs, Held::None) {
-            Held::Call(e) => {
-                self.inputs = Held::Copied(arena.put_example(&e));
-                Some(e)
-            }
-            other => {
-                self.inputs = other;
-                None
-            }
-        };
-        let mut first = None;
+    /// Copies the call's inputs, turns, responses and `outputs` (its parsed fields,
+    /// borrowed from the prediction) into `arena`. Returns the call's own data that the
+    /// record held, for the caller to drop once it has released the queue.
+    pub(crate) fn detach(&mut self, arena: &mut Arena, outputs: Option<&Fields>) -> Detached {
+        let mut own = Detached::default();
+        if let Held::Call(e) = std::mem::replace(&mut self.inputs, Held::None) {
+            self.inputs = Held::Copied(arena.put_example(&e));
+            own.inputs = Some(e);
+        }
+        if let Some(f) = outputs {
+            self.outputs = Held::Copied(arena.put_fields(f));
+        }
         for (k, a) in self
             .first
             .iter_mut()
             .chain(self.more.iter_mut())
             .enumerate()
         {
+            if !a.turns.is_empty() {
+                a.turns_at = Some(arena.put_messages(&a.turns));
+                let turns = std::mem::take(&mut a.turns);
+                if k == 0 {
+                    own.turns = turns;
+                }
+            }
             if let Held::Call(r) = &a.response {
                 let copy = arena.put_response(r);
                 if let Held::Call(r) = std::mem::replace(&mut a.response, Held::Copied(copy))
                     && k == 0
                 {
-                    first = Some(r);
+                    own.response = Some(r);
                 }
             }
         }
-        (inputs, first)
+        own
     }
 
     /// The call's spans as start/end pairs, children first. `arena` holds the copies
@@ -206,10 +221,13 @@ impl PredictRecord {
                 None => ok,
             }
         };
-        let mut outputs: Option<Arc<Fields>> = None;
-        let signature = self.signature.as_deref();
+        let outputs: Arc<Fields> = Arc::new(match &self.outputs {
+            Held::None => Fields::new(),
+            Held::Call(f) => (**f).clone(),
+            Held::Copied(at) => arena.fields(*at),
+        });
         for a in self.attempts() {
-            let name = |step| crate::trace::adapter_step_name(a.adapter.name(), step);
+            let name = |step| crate::trace::adapter_step_name(a.adapter, step);
             let response = match &a.response {
                 Held::None => None,
                 Held::Call(r) => Some(r.clone()),
@@ -221,7 +239,7 @@ impl PredictRecord {
                     name("format"),
                     a.t[0],
                     StartData::Format {
-                        adapter: a.adapter.name(),
+                        adapter: a.adapter,
                         demos: a.demos,
                         inputs: inputs.clone(),
                     },
@@ -238,15 +256,9 @@ impl PredictRecord {
                 Some(lm) => crate::trace::lm_span_names(&lm.model_id()),
                 None => (Arc::from(""), Arc::from("chat")),
             };
-            let turns = match signature {
-                Some(sig) => a
-                    .adapter
-                    .format_user(sig, &inputs)
-                    .ok()
-                    .flatten()
-                    .into_iter()
-                    .collect(),
-                None => Vec::new(),
+            let turns = match a.turns_at {
+                Some(at) => arena.messages(at),
+                None => a.turns.clone(),
             };
             let lm_end = match &response {
                 Some(r) => EndData::Lm(Ok(r.clone())),
@@ -276,22 +288,11 @@ impl PredictRecord {
                 .as_ref()
                 .map(|r| Arc::from(r.text.as_str()))
                 .unwrap_or_else(|| Arc::from(""));
-            let parse_end = if a.stage == Stage::Parse {
-                EndData::Cancelled
-            } else {
-                match (signature, &response) {
-                    (Some(sig), Some(r)) => match a.adapter.parse(sig, &r.text) {
-                        Ok(f) => {
-                            let f = Arc::new(f);
-                            if a.parsed_ok {
-                                outputs = Some(f.clone());
-                            }
-                            EndData::Parse(Ok(f))
-                        }
-                        Err(e) => EndData::Parse(Err(ErrorInfo::new("parse", e.to_string()))),
-                    },
-                    _ => EndData::Parse(Ok(Arc::new(Fields::new()))),
-                }
+            let parse_end = match (&a.error, a.stage) {
+                (_, Stage::Parse) => EndData::Cancelled,
+                (Some(e), _) => EndData::Parse(Err((**e).clone())),
+                (None, _) if a.parsed_ok => EndData::Parse(Ok(outputs.clone())),
+                (None, _) => EndData::Parse(Ok(Arc::new(Fields::new()))),
             };
             out.push((
                 start(
@@ -299,7 +300,7 @@ impl PredictRecord {
                     name("parse"),
                     a.t[2],
                     StartData::Parse {
-                        adapter: a.adapter.name(),
+                        adapter: a.adapter,
                         completion,
                         fallback: a.fallback,
                     },
@@ -313,7 +314,7 @@ impl PredictRecord {
                 lm_calls,
                 fallbacks,
             } => EndData::Module(Ok(ModuleOutput {
-                outputs: outputs.unwrap_or_default(),
+                outputs,
                 usage: *usage,
                 lm_calls: *lm_calls,
                 fallbacks: *fallbacks,
@@ -347,6 +348,14 @@ impl PredictRecord {
 }
 
 impl PredictRecord {
+    /// Gives the record its own copy of the call's outputs (for a second collector).
+    pub(crate) fn set_outputs(&mut self, outputs: Option<&Fields>) {
+        self.outputs = match outputs {
+            Some(f) => Held::Call(Arc::new(f.clone())),
+            None => Held::None,
+        };
+    }
+
     pub(super) fn current(&mut self) -> Option<&mut Attempt> {
         match self.more.last_mut() {
             Some(a) => Some(a),
