@@ -1,12 +1,18 @@
 //! # sigil-store: the embedded trace store
 //!
-//! Spans from [`sigil::trace`] go into a SQLite file (`.sigil/traces.db` by default):
-//! WAL mode, versioned schema migrations, one transaction per batch, a retention
-//! limit. The [`StoreSink`] plugs into a [`sigil::trace::SpanCollector`], which batches
-//! spans off the hot path; the [`Store`] answers the questions the CLI and UI ask:
+//! Storage and queries, nothing else. Spans from [`sigil::trace`] go into a SQLite
+//! file (`.sigil/traces.db` by default): WAL mode, versioned schema migrations, one
+//! transaction per batch, a retention limit. The [`StoreSink`] plugs into a
+//! [`sigil::trace::SpanCollector`], which batches spans off the hot path;
+//! [`standard_collector`] wires that sink and, when the environment asks for it, the
+//! core crate's OTLP exporter. The [`Store`] answers the questions the CLI and UI ask:
 //! traces by program, status, time and compiled/uncompiled; one trace's span tree;
-//! compile runs with their trials; per-program hourly aggregates. [`alerts`] evaluates
-//! alert rules over the same data.
+//! compile runs with their trials, and each run rebuilt for display
+//! ([`Store::compile_run_view`]: trials, best-so-far scores, spend, the example x
+//! trial grid); per-program hourly aggregates; live-change polling.
+//!
+//! Alert rules, drift measures and webhooks are in `sigil-alerts`, which queries this
+//! store; this crate has no HTTP client.
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), sigil_store::StoreError> {
@@ -52,8 +58,7 @@
 //! not met. The store writes 68k spans per CPU-second (`--bench ingest`; 44.8k
 //! spans/s of wall clock at load 2).
 
-pub mod alerts;
-pub mod drift;
+pub mod compile_run;
 mod live;
 mod query;
 mod schema;
@@ -61,9 +66,10 @@ mod setup;
 mod sink;
 mod store;
 
+pub use compile_run::CompileRunView;
 pub use query::{CompileRun, HourlyStats, SpanNode, TraceFilter, TraceSummary};
 pub use schema::SCHEMA_VERSION;
-pub use setup::{standard_collector, standard_collector_with};
+pub use setup::{standard_collector, standard_collector_from, standard_collector_with};
 pub use sink::StoreSink;
 pub use store::{DEFAULT_PATH, Retention, Store};
 

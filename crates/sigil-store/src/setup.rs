@@ -1,20 +1,27 @@
-//! The tracing set-up `sigil` commands use, in one call.
+//! The tracing set-up `sigil` commands use, in one call: the store sink plus, when the
+//! environment asks for it, the OTLP exporter.
+//!
+//! It lives here rather than in the CLI because tests and embedding programs want the
+//! same wiring; it costs the store no HTTP client, since the exporter (and its HTTP)
+//! belongs to the core `sigil` crate.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use sigil::trace::otlp::{OtlpConfig, OtlpExporter};
-use sigil::trace::{Privacy, SpanCollector};
+use sigil::trace::otlp::OtlpExporter;
+use sigil::trace::{SpanCollector, TraceEnv};
 
 use crate::{DEFAULT_PATH, StoreSink};
 
 /// A collector writing to the store at `path` (default `.sigil/traces.db`) and, when
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, to that
-/// OTLP collector too; privacy from `SIGIL_TRACE_INPUTS`/`_OUTPUTS`/`_MESSAGES`.
+/// OTLP collector too; privacy from `SIGIL_TRACE_INPUTS`/`_OUTPUTS`/`_MESSAGES`. The
+/// variables are read by [`TraceEnv`], the one parse of the tracing environment.
 ///
 /// A sink that cannot start (damaged store, bad OTLP settings) is left out and
 /// described in the returned problems, for the caller to print once: the program runs
-/// with less tracing rather than not at all.
+/// with less tracing rather than not at all. A privacy switch with an unrecognised
+/// value is a problem too (it stays on).
 ///
 /// ```no_run
 /// let (collector, problems) = sigil_store::standard_collector(None);
@@ -24,41 +31,31 @@ use crate::{DEFAULT_PATH, StoreSink};
 /// // ctx.with_hook(collector.clone()) ... collector.flush() before exit
 /// ```
 pub fn standard_collector(path: Option<&Path>) -> (Arc<SpanCollector>, Vec<String>) {
-    standard_collector_with(path, |k| std::env::var(k).ok())
+    standard_collector_from(path, TraceEnv::from_env())
 }
 
 /// [`standard_collector`] reading settings through `var` instead of the environment.
 pub fn standard_collector_with(
     path: Option<&Path>,
-    var: impl Fn(&str) -> Option<String> + Copy,
+    var: impl Fn(&str) -> Option<String>,
 ) -> (Arc<SpanCollector>, Vec<String>) {
-    let mut problems = Vec::new();
-    let flag = |name: &str| {
-        var(name).is_none_or(|v| {
-            !matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "0" | "false" | "off" | "no"
-            )
-        })
-    };
-    let privacy = Privacy::default()
-        .inputs(flag("SIGIL_TRACE_INPUTS"))
-        .outputs(flag("SIGIL_TRACE_OUTPUTS"))
-        .messages(flag("SIGIL_TRACE_MESSAGES"));
-    let mut builder = SpanCollector::builder().privacy(privacy);
+    standard_collector_from(path, TraceEnv::from_lookup(var))
+}
+
+/// [`standard_collector`] with settings already read.
+pub fn standard_collector_from(
+    path: Option<&Path>,
+    env: TraceEnv,
+) -> (Arc<SpanCollector>, Vec<String>) {
+    let mut problems: Vec<String> = env.unrecognised.iter().map(|e| e.to_string()).collect();
+    let mut builder = SpanCollector::builder().privacy(env.privacy);
     let path = path.unwrap_or(Path::new(DEFAULT_PATH));
     match StoreSink::open(path) {
         Ok(sink) => builder = builder.sink(Arc::new(sink)),
         Err(e) => problems.push(format!("traces will not be stored: {e}")),
     }
-    let wants_otlp = [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ]
-    .iter()
-    .any(|k| var(k).is_some_and(|v| !v.trim().is_empty()));
-    if wants_otlp {
-        match OtlpConfig::from_vars(var).and_then(OtlpExporter::new) {
+    if let Some(otlp) = env.otlp {
+        match otlp.and_then(OtlpExporter::new) {
             Ok(exporter) => builder = builder.sink(Arc::new(exporter)),
             Err(e) => problems.push(format!("traces will not be exported: {e}")),
         }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use sigil::trace::now_ns;
-use sigil_store::alerts::{AlertError, AlertReport, AlertStatus, RuleSet, evaluate, post_webhook};
+use sigil_alerts::{AlertError, AlertReport, AlertStatus, RuleSet, evaluate, post_webhook};
 
 use crate::exit::Failure;
 
@@ -63,12 +63,12 @@ fn check(a: &CheckArgs) -> anyhow::Result<()> {
     let wants_embeddings = rules
         .rules
         .iter()
-        .any(|r| matches!(r.check, sigil_store::alerts::Check::EmbeddingDrift { .. }));
+        .any(|r| matches!(r.check, sigil_alerts::Check::EmbeddingDrift { .. }));
     let report = if wants_embeddings {
         // Embedding drift needs the sentence encoder (fetched on first use).
         crate::runtime()?.block_on(async {
             let embedder = crate::retrievers::load_embedder().await?;
-            sigil_store::drift::evaluate_with_embedder(&store, &rules, now_ns(), embedder)
+            sigil_alerts::drift::evaluate_with_embedder(&store, &rules, now_ns(), embedder)
                 .await
                 .with_context(|| format!("checking rules {}", a.rules.display()))
         })?

@@ -113,7 +113,7 @@ impl Filters {
             f = f.status(s.clone());
         }
         if let Some(since) = &self.since {
-            let d = sigil_store::alerts::parse_window(since).with_context(|| {
+            let d = sigil_alerts::parse_window(since).with_context(|| {
                 format!("--since `{since}` is not a duration like 30m, 1h or 7d")
             })?;
             f = f.since_ns(now_ns().saturating_sub(d.as_nanos() as u64));

@@ -12,10 +12,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
-use sigil_store::{Store, StoreError, TraceFilter, TraceSummary};
+use sigil_store::{CompileRunView, Store, StoreError, TraceFilter, TraceSummary};
 
 use super::AppState;
-use super::compile_run::{CompileRunView, compile_run_view};
 use super::view::{TraceView, trace_view};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -211,23 +210,9 @@ const RUNNING_WINDOW_NS: u64 = 24 * 3_600_000_000_000;
 
 async fn compile_runs(State(state): State<AppState>) -> Result<Json<Vec<CompileRunRow>>, ApiError> {
     let rows = blocking(&state, |s| {
-        let mut rows = Vec::new();
         let since = sigil::trace::now_ns().saturating_sub(RUNNING_WINDOW_NS);
-        for trace_id in s.unfinished_compile_traces(since, 20)? {
-            if let Some(v) = compile_run_view(&trace_id, &s.spans(&trace_id)?) {
-                rows.push(CompileRunRow::from(&v));
-            }
-        }
-        for run in s.compile_runs(None, 100)? {
-            let trace_id = run.compile.trace_id.to_hex();
-            let mut spans = vec![run.compile];
-            spans.extend(run.trials);
-            spans.sort_by_key(|s| s.start_ns);
-            if let Some(v) = compile_run_view(&trace_id, &spans) {
-                rows.push(CompileRunRow::from(&v));
-            }
-        }
-        Ok(rows)
+        let views = s.compile_run_views(since, 20, 100)?;
+        Ok(views.iter().map(CompileRunRow::from).collect::<Vec<_>>())
     })
     .await?;
     Ok(Json(rows))
@@ -239,7 +224,7 @@ async fn compile_run(
 ) -> Result<Json<CompileRunView>, ApiError> {
     check_trace_id(&trace_id)?;
     let view = blocking(&state, move |s| {
-        compile_run_view(&trace_id, &s.spans(&trace_id)?)
+        s.compile_run_view(&trace_id)?
             .ok_or_else(|| ApiError::NotFound(format!("no compile run in trace {trace_id}")))
     })
     .await?;

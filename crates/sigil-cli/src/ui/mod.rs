@@ -17,7 +17,6 @@
 mod api;
 mod artifacts;
 mod auth;
-mod compile_run;
 mod view;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};

@@ -39,6 +39,7 @@
 
 mod collector;
 mod convert;
+mod env;
 mod events;
 mod hooks;
 mod ids;
@@ -53,6 +54,7 @@ use std::sync::Arc;
 pub use collector::{
     CollectorBuilder, CollectorStats, MemorySink, SinkError, SpanCollector, SpanQueue, SpanSink,
 };
+pub use env::{TraceEnv, TraceFlagError};
 pub use hooks::{
     CompileSummary, EndData, ErrorInfo, EvalSummary, Hook, HookError, LmInput, ModuleOutput,
     SpanEnd, SpanGuard, SpanParent, SpanStart, StartData, Tracing, constraint_kind, now_ns,

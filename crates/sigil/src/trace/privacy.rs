@@ -47,21 +47,10 @@ impl Privacy {
     }
 
     /// The default, changed by `SIGIL_TRACE_INPUTS`, `SIGIL_TRACE_OUTPUTS`,
-    /// `SIGIL_TRACE_MESSAGES` (`0`/`false`/`off` turns one off).
+    /// `SIGIL_TRACE_MESSAGES` (`0`/`false`/`off`/`no` turns one off), as parsed by
+    /// [`TraceEnv`](super::TraceEnv).
     pub fn from_env() -> Self {
-        let flag = |name: &str| match std::env::var(name) {
-            Ok(v) => !matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "0" | "false" | "off" | "no"
-            ),
-            Err(_) => true,
-        };
-        Privacy {
-            record_inputs: flag("SIGIL_TRACE_INPUTS"),
-            record_outputs: flag("SIGIL_TRACE_OUTPUTS"),
-            record_messages: flag("SIGIL_TRACE_MESSAGES"),
-            ..Privacy::default()
-        }
+        super::env::TraceEnv::from_env().privacy
     }
 
     pub fn inputs(mut self, on: bool) -> Self {

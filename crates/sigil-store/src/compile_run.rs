@@ -1,12 +1,18 @@
-//! A compile run from its spans: the `compile` span (absent while the run is still
-//! going), one `trial` span per scored candidate, and under each trial the evaluation
-//! whose program calls are the examples of the example x candidate grid.
+//! A compile run rebuilt from its spans: the `compile` span (absent while the run is
+//! still going), one `trial` span per scored candidate, and under each trial the
+//! evaluation whose program calls are the examples of the example x candidate grid.
+//!
+//! This is a store query ([`Store::compile_run_view`], [`Store::compile_run_views`])
+//! rather than UI code so that every reader of the store (the UI, the CLI, scripts)
+//! gets the same trials, scores, spend and interrupted-run verdict from the same spans.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 use serde_json::Value;
 use sigil::trace::{Span, SpanId, SpanKind, keys};
+
+use crate::{Store, StoreError};
 
 /// One run, as the compile-run page shows it.
 #[derive(Debug, Serialize)]
@@ -290,6 +296,40 @@ pub fn compile_run_view_at(trace_id: &str, spans: &[Span], now_ns: u64) -> Optio
     })
 }
 
+impl Store {
+    /// One compile run as of now, rebuilt from every stored span of its trace; `None`
+    /// when the trace has no compile or trial span.
+    pub fn compile_run_view(&self, trace_id: &str) -> Result<Option<CompileRunView>, StoreError> {
+        Ok(compile_run_view(trace_id, &self.spans(trace_id)?))
+    }
+
+    /// The runs to list, as of now: first the unfinished ones (trials since
+    /// `unfinished_since_ns` and no compile span yet; at most `unfinished_limit`, most
+    /// recently active first, from all their spans, so an interrupted run is told
+    /// apart from a running one), then the finished ones (newest first, at most
+    /// `finished_limit`, from their compile and trial spans only: their grids are
+    /// empty, which a list does not show).
+    pub fn compile_run_views(
+        &self,
+        unfinished_since_ns: u64,
+        unfinished_limit: usize,
+        finished_limit: usize,
+    ) -> Result<Vec<CompileRunView>, StoreError> {
+        let mut views = Vec::new();
+        for trace_id in self.unfinished_compile_traces(unfinished_since_ns, unfinished_limit)? {
+            views.extend(self.compile_run_view(&trace_id)?);
+        }
+        for run in self.compile_runs(None, finished_limit)? {
+            let trace_id = run.compile.trace_id.to_hex();
+            let mut spans = vec![run.compile];
+            spans.extend(run.trials);
+            spans.sort_by_key(|s| s.start_ns);
+            views.extend(compile_run_view(&trace_id, &spans));
+        }
+        Ok(views)
+    }
+}
+
 /// The example x trial grid: under each trial, the program calls its evaluations made.
 fn grid(spans: &[Span], trials: &[&Span]) -> Grid {
     let column: HashMap<SpanId, usize> = trials
@@ -467,5 +507,38 @@ mod tests {
     fn no_compile_or_trial_spans_is_no_run() {
         let t = TraceId::new();
         assert!(compile_run_view(&t.to_hex(), &[span(t, None, SpanKind::Module, 1)]).is_none());
+    }
+
+    #[test]
+    fn the_store_lists_unfinished_runs_then_finished_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("runs.db")).unwrap();
+        let going = TraceId::new();
+        let going_trial = trial(going, SpanId::new(), 1, "full", 0.5, 0.01);
+        let done = TraceId::new();
+        let mut compile = span(done, None, SpanKind::Compile, 5);
+        compile
+            .attributes
+            .insert(keys::COMPILE_OPTIMIZER.into(), AttrValue::from("random"));
+        let done_trial = trial(done, compile.span_id, 1, "full", 0.7, 0.02);
+        store
+            .write_spans(&[going_trial, compile, done_trial])
+            .unwrap();
+
+        let views = store.compile_run_views(0, 20, 100).unwrap();
+        let ids: Vec<&str> = views.iter().map(|v| v.trace_id.as_str()).collect();
+        assert_eq!(ids, [going.to_hex(), done.to_hex()]);
+        assert_eq!(views[0].status, "interrupted", "its spans are from 1970");
+        assert_eq!(views[1].optimizer.as_deref(), Some("random"));
+        assert_eq!(views[1].best_score, Some(0.7));
+
+        let one = store.compile_run_view(&done.to_hex()).unwrap().unwrap();
+        assert_eq!(one.trials.len(), 1);
+        assert!(
+            store
+                .compile_run_view(&TraceId::new().to_hex())
+                .unwrap()
+                .is_none()
+        );
     }
 }

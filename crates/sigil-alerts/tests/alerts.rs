@@ -4,8 +4,8 @@
 use std::io::{Read, Write};
 
 use sigil::trace::{Attributes, Span, SpanId, SpanKind, SpanStatus, TraceId, keys, now_ns};
+use sigil_alerts::{AlertError, AlertStatus, RuleSet, evaluate, post_webhook};
 use sigil_store::Store;
-use sigil_store::alerts::{AlertError, AlertStatus, RuleSet, evaluate, post_webhook};
 
 struct Root {
     kind: SpanKind,

@@ -3,15 +3,15 @@
 //! `input_drift` rule, which misses paraphrases and flags harmless rewordings.
 //!
 //! A rules file uses it with `kind = "embedding_drift"` (same keys as `input_drift`;
-//! `min_similarity` is a cosine, default 0.5). [`crate::alerts::evaluate`] has no
+//! `min_similarity` is a cosine, default 0.5). [`crate::evaluate`] has no
 //! embedder and reports such rules as no-data; [`evaluate_with_embedder`] measures them:
 //!
 //! ```no_run
 //! # async fn demo(store: &sigil_store::Store, embedder: std::sync::Arc<dyn sigil::retrieve::Embedder>)
-//! #   -> Result<(), sigil_store::alerts::AlertError> {
-//! use sigil_store::alerts::RuleSet;
+//! #   -> Result<(), sigil_alerts::AlertError> {
+//! use sigil_alerts::RuleSet;
 //! let rules = RuleSet::load("alerts.toml")?;
-//! let report = sigil_store::drift::evaluate_with_embedder(store, &rules, 1_700_000_000_000_000_000, embedder).await?;
+//! let report = sigil_alerts::drift::evaluate_with_embedder(store, &rules, 1_700_000_000_000_000_000, embedder).await?;
 //! # Ok(()) }
 //! ```
 
@@ -21,10 +21,10 @@ use std::sync::Arc;
 use sigil::retrieve::{Embedder, RetrieveError};
 use sigil::trace::SpanKind;
 
-use crate::alerts::{
-    AlertError, AlertReport, AlertStatus, Check, RuleSet, evaluate, parse_window, select_text,
-};
-use crate::{Store, TraceFilter};
+use sigil_store::{Store, TraceFilter};
+
+use crate::lexical::select_text;
+use crate::{AlertError, AlertReport, AlertStatus, Check, RuleSet, evaluate, parse_window};
 
 /// The default cosine below which an input counts as far from the trainset.
 pub fn default_cosine() -> f64 {

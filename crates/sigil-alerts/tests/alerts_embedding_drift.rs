@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use sigil::retrieve::Embedder;
 use sigil::trace::{Attributes, Span, SpanId, SpanKind, SpanStatus, TraceId, keys, now_ns};
+use sigil_alerts::drift::{EmbeddingDrift, evaluate_with_embedder};
+use sigil_alerts::{AlertStatus, RuleSet, evaluate};
 use sigil_local::embed::{MINILM_DIR_NAME, MiniLm};
 use sigil_store::Store;
-use sigil_store::alerts::{AlertStatus, RuleSet, evaluate};
-use sigil_store::drift::{EmbeddingDrift, evaluate_with_embedder};
 
 fn minilm() -> Arc<dyn Embedder> {
     let dir = std::env::var_os("SIGIL_MINILM_DIR")
