@@ -8,8 +8,8 @@ Each case declares a signature in Sigil's string syntax (plus optional field
 descriptions and instructions), demos and inputs. The script builds the same
 signature in DSPy, asks `dspy.ChatAdapter().format(...)` and
 `dspy.JSONAdapter().format(...)` for the messages (no LM, no network) and writes
-one JSON file per case under tests/golden/adapters/. The Rust test
-crates/sigil/tests/chat_adapter_golden.rs rebuilds each signature from the
+one JSON file per case under crates/sigil/tests/golden/adapters/. The Rust test
+crates/sigil/tests/it/chat_adapter_golden.rs rebuilds each signature from the
 recorded fields and checks Sigil's adapters produce the same bytes.
 """
 
@@ -23,7 +23,8 @@ from typing import Any, Literal, Optional
 import dspy
 import pydantic
 
-OUT_DIR = Path(__file__).resolve().parent.parent / "tests" / "golden" / "adapters"
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "crates" / "sigil" / "tests" / "golden" / "adapters"
 
 
 # Nested object types available to the cases, by name.
@@ -450,7 +451,7 @@ def main() -> int:
         }
         path = OUT_DIR / f"{case['name']}.json"
         path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {path.relative_to(OUT_DIR.parent.parent.parent)}")
+        print(f"wrote {path.relative_to(ROOT)}")
 
     from dspy.adapters.utils import serialize_for_json
     from dspy.utils.exceptions import AdapterParseError
@@ -481,7 +482,7 @@ def main() -> int:
     path = parse_dir / "cases.json"
     doc = {"dspy_version": dspy.__version__, "cases": parse_records}
     path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {path.relative_to(OUT_DIR.parent.parent.parent)}")
+    print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 

@@ -13,7 +13,7 @@ Run with the project's DSPy venv (dspy==3.4.1):
         builds program NAME, calls `program.load(FILE)` and prints, as JSON, per
         predictor name: its instructions, field prefixes and descriptions, demos and
         the ChatAdapter messages for a placeholder input. The Rust export test
-        (crates/sigil/tests/artifact_dspy_export_loads_in_dspy.rs) uses this.
+        (crates/sigil/tests/it/artifact_dspy_export_loads_in_dspy.rs) uses this.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Run with the llama-cpp-python venv (scripts/dev-env.sh: ensure_server_venv):
 
     .dev/venv-llama/bin/python scripts/gen_local_reference.py [MODEL.gguf]
 
-Writes crates/sigil-local/tests/fixtures/llama_cpp_reference.json: for each fixed
+Writes crates/sigil-local/tests/golden/llama_cpp_reference.json: for each fixed
 prompt, the messages, the prompt rendered with the GGUF's chat template, llama.cpp's
 tokens for it (special tokens parsed, no BOS, as the GGUF's add_bos_token says), and
 the first 32 greedy tokens (stopping early only at the end-of-turn token).
@@ -21,7 +21,7 @@ import numpy as np
 MODEL = sys.argv[1] if len(sys.argv) > 1 else os.path.expanduser(
     "~/.cache/sigil/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "sigil-local", "tests",
-                   "fixtures", "llama_cpp_reference.json")
+                   "golden", "llama_cpp_reference.json")
 N_GEN = 32
 
 DSPY_SYSTEM = (

@@ -14,9 +14,9 @@ use std::time::Instant;
 
 use sigil::module::{Ctx, Module, Predict};
 use sigil::prelude::Example;
-use sigil::testing::ScriptedLm;
 use sigil::trace::{MemorySink, Span, SpanCollector, SpanId, TraceId};
 use sigil_store::{Retention, Store};
+use sigil_testkit::ScriptedLm;
 
 /// This thread's CPU time and its time spent runnable but waiting for a core (ns),
 /// from /proc/thread-self/schedstat: the first is robust to a busy machine, the
@@ -43,7 +43,7 @@ fn main() {
         let sink = Arc::new(MemorySink::default());
         let collector = SpanCollector::builder().sink(sink.clone()).build();
         let lm = ScriptedLm::from_fn(|_| {
-            Ok("[[ ## answer ## ]]\nParis is the capital.\n\n[[ ## completed ## ]]".into())
+            Ok(sigil_testkit::chat(&[("answer", "Paris is the capital.")]))
         });
         let ctx = Ctx::new(lm).with_hook(collector.clone());
         let p = Predict::parse("question -> answer").expect("signature");

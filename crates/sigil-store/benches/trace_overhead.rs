@@ -129,7 +129,7 @@ fn main() {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     rt.block_on(async {
-        let answer = "[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]".to_string();
+        let answer = sigil_testkit::chat(&[("answer", "Paris")]);
         // The untraced baseline records nothing (demo capture is itself a trace hook).
         let base = Ctx::from_arc(Arc::new(ConstLm(answer)));
         let p = Predict::parse("question -> answer").expect("signature");

@@ -28,8 +28,14 @@ pub mod optimize;
 pub mod retrieve;
 pub mod rng;
 pub mod signature;
-pub mod testing;
 pub mod trace;
+
+// This crate's own unit tests use the testkit's scripted LM and completion builders,
+// compiled in (see testing.rs); the alias lets that shared code say `sigil::`.
+#[cfg(test)]
+extern crate self as sigil;
+#[cfg(test)]
+mod testing;
 
 #[doc(hidden)]
 pub use schemars as __schemars;

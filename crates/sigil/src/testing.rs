@@ -1,109 +1,17 @@
-//! Test doubles shared by every crate's tests: a scripted fake LM that records what
-//! it was asked. For unit tests only; integration tests use a real server.
+//! The test doubles of `sigil-testkit`, for this crate's unit tests only.
+//!
+//! Unit tests cannot take the testkit as a dev-dependency: it depends on `sigil`, so
+//! they would get a second copy of this crate whose types are not the ones under
+//! test. Integration and doc tests link the same `sigil` as the testkit and use it
+//! directly. So the testkit's self-contained files are compiled in here too, from
+//! their one source, rather than copied.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
+// Not every builder option is needed by this crate's own tests.
+#[allow(dead_code)]
+#[path = "../../sigil-testkit/src/completion.rs"]
+mod completion;
+#[path = "../../sigil-testkit/src/lm.rs"]
+mod lm;
 
-use async_trait::async_trait;
-
-use crate::lm::{Lm, LmError, LmRequest, LmResponse, Usage};
-
-type Responder = Box<dyn Fn(&LmRequest) -> Result<String, LmError> + Send + Sync>;
-
-/// A fake LM: answers from a script of completions (in order), or from a function of
-/// the request, and keeps every request it received.
-pub struct ScriptedLm {
-    script: Mutex<VecDeque<Result<String, LmError>>>,
-    responder: Option<Responder>,
-    requests: Mutex<Vec<LmRequest>>,
-    model: String,
-}
-
-impl ScriptedLm {
-    /// Answers with these completions, one per call, in order.
-    pub fn new<S: Into<String>>(completions: impl IntoIterator<Item = S>) -> Self {
-        ScriptedLm {
-            script: Mutex::new(completions.into_iter().map(|s| Ok(s.into())).collect()),
-            responder: None,
-            requests: Mutex::new(Vec::new()),
-            model: "fake/scripted".into(),
-        }
-    }
-
-    /// Answers every call with `f(request)`.
-    pub fn from_fn(
-        f: impl Fn(&LmRequest) -> Result<String, LmError> + Send + Sync + 'static,
-    ) -> Self {
-        ScriptedLm {
-            script: Mutex::new(VecDeque::new()),
-            responder: Some(Box::new(f)),
-            requests: Mutex::new(Vec::new()),
-            model: "fake/fn".into(),
-        }
-    }
-
-    /// Queues an error as the next answer.
-    pub fn push_error(&self, e: LmError) {
-        self.script
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(Err(e));
-    }
-
-    /// Every request received so far.
-    pub fn requests(&self) -> Vec<LmRequest> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    pub fn calls(&self) -> usize {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
-    }
-}
-
-#[async_trait]
-impl Lm for ScriptedLm {
-    fn model_id(&self) -> String {
-        self.model.clone()
-    }
-
-    async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(request.clone());
-        let next = self
-            .script
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front();
-        let text = match (next, &self.responder) {
-            (Some(r), _) => r?,
-            (None, Some(f)) => f(&request)?,
-            (None, None) => return Err(LmError::Other("ScriptedLm: script exhausted".into())),
-        };
-        let input_tokens = request
-            .messages
-            .iter()
-            .map(|m| m.content.split_whitespace().count() as u64)
-            .sum();
-        let output_tokens = text.split_whitespace().count() as u64;
-        Ok(LmResponse {
-            text,
-            finish_reason: Some("stop".into()),
-            usage: Usage {
-                input_tokens,
-                output_tokens,
-                cached_tokens: 0,
-                cost_usd: 0.0,
-            },
-            model: self.model.clone(),
-            ..Default::default()
-        })
-    }
-}
+pub(crate) use completion::{OpenAiBody, chat};
+pub(crate) use lm::ScriptedLm;

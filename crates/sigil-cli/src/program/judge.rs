@@ -103,7 +103,7 @@ impl Metric for JudgeMetric {
 mod tests {
     use std::sync::Arc;
 
-    use sigil::testing::ScriptedLm;
+    use sigil_testkit::{ScriptedLm, chat};
 
     use super::*;
 
@@ -133,8 +133,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn the_lm_decides_otherwise_and_sees_the_criteria() {
         let lm = Arc::new(ScriptedLm::new([
-            "[[ ## correct ## ]]\nTrue\n\n[[ ## completed ## ]]",
-            "[[ ## correct ## ]]\nFalse\n\n[[ ## completed ## ]]",
+            chat(&[("correct", "True")]),
+            chat(&[("correct", "False")]),
         ]));
         let judge = JudgeMetric::new(
             "answer",

@@ -132,7 +132,7 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
-    use sigil::testing::ScriptedLm;
+    use sigil_testkit::{ScriptedLm, chat};
 
     use super::*;
     use crate::program::{ProgramFile, build_program};
@@ -166,8 +166,8 @@ signature = "summary -> intent: enum[billing, unlock]"
             .collect();
         assert_eq!(paths, ["summarize", "classify"]);
         let lm = Arc::new(ScriptedLm::new([
-            "[[ ## summary ## ]]\nThe rider was charged twice.\n\n[[ ## completed ## ]]",
-            "[[ ## reasoning ## ]]\nA charge.\n\n[[ ## intent ## ]]\nbilling\n\n[[ ## completed ## ]]",
+            chat(&[("summary", "The rider was charged twice.")]),
+            chat(&[("reasoning", "A charge."), ("intent", "billing")]),
         ]));
         let ctx = Ctx::from_arc(lm.clone());
         let out = program

@@ -3,7 +3,7 @@
 //! DSPy's prompts are built from Python's `str()`, `json.dumps(..., ensure_ascii=False)`,
 //! `typing` annotation names and pydantic JSON schemas. The helpers here reproduce those
 //! byte for byte for the value and type shapes a [`FieldType`] can hold, so Sigil's
-//! prompts match DSPy's (see the golden tests in `tests/chat_adapter_golden.rs`).
+//! prompts match DSPy's (see the golden tests in `tests/it/chat_adapter_golden.rs`).
 
 use std::fmt::Write as _;
 

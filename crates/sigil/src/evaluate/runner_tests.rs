@@ -13,7 +13,7 @@ use crate::adapter::{ParseError, ParseFailure};
 use crate::data::{Dataset, Example, Prediction};
 use crate::lm::Usage;
 use crate::module::{CallCtx, Ctx, Module, ModuleError, Predict};
-use crate::testing::ScriptedLm;
+use crate::testing::{ScriptedLm, chat};
 
 /// A module whose forward is an async closure of the inputs.
 struct FnModule<F>(F);
@@ -591,7 +591,7 @@ async fn predict_program_end_to_end() {
             .find_map(|w| w.strip_prefix('q').and_then(|n| n.parse().ok()))
             .unwrap_or(usize::MAX);
         Ok(if i & 1 == 0 {
-            format!("[[ ## answer ## ]]\nA{i}\n\n[[ ## completed ## ]]")
+            chat(&[("answer", &format!("A{i}"))])
         } else {
             format!("no idea about {i}")
         })

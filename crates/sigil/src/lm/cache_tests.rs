@@ -238,9 +238,8 @@ async fn errors_are_not_cached_and_unwritable_dirs_do_not_fail_calls() {
 async fn secrets_stay_out_of_cache_files_and_debug() {
     use crate::lm::test_server::{Reply, TestServer};
     const KEY: &str = "sk-cache-SECRET-9";
-    let body = r#"{"model": "gpt-4o-mini", "choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],
-                   "usage": {"prompt_tokens": 10, "completion_tokens": 2}}"#;
-    let server = TestServer::start(vec![Reply::json(200, body)]).await;
+    let body = crate::testing::OpenAiBody::new("hi").usage(10, 2);
+    let server = TestServer::start(vec![Reply::json(200, body.to_string())]).await;
     let client = OpenAiClient::new(
         OpenAiConfig::new("openai/gpt-4o-mini")
             .base_url(server.url())

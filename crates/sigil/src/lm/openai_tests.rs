@@ -3,15 +3,18 @@ use std::time::Instant;
 use super::super::test_server::{Reply, TestServer, closed_port_url};
 use super::*;
 use crate::lm::LmParams;
+use crate::testing::OpenAiBody;
 
 const KEY: &str = "sk-test-SECRET-4242";
 
-const OK_BODY: &str = r#"{
-    "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-4o-mini-2024-07-18",
-    "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris"}, "finish_reason": "stop"}],
-    "usage": {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200,
-              "prompt_tokens_details": {"cached_tokens": 400}}
-}"#;
+/// A full response: the dated model name, usage with cached prompt tokens.
+fn ok_body() -> String {
+    OpenAiBody::new("Paris")
+        .model("gpt-4o-mini-2024-07-18")
+        .usage(1000, 200)
+        .cached_tokens(400)
+        .to_string()
+}
 
 fn client(server_url: &str) -> OpenAiClient {
     OpenAiClient::new(
@@ -33,7 +36,7 @@ fn request() -> LmRequest {
 
 #[tokio::test]
 async fn success_parses_text_usage_and_cost() {
-    let server = TestServer::start(vec![Reply::json(200, OK_BODY)]).await;
+    let server = TestServer::start(vec![Reply::json(200, ok_body())]).await;
     let lm = client(&server.url());
     let mut req = request();
     req.params = LmParams {
@@ -89,8 +92,11 @@ async fn success_parses_text_usage_and_cost() {
 
 #[tokio::test]
 async fn json_schema_becomes_response_format() {
-    let server =
-        TestServer::start(vec![Reply::json(200, OK_BODY), Reply::json(200, OK_BODY)]).await;
+    let server = TestServer::start(vec![
+        Reply::json(200, ok_body()),
+        Reply::json(200, ok_body()),
+    ])
+    .await;
     let lm = client(&server.url()).with_structured(true);
     let schema = json!({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": false});
     let c = OutputConstraint::JsonSchema {
@@ -128,7 +134,7 @@ async fn retries_a_500_then_succeeds() {
     let server = TestServer::start(vec![
         Reply::json(500, r#"{"error":{"message":"boom"}}"#),
         Reply::json(503, "upstream down"),
-        Reply::json(200, OK_BODY),
+        Reply::json(200, ok_body()),
     ])
     .await;
     let r = client(&server.url()).call(request()).await.unwrap();
@@ -174,7 +180,7 @@ async fn client_errors_are_not_retried() {
 async fn honours_retry_after_on_429() {
     let server = TestServer::start(vec![
         Reply::json(429, r#"{"error":{"message":"slow down"}}"#).header("Retry-After", "1"),
-        Reply::json(200, OK_BODY),
+        Reply::json(200, ok_body()),
     ])
     .await;
     let start = Instant::now();
@@ -211,8 +217,8 @@ async fn persistent_429_is_rate_limited() {
 
 #[tokio::test]
 async fn timeout_is_typed_and_retried() {
-    let slow = Reply::json(200, OK_BODY).delay(Duration::from_secs(3));
-    let server = TestServer::start(vec![slow, Reply::json(200, OK_BODY)]).await;
+    let slow = Reply::json(200, ok_body()).delay(Duration::from_secs(3));
+    let server = TestServer::start(vec![slow, Reply::json(200, ok_body())]).await;
     let lm = OpenAiClient::new(
         OpenAiConfig::new("gpt-4o-mini")
             .base_url(server.url())
@@ -224,7 +230,7 @@ async fn timeout_is_typed_and_retried() {
     assert_eq!(r.retries, 1, "the timed-out attempt was retried");
 
     let server = TestServer::start(vec![
-        Reply::json(200, OK_BODY).delay(Duration::from_secs(3)),
+        Reply::json(200, ok_body()).delay(Duration::from_secs(3)),
     ])
     .await;
     let lm = OpenAiClient::new(
@@ -314,7 +320,7 @@ async fn sparse_compatible_server_responses_parse() {
 #[tokio::test]
 async fn concurrency_is_limited() {
     let replies: Vec<Reply> = (0..6)
-        .map(|_| Reply::json(200, OK_BODY).delay(Duration::from_millis(150)))
+        .map(|_| Reply::json(200, ok_body()).delay(Duration::from_millis(150)))
         .collect();
     let server = TestServer::start(replies).await;
     let lm = Arc::new(

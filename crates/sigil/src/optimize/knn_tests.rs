@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::*;
 use crate::evaluate::ExactMatch;
 use crate::retrieve::RetrieveError;
-use crate::testing::ScriptedLm;
+use crate::testing::{ScriptedLm, chat};
 
 /// One dimension per topic word; a text's vector counts the topic words it contains.
 struct TopicEmbedder {
@@ -55,7 +55,7 @@ fn trainset() -> Vec<Example> {
 }
 
 fn answer(intent: &str) -> String {
-    format!("[[ ## intent ## ]]\n{intent}\n\n[[ ## completed ## ]]")
+    chat(&[("intent", intent)])
 }
 
 fn program() -> Arc<dyn Module> {

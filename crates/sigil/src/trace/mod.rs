@@ -28,7 +28,7 @@
 //!
 //! let sink = Arc::new(MemorySink::default());
 //! let collector = SpanCollector::builder().sink(sink.clone()).build();
-//! let lm = sigil::testing::ScriptedLm::new(["[[ ## answer ## ]]\n4\n\n[[ ## completed ## ]]"]);
+//! let lm = sigil_testkit::ScriptedLm::new(["[[ ## answer ## ]]\n4\n\n[[ ## completed ## ]]"]);
 //! let ctx = Ctx::new(lm).with_hook(collector.clone());
 //! let qa = Predict::parse("question -> answer")?;
 //! qa.call(&ctx, Example::new().input("question", "2+2?")).await?;

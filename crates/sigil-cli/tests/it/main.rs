@@ -1,0 +1,18 @@
+//! The integration tests of `sigil-cli`, one binary: each module is one behaviour
+//! (named for it); the `*_support`/`*_common` modules are shared helpers.
+
+mod trace_store_support;
+mod ui_support;
+
+mod alerts_cli;
+mod cli_usage_errors;
+mod compile_eval_promote;
+mod program_file_errors;
+mod render;
+mod serve;
+mod show_diff;
+mod traces_cli;
+mod ui_bad_input;
+mod ui_bad_requests;
+mod ui_browser;
+mod ui_token;
