@@ -21,12 +21,15 @@ pub struct Cli {
     stdin: Option<Vec<u8>>,
 }
 
-/// What a finished run left.
+/// What a finished run left. `stdout` and `stderr` are decoded leniently (bad UTF-8
+/// becomes U+FFFD); [`CliOutput::stdout_utf8`] and [`CliOutput::stderr_utf8`] insist.
 #[derive(Clone, Debug)]
 pub struct CliOutput {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
+    raw_stdout: Vec<u8>,
+    raw_stderr: Vec<u8>,
 }
 
 impl Cli {
@@ -73,6 +76,12 @@ impl Cli {
         self
     }
 
+    /// Anything else [`Command`] can set (e.g. the user to run as), before running.
+    pub fn configure(mut self, f: impl FnOnce(&mut Command)) -> Self {
+        f(&mut self.command);
+        self
+    }
+
     /// The command as set up so far, for tests that spawn a long-running child
     /// (a server) and talk to it.
     pub fn into_command(self) -> Command {
@@ -107,6 +116,8 @@ impl Cli {
             status: out.status,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            raw_stdout: out.stdout,
+            raw_stderr: out.stderr,
         }
     }
 }
@@ -119,6 +130,18 @@ impl CliOutput {
 
     pub fn success(&self) -> bool {
         self.status.success()
+    }
+
+    /// stdout, panicking unless it is valid UTF-8.
+    #[track_caller]
+    pub fn stdout_utf8(&self) -> String {
+        String::from_utf8(self.raw_stdout.clone()).expect("stdout is UTF-8")
+    }
+
+    /// stderr, panicking unless it is valid UTF-8.
+    #[track_caller]
+    pub fn stderr_utf8(&self) -> String {
+        String::from_utf8(self.raw_stderr.clone()).expect("stderr is UTF-8")
     }
 }
 

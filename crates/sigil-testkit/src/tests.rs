@@ -80,7 +80,13 @@ fn cli_passes_args_env_and_stdin_and_returns_text() {
     assert!(!out.success());
     assert_eq!(out.stdout, "arg1 hello from stdin\n");
     assert_eq!(out.stderr, "oops\n");
+    assert_eq!(out.stdout_utf8(), out.stdout);
+    assert_eq!(out.stderr_utf8(), out.stderr);
     assert!(out.to_string().contains("status Some(3)"), "{out}");
+
+    let bad = Cli::new("/bin/sh").args(["-c", "printf '\\377'"]).run();
+    assert_eq!(bad.stdout, "\u{fffd}");
+    assert!(std::panic::catch_unwind(|| bad.stdout_utf8()).is_err());
 
     let dir = std::env::temp_dir();
     let pwd = Cli::new("/bin/sh")
@@ -187,7 +193,9 @@ fn a_wrong_attribute_fails_and_the_diff_shows_both_values() {
     let key = keys::PROGRAM_NAME;
     assert_eq!(
         e.problems,
-        [format!(r#"Predict: attribute {key} is = "qa", expected == "other""#)]
+        [format!(
+            r#"Predict: attribute {key} is = "qa", expected == "other""#
+        )]
     );
     assert!(e.diff.contains(&format!(r#"-   .{key} == "other""#)), "{e}");
     assert!(e.diff.contains(&format!(r#"+   .{key} = "qa""#)), "{e}");

@@ -1,18 +1,12 @@
 //! Unknown commands and flags, missing arguments and missing files: one line, a
 //! non-zero exit, no panic and no backtrace.
 
-use std::process::Command;
-
 fn run(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sigil"))
+    let out = crate::sigil_cli()
         .args(args)
         .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .run();
+    (out.code(), out.stderr)
 }
 
 fn one_line(err: &str) {
@@ -75,12 +69,9 @@ fn missing_files_are_one_line_and_exit_1() {
 
 #[test]
 fn help_lists_every_command() {
-    let out = Command::new(env!("CARGO_BIN_EXE_sigil"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let out = crate::sigil_cli().arg("--help").run();
     assert!(out.status.success());
-    let help = String::from_utf8_lossy(&out.stdout);
+    let help = out.stdout.as_str();
     for cmd in [
         "quickstart",
         "run",

@@ -2,26 +2,21 @@
 //! is byte-identical), evaluate with the artifact, and gate a promotion.
 //! The model comes from the test set-up (scripts/test fetches it into the cache).
 
+use sigil_testkit::CliOutput;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn sigil(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sigil"))
+fn sigil(dir: &Path, args: &[&str]) -> CliOutput {
+    crate::sigil_cli()
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env("CI", "1")
         .args(args)
-        .output()
-        .unwrap()
+        .run()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+/// Status, stdout and stderr, for failure messages.
+fn text(o: &CliOutput) -> String {
+    o.to_string()
 }
 
 const PROGRAM: &str = r#"
@@ -74,7 +69,7 @@ fn compile_eval_and_promote_on_the_embedded_model() {
     );
     assert!(o.status.success(), "{}", text(&o));
     let first = std::fs::read(d.join("boot.sigil.toml")).unwrap();
-    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json output");
+    let summary: serde_json::Value = serde_json::from_str(&o.stdout).expect("--json output");
     assert_eq!(summary["optimizer"], "BootstrapFewShot", "{summary}");
     assert!(
         summary["spend"]["lm_calls"].as_u64().unwrap() <= 80,
@@ -109,7 +104,7 @@ fn compile_eval_and_promote_on_the_embedded_model() {
         ],
     );
     assert!(o.status.success(), "{}", text(&o));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
     assert_eq!(report["n"], 12);
     assert_eq!(
         report["parse_fallbacks"], 0,
@@ -129,11 +124,7 @@ fn compile_eval_and_promote_on_the_embedded_model() {
         ],
     );
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("NOT PROMOTED"),
-        "{}",
-        text(&o)
-    );
+    assert!(o.stderr.contains("NOT PROMOTED"), "{}", text(&o));
 
     // The real comparison: the exit code follows the printed interval.
     let o = sigil(
@@ -148,7 +139,7 @@ fn compile_eval_and_promote_on_the_embedded_model() {
             "--json",
         ],
     );
-    let decision: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+    let decision: serde_json::Value = serde_json::from_str(&o.stdout).unwrap_or_default();
     let low = decision["difference_ci95"][0]
         .as_f64()
         .unwrap_or_else(|| panic!("{}", text(&o)));

@@ -16,3 +16,9 @@ mod ui_bad_input;
 mod ui_bad_requests;
 mod ui_browser;
 mod ui_token;
+
+/// The `sigil` binary under test, ready for arguments. (Cargo sets
+/// `CARGO_BIN_EXE_sigil` only while compiling this crate's tests.)
+fn sigil_cli() -> sigil_testkit::Cli {
+    sigil_testkit::Cli::new(env!("CARGO_BIN_EXE_sigil"))
+}

@@ -1,11 +1,11 @@
 //! Malformed program files: one clear line naming the file, the line and the key, a
 //! non-zero exit, and no LM is ever loaded.
 
+use sigil_testkit::Cli;
 use std::path::Path;
-use std::process::Command;
 
-fn sigil() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sigil"))
+fn sigil() -> Cli {
+    crate::sigil_cli()
 }
 
 const DATA: &str = r#"{"text": "my card was charged twice", "intent": "billing"}
@@ -25,12 +25,8 @@ fn run_with(dir: &Path, program: &str) -> (i32, String) {
             "text=hello",
             "--no-trace",
         ])
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .run();
+    (out.status.code().unwrap_or(-1), out.stderr.clone())
 }
 
 const GOOD_HEAD: &str = r#"name = "t"
@@ -154,10 +150,9 @@ fn a_missing_data_file_and_a_wrong_type_are_named() {
 fn a_missing_program_file_is_one_line() {
     let out = sigil()
         .args(["run", "/nonexistent/prog.toml", "--no-trace"])
-        .output()
-        .unwrap();
+        .run();
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr.as_str();
     assert!(err.contains("/nonexistent/prog.toml: cannot read"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
@@ -180,9 +175,8 @@ fn the_shipped_example_programs_are_valid() {
                     "--model",
                     "local:/nonexistent.gguf",
                 ])
-                .output()
-                .unwrap();
-            let err = String::from_utf8_lossy(&out.stderr);
+                .run();
+            let err = out.stderr.as_str();
             // Validation passes; only loading the (deliberately missing) model fails.
             assert!(
                 err.contains("nonexistent.gguf"),

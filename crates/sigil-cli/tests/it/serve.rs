@@ -6,7 +6,7 @@
 //! exports the path); without it these tests fail, never skip.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -41,8 +41,9 @@ impl Drop for Server {
 }
 
 fn start() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sigil"))
+    let mut child = crate::sigil_cli()
         .args(["serve", "--model", &model_path(), "--port", "0"])
+        .into_command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -270,12 +271,11 @@ async fn bad_requests_are_openai_style_errors() {
 fn a_busy_port_is_one_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_sigil"))
+    let out = crate::sigil_cli()
         .args(["serve", "--model", &model_path(), "--port", &port])
-        .output()
-        .expect("run sigil serve");
+        .run();
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr.as_str();
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
         err.contains(&format!("cannot listen on 127.0.0.1:{port}")) && err.contains("--port"),
@@ -285,12 +285,11 @@ fn a_busy_port_is_one_clear_error() {
 
 #[test]
 fn a_missing_model_file_is_one_clear_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_sigil"))
+    let out = crate::sigil_cli()
         .args(["serve", "--model", "/nonexistent/model.gguf", "--port", "0"])
-        .output()
-        .expect("run sigil serve");
+        .run();
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr.as_str();
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
         err.contains("model file not found: /nonexistent/model.gguf"),

@@ -2,28 +2,20 @@
 //! `sigil diff` compares two side by side and exits 0 either way; a bad file is one
 //! clear error line and a non-zero exit.
 
+use sigil_testkit::CliOutput;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn sigil(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sigil"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run sigil")
+fn sigil(args: &[&str]) -> CliOutput {
+    crate::sigil_cli().args(args).env("NO_COLOR", "1").run()
 }
 
 fn golden() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../sigil/tests/golden/artifact/two_step.sigil.toml")
 }
 
-fn text(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
+fn text(out: &CliOutput) -> String {
+    assert!(out.status.success(), "{}", out.stderr);
+    out.stdout_utf8()
 }
 
 #[test]
@@ -142,11 +134,11 @@ fn bad_files_are_one_clear_line() {
     ] {
         let out = sigil(&args);
         assert_eq!(out.status.code(), Some(1));
-        let err = String::from_utf8(out.stderr).unwrap();
+        let err = out.stderr_utf8();
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains("format_version 9 is newer"), "{err}");
     }
     let out = sigil(&["show", dir.path().join("none.toml").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+    assert!(out.stderr.contains("cannot read"));
 }

@@ -64,17 +64,18 @@ fn an_unreadable_store_is_one_line_and_exit_1() {
     let store = good_store(dir.path());
     std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o000)).unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut cmd = ui_support::sigil();
-    cmd.args(["ui", "--store", &store, "--port", "0"]);
+    let mut cmd = ui_support::sigil().args(["ui", "--store", &store, "--port", "0"]);
     // Root reads any file, so as root the server runs as `nobody`, for whom a
     // mode-000 file is unreadable.
     if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
-        cmd.uid(65534).gid(65534);
+        cmd = cmd.configure(|c| {
+            c.uid(65534).gid(65534);
+        });
     }
-    let out = cmd.output().unwrap();
+    let out = cmd.run();
     std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = out.stderr.as_str();
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert_one_line(&err, "cannot read trace store");
+    assert_one_line(err, "cannot read trace store");
     assert!(err.contains("ermission denied"), "{err}");
 }

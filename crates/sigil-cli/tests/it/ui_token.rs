@@ -91,6 +91,7 @@ fn a_generated_token_is_printed_and_required() {
             "0",
             "--generate-token",
         ])
+        .into_command()
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

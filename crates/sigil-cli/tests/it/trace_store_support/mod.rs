@@ -3,28 +3,23 @@
 #![allow(dead_code)]
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use sigil::adapter::FallbackPolicy;
 use sigil::evaluate::ExactMatch;
 use sigil::optimize::{BootstrapFewShotWithRandomSearch, EngineConfig, Optimizer};
 use sigil::prelude::*;
 use sigil::trace::ProgramInfo;
-use sigil_testkit::{ScriptedLm, chat};
+use sigil_testkit::{CliOutput, ScriptedLm, chat};
 
-pub fn sigil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sigil"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run sigil")
+pub fn sigil(args: &[&str]) -> CliOutput {
+    crate::sigil_cli().args(args).env("NO_COLOR", "1").run()
 }
 
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+pub fn stdout(o: &CliOutput) -> String {
+    o.stdout.clone()
 }
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+pub fn stderr(o: &CliOutput) -> String {
+    o.stderr.clone()
 }
 
 /// The LM: answers `cN` for "code for N?" questions, garbage for questions with "fail".

@@ -6,14 +6,14 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sigil::lm::{LmRequest, Role};
 use sigil::optimize::{BootstrapFewShotWithRandomSearch, Copro, EngineConfig, Optimizer};
 use sigil::prelude::*;
-use sigil_testkit::{ScriptedLm, chat};
+use sigil_testkit::{Cli, ScriptedLm, chat};
 
 /// The completion with markup that must show as text.
 pub const SCRIPT_COMPLETION: &str = "<script>alert(1)</script> Paris";
@@ -216,8 +216,8 @@ impl Drop for Ui {
     }
 }
 
-pub fn sigil() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sigil"))
+pub fn sigil() -> Cli {
+    crate::sigil_cli()
 }
 
 /// Starts `sigil ui --port 0 <args>` and waits for the address it prints.
@@ -226,6 +226,7 @@ pub fn start_ui(args: &[&str]) -> Ui {
         .arg("ui")
         .args(["--port", "0"])
         .args(args)
+        .into_command()
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -280,17 +281,10 @@ pub fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, String, Str
 
 /// Runs `sigil ui <args>` expecting it to fail at once: (exit code, stderr).
 pub fn ui_fails(args: &[&str]) -> (i32, String) {
-    let out = sigil()
-        .arg("ui")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    // stdin is empty: nothing waits for a terminal.
+    let out = sigil().arg("ui").args(args).run();
     assert!(!out.status.success(), "sigil ui {args:?} should fail");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), out.stderr)
 }
 
 /// Asserts a failure message is one clear line: no panic, no backtrace.
