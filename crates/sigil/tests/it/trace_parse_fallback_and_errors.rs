@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sigil::lm::LmError;
 use sigil::prelude::*;
 use sigil::trace::{SpanKind, SpanStatus, keys};
-use sigil_testkit::ScriptedLm;
+use sigil_testkit::{ScriptedLm, expect};
 use trace_support::*;
 
 #[tokio::test]
@@ -29,43 +29,33 @@ async fn fallback_is_visible_in_the_trace() {
     collector.flush();
     let spans = sink.spans();
     assert_well_formed(&spans);
-    let root = root(&spans);
-    assert_eq!(root.name, "Predict");
-    assert_eq!(root.status, SpanStatus::Ok);
-    assert_eq!(
-        root.attr(keys::PROGRAM_COMPILED).and_then(|v| v.as_bool()),
-        Some(false),
-        "no program info: uncompiled"
-    );
-    assert_eq!(root.attr_i64(keys::MODULE_FALLBACKS), Some(1));
-    assert_eq!(root.events.len(), 1);
-    assert_eq!(root.events[0].name, "fallback");
-    let inner = children(&spans, root);
     use SpanKind::*;
-    assert_eq!(kinds(&inner), [Format, Lm, Parse, Format, Lm, Parse]);
-    let failed = inner[2];
-    assert!(matches!(&failed.status, SpanStatus::Error(m) if m.contains("could not parse")));
-    assert_eq!(
-        failed.attr_str(keys::PARSE_COMPLETION),
-        Some("I think it's four")
-    );
-    assert!(failed.attr_str(keys::PARSE_ERROR).is_some());
-    assert_eq!(
-        failed.attr(keys::PARSE_FALLBACK).and_then(|v| v.as_bool()),
-        Some(false)
-    );
-    let retried = inner[5];
-    assert_eq!(retried.status, SpanStatus::Ok);
-    assert_eq!(retried.attr_str(keys::ADAPTER), Some("json"));
-    assert_eq!(
-        retried.attr(keys::PARSE_FALLBACK).and_then(|v| v.as_bool()),
-        Some(true)
-    );
-    assert_eq!(
-        retried.attr_str(keys::PARSE_FIELDS),
-        Some(r#"{"answer":4}"#)
-    );
-    assert_eq!(root.attr_i64(keys::USAGE_LM_CALLS), Some(2));
+    expect::span("Predict")
+        .ok()
+        // No program info: uncompiled.
+        .with_attr(keys::PROGRAM_COMPILED, false)
+        .with_attr(keys::MODULE_FALLBACKS, 1i64)
+        .with_events(["fallback"])
+        .with_attr(keys::USAGE_LM_CALLS, 2i64)
+        .child(expect::kind(Format))
+        .child(expect::kind(Lm))
+        .child(
+            expect::kind(Parse)
+                .error_containing("could not parse")
+                .with_attr(keys::PARSE_COMPLETION, "I think it's four")
+                .with_attr_present(keys::PARSE_ERROR)
+                .with_attr(keys::PARSE_FALLBACK, false),
+        )
+        .child(expect::kind(Format))
+        .child(expect::kind(Lm))
+        .child(
+            expect::kind(Parse)
+                .ok()
+                .with_attr(keys::ADAPTER, "json")
+                .with_attr(keys::PARSE_FALLBACK, true)
+                .with_attr(keys::PARSE_FIELDS, r#"{"answer":4}"#),
+        )
+        .assert_tree(&spans);
 }
 
 #[tokio::test]

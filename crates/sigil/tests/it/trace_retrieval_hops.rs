@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sigil::prelude::*;
 use sigil::trace::{SpanKind, keys};
+use sigil_testkit::expect;
 use trace_support::*;
 
 struct MultiHop {
@@ -74,28 +75,21 @@ async fn every_hop_is_a_retrieval_span_with_query_and_passages() {
     collector.flush();
     let spans = sink.spans();
     assert_well_formed(&spans);
-    let root = root(&spans);
-    let top = children(&spans, root);
-    assert_eq!(
-        top.iter()
-            .map(|s| (s.kind, s.name.as_str()))
-            .collect::<Vec<_>>(),
-        [
-            (SpanKind::Module, "query"),
-            (SpanKind::Retrieval, "retrieve"),
-            (SpanKind::Module, "query"),
-            (SpanKind::Retrieval, "retrieve"),
-            (SpanKind::Module, "answer"),
-        ]
-    );
-    let hop = top[1];
-    assert_eq!(
-        hop.attr_str(keys::RETRIEVAL_QUERY),
-        Some("capital of France")
-    );
-    assert_eq!(hop.attr_i64(keys::RETRIEVAL_K), Some(2));
-    assert_eq!(
-        hop.attr_str(keys::RETRIEVAL_PASSAGES),
-        Some(r#"["passage about capital of France #1","passage about capital of France #2"]"#)
-    );
+    let query = || expect::span("query").kind(SpanKind::Module);
+    let hop = || expect::span("retrieve").kind(SpanKind::Retrieval);
+    expect::any()
+        .child(query())
+        .child(
+            hop()
+                .with_attr(keys::RETRIEVAL_QUERY, "capital of France")
+                .with_attr(keys::RETRIEVAL_K, 2i64)
+                .with_attr(
+                    keys::RETRIEVAL_PASSAGES,
+                    r#"["passage about capital of France #1","passage about capital of France #2"]"#,
+                ),
+        )
+        .child(query())
+        .child(hop())
+        .child(expect::span("answer").kind(SpanKind::Module))
+        .assert_tree(&spans);
 }

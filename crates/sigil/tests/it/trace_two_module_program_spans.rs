@@ -6,7 +6,8 @@ use crate::trace_support;
 use std::sync::Arc;
 
 use sigil::prelude::*;
-use sigil::trace::{ProgramInfo, SpanKind, SpanStatus, keys};
+use sigil::trace::{ProgramInfo, SpanKind, keys};
+use sigil_testkit::expect;
 use trace_support::*;
 
 #[tokio::test]
@@ -34,84 +35,60 @@ async fn two_module_program_is_one_trace_with_nested_spans() {
     assert_eq!(spans.len(), 9, "program + 2 x (predict, format, lm, parse)");
     assert_well_formed(&spans);
 
-    let root = root(&spans);
-    assert_eq!(root.kind, SpanKind::Module);
-    assert_eq!(root.name, "TwoStep");
-    assert_eq!(root.status, SpanStatus::Ok);
-    assert_eq!(root.attr_str(keys::PROGRAM_NAME), Some("two-step"));
-    assert_eq!(
-        root.attr(keys::PROGRAM_COMPILED).and_then(|v| v.as_bool()),
-        Some(false)
-    );
-    assert_eq!(
-        root.attr_str(keys::PROGRAM_DEMOS),
-        Some(r#"{"answer":0,"query":0}"#)
-    );
-    assert_eq!(root.attr_str(keys::PROGRAM_MODEL), Some("fake/fn"));
-    assert!(
-        root.attr_str(keys::INPUTS)
-            .unwrap()
-            .contains("capital of France")
-    );
-    assert!(root.attr_str(keys::OUTPUTS).unwrap().contains("Paris"));
+    // Each predictor: format, lm, parse, with the LM call's request and response.
+    let step = |name: &str| {
+        expect::span(name)
+            .kind(SpanKind::Module)
+            .with_attr(keys::USAGE_LM_CALLS, 1i64)
+            .child(expect::kind(SpanKind::Format))
+            .child(
+                expect::kind(SpanKind::Lm)
+                    .with_attr(keys::GEN_AI_REQUEST_MODEL, "fake/fn")
+                    .with_attr(keys::GEN_AI_PROVIDER, "fake")
+                    .with_attr(keys::GEN_AI_TEMPERATURE, 0.0)
+                    .with_attr(keys::GEN_AI_MAX_TOKENS, 64i64)
+                    .with_attr_containing(keys::GEN_AI_INPUT_MESSAGES, r#""role":"system""#)
+                    .with_attr(keys::GEN_AI_FINISH_REASONS, r#"["stop"]"#)
+                    .with_attr(keys::GEN_AI_CACHED_TOKENS, 0i64)
+                    .with_attr(keys::LM_CACHE_HIT, false)
+                    .with_attr(keys::LM_RETRIES, 0i64)
+                    .with_attr_present(keys::LM_LATENCY_MS)
+                    .with_attr_present(keys::LM_COST_USD)
+                    .with_attr_containing(keys::LM_OUTPUT, "[[ ## "),
+            )
+            .child(
+                expect::kind(SpanKind::Parse)
+                    .with_attr(keys::ADAPTER, "chat")
+                    .with_attr(keys::PARSE_FALLBACK, false)
+                    .with_attr_containing(keys::PARSE_COMPLETION, "[[ ## completed ## ]]")
+                    .with_attr_present(keys::PARSE_FIELDS),
+            )
+    };
+    expect::span("TwoStep")
+        .kind(SpanKind::Module)
+        .ok()
+        .with_attr(keys::PROGRAM_NAME, "two-step")
+        .with_attr(keys::PROGRAM_COMPILED, false)
+        .with_attr(keys::PROGRAM_DEMOS, r#"{"answer":0,"query":0}"#)
+        .with_attr(keys::PROGRAM_MODEL, "fake/fn")
+        .with_attr_containing(keys::INPUTS, "capital of France")
+        .with_attr_containing(keys::OUTPUTS, "Paris")
+        .child(step("query"))
+        .child(step("answer"))
+        .assert_tree(&spans);
 
-    let steps = children(&spans, root);
-    assert_eq!(
-        steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-        ["query", "answer"]
-    );
+    let root = root(&spans);
     let mut lm_tokens = (0, 0);
-    for step in &steps {
-        assert_eq!(step.kind, SpanKind::Module);
+    for step in &children(&spans, root) {
         let inner = children(&spans, step);
-        assert_eq!(
-            kinds(&inner),
-            [SpanKind::Format, SpanKind::Lm, SpanKind::Parse]
-        );
         let lm = inner[1];
-        assert_eq!(lm.attr_str(keys::GEN_AI_REQUEST_MODEL), Some("fake/fn"));
-        assert_eq!(lm.attr_str(keys::GEN_AI_PROVIDER), Some("fake"));
-        assert_eq!(lm.attr_f64(keys::GEN_AI_TEMPERATURE), Some(0.0));
-        assert_eq!(lm.attr_i64(keys::GEN_AI_MAX_TOKENS), Some(64));
-        assert!(
-            lm.attr_str(keys::GEN_AI_INPUT_MESSAGES)
-                .unwrap()
-                .contains(r#""role":"system""#)
-        );
-        assert_eq!(
-            lm.attr_str(keys::GEN_AI_FINISH_REASONS),
-            Some(r#"["stop"]"#)
-        );
         assert!(lm.attr_i64(keys::GEN_AI_INPUT_TOKENS).unwrap() > 0);
         assert!(lm.attr_i64(keys::GEN_AI_OUTPUT_TOKENS).unwrap() > 0);
-        assert_eq!(lm.attr_i64(keys::GEN_AI_CACHED_TOKENS), Some(0));
-        assert_eq!(
-            lm.attr(keys::LM_CACHE_HIT).and_then(|v| v.as_bool()),
-            Some(false)
-        );
-        assert_eq!(lm.attr_i64(keys::LM_RETRIES), Some(0));
-        assert!(lm.attr(keys::LM_LATENCY_MS).is_some());
-        assert!(lm.attr(keys::LM_COST_USD).is_some());
-        assert!(lm.attr_str(keys::LM_OUTPUT).unwrap().contains("[[ ## "));
-        let parse = inner[2];
-        assert_eq!(parse.attr_str(keys::ADAPTER), Some("chat"));
-        assert_eq!(
-            parse.attr(keys::PARSE_FALLBACK).and_then(|v| v.as_bool()),
-            Some(false)
-        );
-        assert!(
-            parse
-                .attr_str(keys::PARSE_COMPLETION)
-                .unwrap()
-                .contains("[[ ## completed ## ]]")
-        );
-        assert!(parse.attr_str(keys::PARSE_FIELDS).is_some());
         // The predictor rolls up its one LM call.
         assert_eq!(
             step.attr_i64(keys::USAGE_INPUT_TOKENS),
             lm.attr_i64(keys::GEN_AI_INPUT_TOKENS)
         );
-        assert_eq!(step.attr_i64(keys::USAGE_LM_CALLS), Some(1));
         lm_tokens.0 += lm.attr_i64(keys::GEN_AI_INPUT_TOKENS).unwrap();
         lm_tokens.1 += lm.attr_i64(keys::GEN_AI_OUTPUT_TOKENS).unwrap();
     }
