@@ -2,12 +2,12 @@
 //! (and the firing alerts are POSTed to --webhook), 1 with one line naming the file,
 //! line and key when the rules file is malformed; --json prints the report.
 
-use crate::trace_store_support;
-
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
 use trace_store_support::{fill, sigil, stderr, stdout};
+
+use crate::trace_store_support;
 
 fn rules(dir: &std::path::Path, name: &str, text: &str) -> String {
     let p = dir.join(name);

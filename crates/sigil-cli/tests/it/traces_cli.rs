@@ -2,9 +2,9 @@
 //! (table and JSON), show a span tree with timings, tokens and cost (by id prefix),
 //! export every span as JSON Lines, and clear errors for a missing store or bad flags.
 
-use crate::trace_store_support;
-
 use trace_store_support::{fill, sigil, stderr, stdout};
+
+use crate::trace_store_support;
 
 fn json_list(db: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     let mut args = vec!["traces", "--store", db, "list", "--json"];

@@ -1,9 +1,9 @@
 //! `sigil ui` refuses what it cannot serve with one clear line and a non-zero exit:
 //! a port in use, a missing, damaged or unreadable store.
 
-use crate::ui_support;
-
 use ui_support::{assert_one_line, ui_fails};
+
+use crate::ui_support;
 
 fn good_store(dir: &std::path::Path) -> String {
     let path = dir.join("traces.db");

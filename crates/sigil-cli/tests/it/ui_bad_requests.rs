@@ -2,9 +2,9 @@
 //! crash: malformed ids, unknown traces, bad filters, file names that try to leave
 //! the artifacts folder.
 
-use crate::ui_support;
-
 use ui_support::{get, start_ui};
+
+use crate::ui_support;
 
 #[test]
 fn bad_requests_get_clear_json_errors() {

@@ -5,12 +5,12 @@
 //! target/ui-screenshots/. Needs /usr/bin/chromium and `npm ci` in tests/ui
 //! (scripts/ui-env.sh); fails loudly without them.
 
-use crate::ui_support;
-
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use crate::ui_support;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 

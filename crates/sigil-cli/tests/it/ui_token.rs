@@ -2,9 +2,9 @@
 //! one, every request lacking it gets 401. On loopback without a token, requests
 //! addressed to another host name (DNS rebinding) are refused.
 
-use crate::ui_support;
-
 use ui_support::{assert_one_line, get, start_ui, ui_fails};
+
+use crate::ui_support;
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 

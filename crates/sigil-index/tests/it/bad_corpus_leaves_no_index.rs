@@ -1,10 +1,10 @@
 //! A malformed or empty corpus is a clear error naming the file and line, and leaves
 //! nothing behind in the index's parent directory.
 
-use crate::common;
-
 use common::*;
 use sigil_index::{IndexError, IndexKind, IndexSpec, open_or_build};
+
+use crate::common;
 
 #[tokio::test]
 async fn malformed_corpus_names_the_line_and_writes_nothing() {

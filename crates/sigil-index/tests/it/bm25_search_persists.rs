@@ -1,11 +1,11 @@
 //! A BM25 index is built from a corpus, finds passages by their words (stemmed), keeps
 //! ids, scores and metadata, and answers the same after being reopened from disk.
 
-use crate::common;
-
 use common::*;
 use sigil::retrieve::{RetrieveError, Retriever};
 use sigil_index::{Bm25Index, Corpus, IndexKind, Manifest};
+
+use crate::common;
 
 #[tokio::test]
 async fn bm25_finds_passages_and_reopens_from_disk() {

@@ -1,11 +1,11 @@
 //! Above the size threshold a dense index searches an HNSW graph; its recall@10
 //! against exact search stays high, and the graph survives a reopen.
 
-use crate::common;
-
 use common::*;
 use sigil_index::{Corpus, DenseIndex, DenseOptions};
 use std::fmt::Write;
+
+use crate::common;
 
 /// 3000 passages of 12 words drawn from a 2000-word vocabulary.
 fn synthetic_corpus() -> String {

@@ -3,14 +3,14 @@
 //! the model, and a query longer than the model's window is a query error.
 //! Needs the model: `$SIGIL_MINILM_DIR` (scripts/test exports it) or the cache.
 
-use crate::common;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use sigil::retrieve::{Embedder, RetrieveError};
 use sigil_index::{IndexKind, IndexSpec, Manifest, open_or_build};
 use sigil_local::embed::{MINILM_DIR_NAME, MiniLm};
+
+use crate::common;
 
 fn minilm() -> Arc<dyn Embedder> {
     let dir = std::env::var_os("SIGIL_MINILM_DIR")

@@ -1,12 +1,12 @@
 //! A query longer than the embedding model's window is a query error, not a panic.
 
-use crate::common;
-
 use std::sync::Arc;
 
 use common::*;
 use sigil::retrieve::{RetrieveError, Retriever};
 use sigil_index::{Corpus, DenseIndex, DenseOptions};
+
+use crate::common;
 
 #[tokio::test]
 async fn overlong_query_is_a_query_error() {

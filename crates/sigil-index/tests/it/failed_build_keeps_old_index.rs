@@ -1,14 +1,14 @@
 //! An embedder failing halfway through a build leaves no half-written index: the
 //! target keeps the previous index, and no staging directory remains.
 
-use crate::common;
-
 use std::sync::Arc;
 
 use common::*;
 use sigil_index::{
     DenseIndex, DenseOptions, IndexError, IndexKind, IndexSpec, Manifest, open_or_build,
 };
+
+use crate::common;
 
 #[tokio::test]
 async fn failed_rebuild_keeps_the_previous_index_and_no_debris() {

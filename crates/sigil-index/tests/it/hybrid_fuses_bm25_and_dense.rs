@@ -1,12 +1,12 @@
 //! A hybrid index fuses its BM25 and dense rankings by reciprocal rank (k = 60).
 
-use crate::common;
-
 use common::*;
 use sigil::retrieve::{Retriever, reciprocal_rank_fusion};
 use sigil_index::{
     Bm25Index, DenseIndex, DenseOptions, IndexKind, IndexSpec, Manifest, open_or_build,
 };
+
+use crate::common;
 
 #[tokio::test]
 async fn hybrid_is_the_rrf_of_its_halves() {

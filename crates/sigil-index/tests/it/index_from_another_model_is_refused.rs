@@ -1,10 +1,10 @@
 //! An index opened with another embedding model, dimension, index kind or format
 //! version is refused with an error that says which, and is left untouched.
 
-use crate::common;
-
 use common::*;
 use sigil_index::{FORMAT_VERSION, IndexError, IndexKind, IndexSpec, MANIFEST_FILE, open_or_build};
+
+use crate::common;
 
 #[tokio::test]
 async fn other_model_dimension_kind_or_version_is_a_clear_error() {

@@ -1,13 +1,13 @@
 //! open_or_build reuses a current index (no embedding calls) and rebuilds one whose
 //! corpus changed.
 
-use crate::common;
-
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use common::*;
 use sigil_index::{IndexKind, IndexSpec, Manifest, open_or_build};
+
+use crate::common;
 
 #[tokio::test]
 async fn reuses_current_index_and_rebuilds_when_the_corpus_changes() {

@@ -2,10 +2,10 @@
 //! answer: plain, constrained and stop-sequence requests give the same text, tokens and
 //! usage as when each runs alone. Streamed deltas add up to the final text.
 
-use crate::common;
-
 use sigil::lm::{LmRequest, Message, OutputConstraint};
 use sigil_local::{LocalConfig, LocalLm};
+
+use crate::common;
 
 fn requests() -> Vec<LmRequest> {
     let mut out = Vec::new();

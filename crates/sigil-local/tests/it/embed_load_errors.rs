@@ -1,9 +1,9 @@
 //! A damaged model directory is a clear error naming the file, never a panic.
 
-use crate::embed_common;
-
 use embed_common::model_dir;
 use sigil_local::embed::MiniLm;
+
+use crate::embed_common;
 
 fn copy_model(to: &std::path::Path) {
     let from = model_dir();

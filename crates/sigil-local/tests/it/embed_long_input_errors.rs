@@ -1,11 +1,11 @@
 //! Texts longer than the 256-word-piece window: a clear error by default (and always
 //! for a query), through the `Embedder` trait too; truncation only when asked for.
 
-use crate::embed_common;
-
 use embed_common::{cosine, model};
 use sigil::retrieve::{Embedder, RetrieveError};
 use sigil_local::embed::{EmbedError, Truncation};
+
+use crate::embed_common;
 
 fn long_text() -> String {
     "the bike dock on the corner was empty again this morning ".repeat(40)

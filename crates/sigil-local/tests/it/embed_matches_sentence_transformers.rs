@@ -1,10 +1,10 @@
 //! Embeddings match sentence-transformers' (committed reference) to cosine >= 0.999 for
 //! every fixed sentence, long ones truncated to the window as sentence-transformers does.
 
-use crate::embed_common;
-
 use embed_common::{cosine, model, reference};
 use sigil_local::embed::Truncation;
+
+use crate::embed_common;
 
 #[test]
 fn every_reference_sentence_matches_to_cosine_0_999() {

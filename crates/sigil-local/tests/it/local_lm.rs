@@ -2,8 +2,6 @@
 //! max tokens, stop sequences, seeded sampling, prefix-cache reuse, context overflow,
 //! and constrained output that always parses with the ChatAdapter and JsonAdapter.
 
-use crate::common;
-
 use std::sync::{Arc, OnceLock};
 
 use sigil::adapter::{Adapter, ChatAdapter, JsonAdapter};
@@ -11,6 +9,8 @@ use sigil::data::Example;
 use sigil::lm::{Lm, LmRequest, Message, OutputConstraint};
 use sigil::signature::Signature;
 use sigil_local::{LocalConfig, LocalLm};
+
+use crate::common;
 
 fn lm() -> Arc<LocalLm> {
     static LM: OnceLock<Arc<LocalLm>> = OnceLock::new();

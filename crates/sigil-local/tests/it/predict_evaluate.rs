@@ -2,13 +2,13 @@
 //! field constrained to the labels, demos, and `Evaluate` with concurrent calls. Under
 //! the constraint no answer fails to parse, and the shared prompt prefix is reused.
 
-use crate::common;
-
 use std::sync::Arc;
 
 use sigil::evaluate::{Evaluate, ExactMatch};
 use sigil::prelude::*;
 use sigil_local::{LocalConfig, LocalLm};
+
+use crate::common;
 
 const SIGNATURE: &str = "text -> label: enum[card_arrival, exchange_rate, lost_or_stolen_card, top_up_failed, refund_not_showing_up]";
 

@@ -1,12 +1,12 @@
 //! Bad DSPy files are clear errors naming the place: truncated JSON, a wrong-typed
 //! value, a file for a different program (every difference listed).
 
-use crate::artifact_dspy_common;
-
 use artifact_dspy_common::*;
 use sigil::artifact::ArtifactError;
 use sigil::artifact::dspy::import_dspy;
 use sigil::prelude::*;
+
+use crate::artifact_dspy_common;
 
 fn two_step_json() -> String {
     std::fs::read_to_string(fixture("two_step.json")).unwrap()

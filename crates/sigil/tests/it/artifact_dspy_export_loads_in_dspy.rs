@@ -4,8 +4,6 @@
 //! Needs `SIGIL_TEST_DSPY_PYTHON`, the python of a venv with dspy==3.4.1 (scripts/test
 //! sets it up); fails loudly without it.
 
-use crate::artifact_dspy_common;
-
 use std::process::Command;
 
 use artifact_dspy_common::*;
@@ -16,6 +14,8 @@ use sigil::lm::Role;
 use sigil::module::Overlay;
 use sigil::optimize::{Compiled, Spend};
 use sigil::prelude::*;
+
+use crate::artifact_dspy_common;
 
 fn compiled(overlay: Overlay) -> Compiled {
     Compiled {

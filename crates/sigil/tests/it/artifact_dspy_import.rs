@@ -1,13 +1,13 @@
 //! Programs saved by real Python DSPy 3.4.1 (`program.save`) import into the matching
 //! Sigil program, and the imported prompts are exactly what DSPy renders for them.
 
-use crate::artifact_dspy_common;
-
 use artifact_dspy_common::*;
 use serde_json::Value;
 use sigil::artifact::dspy::import_dspy_file;
 use sigil::lm::Role;
 use sigil::prelude::*;
+
+use crate::artifact_dspy_common;
 
 fn dspy_messages(name: &str) -> serde_json::Map<String, Value> {
     let text = std::fs::read_to_string(fixture(&format!("{name}.messages.json"))).unwrap();

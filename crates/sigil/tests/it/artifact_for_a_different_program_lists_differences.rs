@@ -1,10 +1,10 @@
 //! Checking an artifact against a program it was not compiled for lists every
 //! difference: missing and extra predictors, fields, roles and types.
 
-use crate::artifact_dspy_common;
-
 use sigil::artifact::{Artifact, ArtifactError, Difference};
 use sigil::prelude::*;
+
+use crate::artifact_dspy_common;
 
 struct Other {
     write_query: Predict,

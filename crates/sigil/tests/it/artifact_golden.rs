@@ -2,13 +2,13 @@
 //! (tests/golden/artifact/two_step.sigil.toml), and loading it gives the artifact back.
 //! Regenerate with `SIGIL_UPDATE_GOLDEN=1 cargo test -p sigil --test artifact_golden`.
 
-use crate::artifact_dspy_common;
-
 use artifact_dspy_common::TwoStep;
 use sigil::artifact::{Artifact, Provenance};
 use sigil::module::Overlay;
 use sigil::optimize::{Compiled, Spend};
 use sigil::prelude::*;
+
+use crate::artifact_dspy_common;
 
 pub fn golden_artifact() -> Artifact {
     let program = TwoStep {

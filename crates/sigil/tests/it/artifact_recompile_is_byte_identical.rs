@@ -1,8 +1,6 @@
 //! Recompiling with the same seed and cached LM responses writes a byte-identical
 //! artifact; only the `.run.toml` sidecar (provider calls vs cache hits, time) differs.
 
-use crate::optimize_common;
-
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +10,8 @@ use sigil::lm::{CacheConfig, CachedLm, Lm, LmError};
 use sigil::optimize::{BootstrapFewShotWithRandomSearch, EngineConfig, Optimizer, held_out_report};
 use sigil::prelude::*;
 use sigil_testkit::ScriptedLm;
+
+use crate::optimize_common;
 
 async fn compile_once(
     inner: Arc<dyn Lm>,

@@ -1,12 +1,12 @@
 //! Bad input is a clear error before any LM spend; a failing or NaN metric is a
 //! recorded failure that does not abort the run.
 
-use crate::optimize_common;
-
 use optimize_common::*;
 use sigil::evaluate::metric_fn;
 use sigil::optimize::{BootstrapFewShotWithRandomSearch, EngineConfig, OptimizeError, Optimizer};
 use sigil::prelude::*;
+
+use crate::optimize_common;
 
 fn search() -> BootstrapFewShotWithRandomSearch {
     BootstrapFewShotWithRandomSearch::new(metric())

@@ -1,14 +1,14 @@
 //! BootstrapFewShot keeps only traces that pass the metric, respects its demo limits,
 //! samples afresh in later rounds, and can use another LM as the teacher.
 
-use crate::optimize_common;
-
 use std::sync::Arc;
 
 use optimize_common::*;
 use sigil::lm::Lm;
 use sigil::optimize::{BootstrapFewShot, EngineConfig, Optimizer};
 use sigil::prelude::*;
+
+use crate::optimize_common;
 
 fn config() -> EngineConfig {
     EngineConfig::new().progress(false).concurrency(4)

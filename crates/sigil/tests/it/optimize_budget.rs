@@ -1,13 +1,13 @@
 //! The budget is never exceeded, is checked against a dry-run estimate before any
 //! call, and a run that hits it returns the best candidate so far.
 
-use crate::optimize_common;
-
 use optimize_common::*;
 use sigil::optimize::{
     BootstrapFewShotWithRandomSearch, Budget, EngineConfig, OptimizeError, Optimizer, StopReason,
 };
 use sigil::prelude::*;
+
+use crate::optimize_common;
 
 fn search(budget: Budget) -> BootstrapFewShotWithRandomSearch {
     BootstrapFewShotWithRandomSearch::new(metric())

@@ -1,8 +1,6 @@
 //! COPRO proposes instructions from the scored history of earlier attempts and
 //! improves predictors one at a time, each scored against the others' best.
 
-use crate::optimize_common;
-
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,6 +9,8 @@ use sigil::lm::LmRequest;
 use sigil::optimize::{Copro, EngineConfig, OptimizeError, Optimizer, RecordingObserver};
 use sigil::prelude::*;
 use sigil_testkit::ScriptedLm;
+
+use crate::optimize_common;
 
 /// First-round proposals are plain; proposals that see scored attempts carry `word`
 /// for the predictor whose instruction mentions `target`.

@@ -1,13 +1,13 @@
 //! The final report scores baseline and compiled program on a held-out test set with
 //! 95% CIs and a paired bootstrap CI of the difference; the test set may not overlap.
 
-use crate::optimize_common;
-
 use optimize_common::*;
 use sigil::optimize::{
     BootstrapFewShotWithRandomSearch, EngineConfig, OptimizeError, Optimizer, held_out_report,
 };
 use sigil::prelude::*;
+
+use crate::optimize_common;
 
 #[tokio::test]
 async fn baseline_and_compiled_with_paired_ci() {

@@ -1,10 +1,10 @@
 //! LabeledFewShot gives every predictor k training examples, seeded, without LM calls.
 
-use crate::optimize_common;
-
 use optimize_common::*;
 use sigil::optimize::{LabeledFewShot, OptimizeError, Optimizer};
 use sigil::prelude::*;
+
+use crate::optimize_common;
 
 #[tokio::test]
 async fn k_seeded_training_demos_and_no_lm_call() {

@@ -2,8 +2,6 @@
 //! proposals in a dataset summary, a program description, demos and tips; it is
 //! deterministic for a seed and resumes to the same result.
 
-use crate::optimize_common;
-
 use std::sync::Arc;
 
 use optimize_common::*;
@@ -12,6 +10,8 @@ use sigil::optimize::{
     TrialKind,
 };
 use sigil::prelude::*;
+
+use crate::optimize_common;
 
 /// Right only with at least one demo and, beyond the trainset's numbers, the magic
 /// word in the instructions (so bootstrapping works but the valset needs the word).

@@ -1,8 +1,6 @@
 //! Random search scores DSPy's candidate families on the valset, keeps the best, and
 //! stops early at a target score; every trial is observed.
 
-use crate::optimize_common;
-
 use std::sync::Arc;
 
 use optimize_common::*;
@@ -11,6 +9,8 @@ use sigil::optimize::{
     TrialKind,
 };
 use sigil::prelude::*;
+
+use crate::optimize_common;
 
 #[tokio::test]
 async fn best_candidate_wins_and_every_trial_is_observed() {

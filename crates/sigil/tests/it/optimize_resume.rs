@@ -1,8 +1,6 @@
 //! A run interrupted part-way and resumed from its checkpoint ends with the same
 //! result as an uninterrupted run, replaying finished steps without LM calls.
 
-use crate::optimize_common;
-
 use std::sync::Arc;
 
 use optimize_common::*;
@@ -11,6 +9,8 @@ use sigil::optimize::{
     StopReason,
 };
 use sigil::prelude::*;
+
+use crate::optimize_common;
 
 fn search(config: EngineConfig) -> BootstrapFewShotWithRandomSearch {
     BootstrapFewShotWithRandomSearch::new(metric())

@@ -2,8 +2,6 @@
 //! retriever, with its query, k and passages) between the predictor spans; a failed
 //! search is a retrieval span with an error status.
 
-use crate::trace_support;
-
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -12,6 +10,8 @@ use sigil::prelude::*;
 use sigil::retrieve::{Passage, Retrieve, RetrieveError, Retriever};
 use sigil::trace::{SpanKind, SpanStatus, keys};
 use trace_support::*;
+
+use crate::trace_support;
 
 struct Fixed;
 

@@ -2,13 +2,13 @@
 //! with that trial's evaluate span and program calls beneath it, and the compile span
 //! rolling up every LM call of the run and ending with the best score and the spend.
 
-use crate::optimize_common;
-use crate::trace_support;
-
 use optimize_common::*;
 use sigil::optimize::{BootstrapFewShotWithRandomSearch, EngineConfig, Optimizer};
 use sigil::prelude::*;
 use sigil::trace::{Span, SpanKind, SpanStatus, keys};
+
+use crate::optimize_common;
+use crate::trace_support;
 
 fn children<'a>(spans: &'a [Span], parent: &Span) -> Vec<&'a Span> {
     spans

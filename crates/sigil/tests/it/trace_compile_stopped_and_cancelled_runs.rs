@@ -2,9 +2,6 @@
 //! its budget ends OK and says why (the refused trial is an error span); a run whose
 //! future is dropped ends its compile span as an error.
 
-use crate::optimize_common;
-use crate::trace_support;
-
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,6 +10,9 @@ use sigil::lm::{Lm, LmError, LmRequest, LmResponse};
 use sigil::optimize::{BootstrapFewShotWithRandomSearch, Budget, EngineConfig, Optimizer};
 use sigil::prelude::*;
 use sigil::trace::{SpanKind, SpanStatus, keys};
+
+use crate::optimize_common;
+use crate::trace_support;
 
 #[tokio::test]
 async fn a_budget_stop_ends_the_compile_span_with_the_reason() {

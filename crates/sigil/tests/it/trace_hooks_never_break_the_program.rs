@@ -1,13 +1,13 @@
 //! A hook that panics or returns errors is isolated: the call succeeds, other hooks
 //! still see every event, and start/end events pair up by call id.
 
-use crate::trace_support;
-
 use std::sync::{Arc, Mutex};
 
 use sigil::prelude::*;
 use sigil::trace::{Hook, HookError, SpanEnd, SpanId, SpanKind, SpanStart};
 use trace_support::*;
+
+use crate::trace_support;
 
 struct Panics;
 impl Hook for Panics {

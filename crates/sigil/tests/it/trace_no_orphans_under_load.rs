@@ -1,8 +1,6 @@
 //! 64 concurrent calls through `tokio::spawn` and through a concurrent Evaluate, on a
 //! multi-threaded runtime: every span's parent is in its trace, no span is lost.
 
-use crate::trace_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +10,8 @@ use sigil::lm::{Lm, LmError, LmRequest, LmResponse, Usage};
 use sigil::prelude::*;
 use sigil::trace::{SpanKind, keys};
 use trace_support::*;
+
+use crate::trace_support;
 
 /// Answers after a short random-ish delay so calls interleave across threads.
 struct SlowLm;

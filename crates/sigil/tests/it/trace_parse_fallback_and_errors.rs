@@ -2,8 +2,6 @@
 //! fallback is a second format/lm/parse with `fallback = true` and an event on the
 //! predictor span. LM failures end the LM span and the module span with errors.
 
-use crate::trace_support;
-
 use std::sync::Arc;
 
 use sigil::lm::LmError;
@@ -11,6 +9,8 @@ use sigil::prelude::*;
 use sigil::trace::{SpanKind, SpanStatus, keys};
 use sigil_testkit::{ScriptedLm, expect};
 use trace_support::*;
+
+use crate::trace_support;
 
 #[tokio::test]
 async fn fallback_is_visible_in_the_trace() {

@@ -1,14 +1,14 @@
 //! Privacy switches leave inputs, outputs or messages out of spans; secrets in
 //! prompts and completions are redacted.
 
-use crate::trace_support;
-
 use std::sync::Arc;
 
 use sigil::prelude::*;
 use sigil::trace::{MemorySink, Privacy, SpanCollector, keys};
 use sigil_testkit::ScriptedLm;
 use trace_support::*;
+
+use crate::trace_support;
 
 async fn spans_with(privacy: Privacy, question: &str) -> Vec<sigil::trace::Span> {
     let sink = Arc::new(MemorySink::default());

@@ -1,8 +1,6 @@
 //! A multi-hop program: each retrieval hop is its own span with its query and
 //! passages, between the predictor spans, under the program span.
 
-use crate::trace_support;
-
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -10,6 +8,8 @@ use sigil::prelude::*;
 use sigil::trace::{SpanKind, keys};
 use sigil_testkit::expect;
 use trace_support::*;
+
+use crate::trace_support;
 
 struct MultiHop {
     query: Predict,

@@ -1,12 +1,12 @@
 //! With trace sampling, each trace is recorded whole or not at all, and the share
 //! recorded follows the ratio.
 
-use crate::trace_support;
-
 use std::sync::Arc;
 
 use sigil::prelude::*;
 use trace_support::*;
+
+use crate::trace_support;
 
 #[tokio::test]
 async fn sampled_traces_are_whole_and_unsampled_ones_absent() {

@@ -1,14 +1,14 @@
 //! A two-module program yields one trace: program -> two predictors -> format, lm,
 //! parse each, with LM contents and token roll-ups.
 
-use crate::trace_support;
-
 use std::sync::Arc;
 
 use sigil::prelude::*;
 use sigil::trace::{ProgramInfo, SpanKind, keys};
 use sigil_testkit::expect;
 use trace_support::*;
+
+use crate::trace_support;
 
 #[tokio::test]
 async fn two_module_program_is_one_trace_with_nested_spans() {
