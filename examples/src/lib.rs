@@ -7,8 +7,9 @@ pub mod wiki;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use sigil::adapter::Adapter;
 use sigil::data::{Dataset, load_jsonl};
-use sigil::lm::{Lm, LmConfig, lm_from_config};
+use sigil::lm::{Lm, LmConfig, WithClientOptions, lm_from_config};
 
 /// The LM the examples use: `SIGIL_LM` (default `openai/smollm2`) at
 /// `SIGIL_OPENAI_BASE_URL` / `OPENAI_BASE_URL` when set (e.g. a local llama.cpp server).
@@ -19,6 +20,17 @@ pub fn lm_from_env() -> anyhow::Result<Arc<dyn Lm>> {
         config = config.base_url(url);
     }
     Ok(lm_from_config(config)?)
+}
+
+/// The adapter an `--adapter NAME` flag names (`chat` or `json`).
+pub fn adapter_flag(name: &str) -> anyhow::Result<Option<Arc<dyn Adapter>>> {
+    let adapter = sigil::adapter::by_name(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--adapter: unknown adapter {name:?}; use one of {}",
+            sigil::adapter::BUILT_IN.join(", ")
+        )
+    })?;
+    Ok(Some(adapter))
 }
 
 /// `examples/data/<name>`.

@@ -26,7 +26,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use sigil::adapter::{Adapter, ChatAdapter, FormatError, JsonAdapter, ParseError};
 use sigil::evaluate::{Evaluate, ExactMatch};
-use sigil::lm::{Lm, LmParams, Message, OpenAiClient, OpenAiConfig, OutputConstraint};
+use sigil::lm::{
+    Lm, LmParams, Message, OpenAiClient, OpenAiConfig, OutputConstraint, WithClientOptions,
+};
 use sigil::module::{Ctx, Predict};
 use sigil::optimize::{BootstrapFewShotWithRandomSearch, Budget, EngineConfig, MiproV2, Optimizer};
 use sigil::prelude::Example;

@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use sigil::evaluate::{Evaluate, ExactMatch};
-use sigil::lm::{OpenAiClient, OpenAiConfig};
+use sigil::lm::{OpenAiClient, OpenAiConfig, WithClientOptions};
 use sigil::module::{Ctx, Predict};
 use sigil::prelude::Example;
 

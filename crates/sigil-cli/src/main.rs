@@ -11,25 +11,24 @@ mod ui;
 
 use clap::Parser;
 
-/// The runtime every async command runs on (multi-threaded: the judge metric and the
-/// embedded engine block on it).
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
-}
-
-/// Runs a command's future as a task on [`runtime`]'s workers rather than on this
-/// thread: LM responses then wake it on the worker that read them, one thread hop fewer
-/// per LM call than polling it from `block_on` on the main thread (measured in
-/// `bench/`'s throughput part). A panic in the command is re-raised here.
-pub(crate) fn block_on_worker<F, T>(command: F) -> anyhow::Result<T>
+/// Runs a command's async part to completion: the one way a `sigil` command starts
+/// the async runtime (multi-threaded, so the judge metric and the embedded engine can
+/// block on it).
+///
+/// The future runs as a task on the runtime's workers rather than on this thread: LM
+/// responses then wake it on the worker that read them, one thread hop fewer per LM
+/// call than polling it from `block_on` on the main thread (measured in `bench/`'s
+/// throughput part). A panic in the command is re-raised here.
+pub(crate) fn block_on<F, T>(command: F) -> anyhow::Result<T>
 where
     F: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    runtime()?.block_on(async {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
         match tokio::spawn(command).await {
             Ok(result) => result,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

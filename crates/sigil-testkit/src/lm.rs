@@ -25,7 +25,7 @@ type Responder = Box<dyn Fn(&LmRequest) -> Result<String, LmError> + Send + Sync
 ///
 /// let ctx = Ctx::new(ScriptedLm::new([chat(&[("answer", "4")])]));
 /// let qa = Predict::parse("question -> answer")?;
-/// let out = qa.forward(&ctx, Example::new().input("question", "2+2?")).await?;
+/// let out = qa.call(&ctx, Example::new().input("question", "2+2?")).await?;
 /// assert_eq!(out.get_str("answer").as_deref(), Some("4"));
 /// # Ok(()) }
 /// ```

@@ -45,7 +45,7 @@ pub use sigil_macros::{SigilEnum, SigilObject, Signature};
 pub mod prelude {
     pub use crate::adapter::{Adapter, ChatAdapter, FallbackPolicy, JsonAdapter};
     pub use crate::data::{Dataset, Example, Prediction};
-    pub use crate::lm::{Lm, LmParams, LmRequest, LmResponse, Message, Usage};
+    pub use crate::lm::{Lm, LmParams, LmRequest, LmResponse, Message, Usage, WithClientOptions};
     pub use crate::module::{CallCtx, ChainOfThought, Ctx, Module, ModuleError, Predict};
     pub use crate::signature::{Field, FieldKind, FieldType, Signature};
 }

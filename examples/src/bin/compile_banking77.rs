@@ -53,7 +53,7 @@ use sigil::optimize::{
 };
 use sigil::prelude::*;
 use sigil::rng::SeededRng;
-use sigil_examples::lm_from_env;
+use sigil_examples::{adapter_flag, lm_from_env};
 
 struct Args {
     data: PathBuf,
@@ -66,7 +66,7 @@ struct Args {
     max_labeled: usize,
     max_bootstrapped: usize,
     concurrency: usize,
-    json_adapter: bool,
+    adapter: Option<Arc<dyn Adapter>>,
     max_calls: Option<u64>,
     checkpoint_dir: Option<PathBuf>,
 }
@@ -83,7 +83,7 @@ fn args() -> anyhow::Result<Args> {
         max_labeled: 4,
         max_bootstrapped: 4,
         concurrency: 2,
-        json_adapter: false,
+        adapter: None,
         max_calls: None,
         checkpoint_dir: None,
     };
@@ -104,7 +104,7 @@ fn args() -> anyhow::Result<Args> {
             "--concurrency" => a.concurrency = value()?.parse()?,
             "--max-labeled" => a.max_labeled = value()?.parse()?,
             "--max-bootstrapped" => a.max_bootstrapped = value()?.parse()?,
-            "--adapter" => a.json_adapter = value()? == "json",
+            "--adapter" => a.adapter = adapter_flag(&value()?)?,
             "--max-calls" => a.max_calls = Some(value()?.parse()?),
             "--checkpoint-dir" => a.checkpoint_dir = Some(value()?.into()),
             other => anyhow::bail!("unknown option {other}"),
@@ -251,9 +251,9 @@ async fn main() -> anyhow::Result<()> {
     let cache_dir = PathBuf::from(".dev/cache/compile_banking77");
     let lm: Arc<dyn Lm> = Arc::new(CachedLm::in_dir(lm().await?, cache_dir)?);
     let mut ctx = Ctx::from_arc(lm);
-    if a.json_adapter {
+    if let Some(adapter) = &a.adapter {
         // Servers in json_object mode answer in JSON: asking in JSON saves the Chat -> JSON fallback call.
-        ctx = ctx.with_adapter(sigil::adapter::JsonAdapter);
+        ctx = ctx.with_adapter_arc(adapter.clone());
     }
     let ctx = ctx.with_params(LmParams {
         temperature: Some(0.0),

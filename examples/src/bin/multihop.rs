@@ -13,8 +13,8 @@ use serde_json::json;
 use sigil::evaluate::{Contains, Evaluate};
 use sigil::prelude::*;
 use sigil::retrieve::Retrieve;
-use sigil_examples::lm_from_env;
 use sigil_examples::wiki::{gold_ids, qa_set, recall, wiki_index};
+use sigil_examples::{adapter_flag, lm_from_env};
 use sigil_index::IndexKind;
 
 struct MultiHopRag {
@@ -106,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     let mut k = 2;
     let mut kind = IndexKind::Bm25;
     let mut concurrency = 2;
-    let mut json_adapter = false;
+    let mut adapter = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -117,13 +117,13 @@ async fn main() -> anyhow::Result<()> {
             "--k" => k = value()?.parse()?,
             "--index" => kind = value()?.parse()?,
             "--concurrency" => concurrency = value()?.parse()?,
-            "--adapter" => json_adapter = value()? == "json",
+            "--adapter" => adapter = adapter_flag(&value()?)?,
             other => anyhow::bail!("unknown option {other}"),
         }
     }
     let mut ctx = Ctx::from_arc(lm_from_env()?);
-    if json_adapter {
-        ctx = ctx.with_adapter(sigil::adapter::JsonAdapter);
+    if let Some(adapter) = &adapter {
+        ctx = ctx.with_adapter_arc(adapter.clone());
     }
     let program = MultiHopRag::new(Retrieve::new(wiki_index(kind).await?, k))?;
 

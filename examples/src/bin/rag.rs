@@ -18,8 +18,8 @@ use sigil::optimize::{BootstrapFewShot, EngineConfig, Optimizer, held_out_report
 use sigil::prelude::*;
 use sigil::retrieve::Retrieve;
 use sigil::rng::SeededRng;
-use sigil_examples::lm_from_env;
 use sigil_examples::wiki::{qa_set, wiki_index};
+use sigil_examples::{adapter_flag, lm_from_env};
 use sigil_index::IndexKind;
 
 /// DSPy's RAG: `context = retrieve(question).passages; answer = generate(context, question)`.
@@ -70,7 +70,7 @@ struct Args {
     val: usize,
     seed: u64,
     concurrency: usize,
-    json_adapter: bool,
+    adapter: Option<Arc<dyn Adapter>>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -81,7 +81,7 @@ fn args() -> anyhow::Result<Args> {
         val: 8,
         seed: 0,
         concurrency: 2,
-        json_adapter: false,
+        adapter: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -96,7 +96,7 @@ fn args() -> anyhow::Result<Args> {
             "--val" => a.val = value()?.parse()?,
             "--seed" => a.seed = value()?.parse()?,
             "--concurrency" => a.concurrency = value()?.parse()?,
-            "--adapter" => a.json_adapter = value()? == "json",
+            "--adapter" => a.adapter = adapter_flag(&value()?)?,
             other => anyhow::bail!("unknown option {other}"),
         }
     }
@@ -107,8 +107,8 @@ fn args() -> anyhow::Result<Args> {
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
     let mut ctx = Ctx::from_arc(lm_from_env()?);
-    if a.json_adapter {
-        ctx = ctx.with_adapter(sigil::adapter::JsonAdapter);
+    if let Some(adapter) = &a.adapter {
+        ctx = ctx.with_adapter_arc(adapter.clone());
     }
     let rag = Rag::new(Retrieve::new(wiki_index(a.kind).await?, a.k))?;
 

@@ -25,7 +25,7 @@ pub enum Command {
     Check(CheckArgs),
 }
 
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct CheckArgs {
     /// The rules file (TOML, or JSON when it ends in .json).
     #[arg(long, value_name = "FILE")]
@@ -43,11 +43,14 @@ pub struct CheckArgs {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     match &args.command {
-        Command::Check(a) => check(a),
+        Command::Check(a) => {
+            let a = a.clone();
+            crate::block_on(async move { check(&a).await })
+        }
     }
 }
 
-fn check(a: &CheckArgs) -> anyhow::Result<()> {
+async fn check(a: &CheckArgs) -> anyhow::Result<()> {
     let rules = RuleSet::load(&a.rules).map_err(|e| match e {
         // Already names the file.
         AlertError::Read { .. } | AlertError::Malformed { .. } => anyhow::anyhow!("{e}"),
@@ -66,33 +69,31 @@ fn check(a: &CheckArgs) -> anyhow::Result<()> {
         .any(|r| matches!(r.check, sigil_alerts::Check::EmbeddingDrift { .. }));
     let report = if wants_embeddings {
         // Embedding drift needs the sentence encoder (fetched on first use).
-        crate::runtime()?.block_on(async {
-            let embedder = crate::retrievers::load_embedder().await?;
-            sigil_alerts::drift::evaluate_with_embedder(&store, &rules, now_ns(), embedder)
-                .await
-                .with_context(|| format!("checking rules {}", a.rules.display()))
-        })?
+        let embedder = crate::retrievers::load_embedder().await?;
+        sigil_alerts::drift::evaluate_with_embedder(&store, &rules, now_ns(), embedder)
+            .await
+            .with_context(|| format!("checking rules {}", a.rules.display()))?
     } else {
         evaluate(&store, &rules, now_ns())
             .with_context(|| format!("checking rules {}", a.rules.display()))?
     };
 
-    let mut out = std::io::stdout().lock();
-    if a.json {
-        serde_json::to_writer_pretty(&mut out, &report)?;
-        writeln!(out)?;
-    } else {
-        print_report(&mut out, &report)?;
+    {
+        let mut out = std::io::stdout().lock();
+        if a.json {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        } else {
+            print_report(&mut out, &report)?;
+        }
     }
-    drop(out);
 
     let firing = report.firing().count();
     if firing > 0
         && let Some(url) = &webhook
     {
         // The check's verdict stands even when the webhook is down: say so and go on.
-        let posted = crate::runtime()?.block_on(post_webhook(url, &report));
-        if let Err(e) = posted {
+        if let Err(e) = post_webhook(url, &report).await {
             eprintln!("sigil: could not post the alerts: {e}");
         }
     }

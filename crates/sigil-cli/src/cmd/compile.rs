@@ -42,7 +42,7 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let args = args.clone();
-    crate::block_on_worker(async move {
+    crate::block_on(async move {
         let session = Session::open(&args.program, &args.lm, Some(!args.no_cache)).await?;
         let out = args
             .out

@@ -39,7 +39,7 @@ pub enum Split {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    crate::block_on_worker(run_async(args.clone()))
+    crate::block_on(run_async(args.clone()))
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {

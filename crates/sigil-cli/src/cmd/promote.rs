@@ -13,7 +13,7 @@ use crate::program::{ProgramFile, build_metric, load_examples};
 use crate::session::{LmFlags, Session, score_json, score_line};
 
 /// Exit non-zero unless CANDIDATE beats CURRENT on the test set (paired 95% CI above zero).
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct Args {
     /// The candidate artifact.
     pub candidate: PathBuf,
@@ -40,7 +40,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    crate::runtime()?.block_on(run_async(args))
+    let args = args.clone();
+    crate::block_on(async move { run_async(&args).await })
 }
 
 async fn run_async(args: &Args) -> anyhow::Result<()> {

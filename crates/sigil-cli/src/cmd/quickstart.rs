@@ -20,7 +20,7 @@ const DATA: &str = include_str!("../../../../examples/data/bike_support_intents.
 const DATA_NAME: &str = "bike_support_intents.jsonl";
 
 /// Run the bundled example end to end on the embedded model.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct Args {
     /// Where the example program, its data and the artifact go.
     #[arg(long, default_value = ".sigil/quickstart")]
@@ -33,7 +33,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    crate::runtime()?.block_on(run_async(args))
+    let args = args.clone();
+    crate::block_on(async move { run_async(&args).await })
 }
 
 async fn run_async(args: &Args) -> anyhow::Result<()> {

@@ -12,7 +12,7 @@ use sigil::trace::ProgramInfo;
 use crate::session::{LmFlags, Session};
 
 /// Run a program file on inputs given as flags, or on JSON objects read one per line from stdin.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct Args {
     /// The program file (TOML).
     pub program: PathBuf,
@@ -31,7 +31,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    crate::runtime()?.block_on(run_async(args))
+    let args = args.clone();
+    crate::block_on(async move { run_async(&args).await })
 }
 
 async fn run_async(args: &Args) -> anyhow::Result<()> {

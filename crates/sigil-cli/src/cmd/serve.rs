@@ -24,7 +24,7 @@ use sigil_local::{Generation, LocalConfig, LocalError, LocalLm};
 use crate::exit::Failure;
 
 /// Serve the embedded model over an OpenAI-compatible HTTP API.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Clone, Debug)]
 pub struct Args {
     /// GGUF model file (default: SmolLM2-135M-Instruct Q4_1 from ~/.cache/sigil/models,
     /// fetched there when missing).
@@ -67,12 +67,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .map_err(|e| fail(format!("cannot read the listening address: {e}")))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(serve(args, listener, addr))
+    let args = args.clone();
+    crate::block_on(async move { serve(&args, listener, addr).await })
 }
 
 async fn serve(

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use sigil::adapter::JsonAdapter;
 use sigil::data::{Dataset, Example, Prediction};
 use sigil::evaluate::{Contains, ExactMatch, F1, Metric, MetricError};
-use sigil::lm::{CachedLm, Lm, LmConfig, LmParams, lm_from_config};
+use sigil::lm::{CachedLm, Lm, LmConfig, LmParams, WithClientOptions, lm_from_config};
 use sigil::module::{ChainOfThought, Ctx, Predict};
 use sigil::optimize::{
     Auto, BootstrapFewShot, BootstrapFewShotWithRandomSearch, Budget, Copro, EngineConfig,
@@ -102,8 +101,11 @@ pub async fn build_ctx(pf: &ProgramFile, o: &LmOverrides) -> anyhow::Result<Buil
         ..Default::default()
     };
     let mut ctx = Ctx::from_arc(lm.clone()).with_params(params.clone());
-    if pf.spec.adapter.as_ref().map(|a| a.get_ref().as_str()) == Some("json") {
-        ctx = ctx.with_adapter(JsonAdapter);
+    if let Some(name) = &pf.spec.adapter {
+        // validate() refused any name that is not built in.
+        let adapter = sigil::adapter::by_name(name.get_ref())
+            .ok_or_else(|| anyhow::anyhow!("unknown adapter {:?}", name.get_ref()))?;
+        ctx = ctx.with_adapter_arc(adapter);
     }
     Ok(Built {
         ctx,

@@ -24,7 +24,7 @@ pub(crate) fn validate(pf: &ProgramFile) -> Result<(), ProgramError> {
         return Err(pf.err_at_line(1, "name", "must not be empty"));
     }
     if let Some(a) = &spec.adapter
-        && !["chat", "json"].contains(&a.get_ref().as_str())
+        && sigil::adapter::by_name(a.get_ref()).is_none()
     {
         return Err(pf.err(
             a.span(),

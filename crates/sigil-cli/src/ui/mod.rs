@@ -89,12 +89,7 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
         token: token.clone().map(Arc::from),
     };
     let app = router(state);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async move {
+    crate::block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|e| fail(format!("cannot use the listening socket: {e}")))?;
         println!(

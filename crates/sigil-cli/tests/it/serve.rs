@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sigil::adapter::{FallbackPolicy, JsonAdapter};
-use sigil::lm::{Backoff, LmParams, OpenAiClient, OpenAiConfig};
+use sigil::lm::{Backoff, LmParams, OpenAiClient, OpenAiConfig, WithClientOptions};
 use sigil::prelude::*;
 
 fn model_path() -> String {

@@ -139,3 +139,33 @@ mod value;
 pub use chat::ChatAdapter;
 pub(crate) use fallback::json_fallback;
 pub use json::JsonAdapter;
+
+/// The names [`by_name`] knows: the built-in adapters.
+pub const BUILT_IN: [&str; 2] = ["chat", "json"];
+
+/// The built-in adapter called `name` (see [`BUILT_IN`]), or `None`. The one place a
+/// name (in a program file, an artifact or a flag) becomes an adapter.
+///
+/// ```
+/// let json = sigil::adapter::by_name("json").expect("built in");
+/// assert_eq!(json.name(), "json");
+/// assert!(sigil::adapter::by_name("xml").is_none());
+/// ```
+pub fn by_name(name: &str) -> Option<std::sync::Arc<dyn Adapter>> {
+    match name {
+        "chat" => Some(std::sync::Arc::new(ChatAdapter)),
+        "json" => Some(std::sync::Arc::new(JsonAdapter)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod by_name_tests {
+    #[test]
+    fn every_built_in_name_gives_the_adapter_of_that_name() {
+        for name in super::BUILT_IN {
+            assert_eq!(super::by_name(name).map(|a| a.name()), Some(name));
+        }
+        assert!(super::by_name("Chat").is_none());
+    }
+}

@@ -5,7 +5,6 @@ use std::fmt;
 use super::ArtifactError;
 use super::build::render_placeholder;
 use super::format::Artifact;
-use crate::adapter::{Adapter, ChatAdapter, JsonAdapter};
 use crate::module::Module;
 use crate::signature::{FieldKind, Signature};
 
@@ -240,15 +239,6 @@ pub(crate) fn signature_differences(
     out
 }
 
-/// The built-in adapter with this name.
-pub(crate) fn adapter_named(name: &str) -> Option<&'static dyn Adapter> {
-    match name {
-        "chat" => Some(&ChatAdapter),
-        "json" => Some(&JsonAdapter),
-        _ => None,
-    }
-}
-
 impl Artifact {
     /// Checks the artifact fits `program`: the same predictor paths, and per
     /// predictor the same field names, roles (input/output), types and order.
@@ -271,7 +261,7 @@ impl Artifact {
     /// instructions and demos only). Empty when the program sends exactly the reviewed
     /// prompts. Predictors the program lacks are skipped (see `check_against`).
     pub fn prompt_drift(&self, program: &dyn Module) -> Result<Vec<String>, ArtifactError> {
-        let adapter = adapter_named(&self.adapter).ok_or_else(|| {
+        let adapter = crate::adapter::by_name(&self.adapter).ok_or_else(|| {
             ArtifactError::Build(format!(
                 "cannot re-render prompts for adapter `{}` (only chat and json are built in)",
                 self.adapter
@@ -286,7 +276,7 @@ impl Artifact {
             let sig = predict
                 .signature()
                 .with_instructions(entry.instructions.clone());
-            let fresh = render_placeholder(&sig, &demos, adapter).ok();
+            let fresh = render_placeholder(&sig, &demos, &*adapter).ok();
             if fresh.as_deref() != Some(entry.rendered.as_slice()) {
                 drifted.push(path);
             }
@@ -298,13 +288,13 @@ impl Artifact {
     /// signature, instructions and demos render (a hand edit that did not re-render).
     /// `None` for an adapter that is not built in.
     pub fn stale_renders(&self) -> Option<Vec<String>> {
-        let adapter = adapter_named(&self.adapter)?;
+        let adapter = crate::adapter::by_name(&self.adapter)?;
         Some(
             self.predictors
                 .iter()
                 .filter(|p| {
                     let fresh = match (p.signature(), p.examples()) {
-                        (Ok(sig), Ok(demos)) => render_placeholder(&sig, &demos, adapter).ok(),
+                        (Ok(sig), Ok(demos)) => render_placeholder(&sig, &demos, &*adapter).ok(),
                         _ => None,
                     };
                     fresh.as_deref() != Some(p.rendered.as_slice())
@@ -316,13 +306,13 @@ impl Artifact {
 
     /// Renders every predictor's messages again from its signature and demos.
     pub fn rerender(&mut self) -> Result<(), ArtifactError> {
-        let adapter = adapter_named(&self.adapter).ok_or_else(|| {
+        let adapter = crate::adapter::by_name(&self.adapter).ok_or_else(|| {
             ArtifactError::Build(format!("adapter `{}` is not built in", self.adapter))
         })?;
         for p in &mut self.predictors {
             let sig = p.signature().map_err(ArtifactError::Build)?;
             let demos = p.examples().map_err(ArtifactError::Build)?;
-            p.rendered = render_placeholder(&sig, &demos, adapter)
+            p.rendered = render_placeholder(&sig, &demos, &*adapter)
                 .map_err(|e| ArtifactError::Build(format!("predictor `{}`: {e}", p.path)))?;
         }
         Ok(())

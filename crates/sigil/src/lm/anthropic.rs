@@ -1,8 +1,6 @@
 //! Anthropic's Messages API.
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -10,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::config::{ApiKey, EnvLookup, env_first, env_nonempty, process_env};
-use super::pricing::PriceTable;
-use super::retry::{Backoff, HttpTransport, scrub};
+use super::options::{ClientOptions, WithClientOptions};
+use super::retry::{HttpTransport, scrub};
 use super::{Lm, LmError, LmRequest, LmResponse, OutputConstraint, Role, Usage};
 
 /// The default base URL (the API path `/v1/messages` is appended).
@@ -24,17 +22,18 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 pub struct AnthropicConfig {
     /// The model name sent (`claude-3-5-haiku-latest`).
     pub model: String,
-    /// `https://api.anthropic.com` (a trailing `/v1` is accepted too).
-    pub base_url: String,
-    pub api_key: Option<ApiKey>,
+    /// Endpoint, key and transport (see [`WithClientOptions`] for the setters). No
+    /// base URL: `https://api.anthropic.com`.
+    pub options: ClientOptions,
     pub api_version: String,
     /// Sent when the request sets no `max_tokens` (the API requires one).
     pub default_max_tokens: u32,
-    pub timeout: Duration,
-    pub max_concurrency: usize,
-    pub max_retries: u32,
-    pub backoff: Backoff,
-    pub prices: Arc<PriceTable>,
+}
+
+impl WithClientOptions for AnthropicConfig {
+    fn client_options(&mut self) -> &mut ClientOptions {
+        &mut self.options
+    }
 }
 
 impl AnthropicConfig {
@@ -47,15 +46,9 @@ impl AnthropicConfig {
                 .strip_prefix("anthropic/")
                 .unwrap_or(model)
                 .to_string(),
-            base_url: ANTHROPIC_BASE_URL.to_string(),
-            api_key: None,
+            options: ClientOptions::default(),
             api_version: ANTHROPIC_VERSION.to_string(),
             default_max_tokens: 1024,
-            timeout: Duration::from_secs(120),
-            max_concurrency: 16,
-            max_retries: 3,
-            backoff: Backoff::default(),
-            prices: PriceTable::shared_builtin(),
         }
     }
 
@@ -82,16 +75,18 @@ impl AnthropicConfig {
                 "model id `{model_id}` names no model"
             )));
         }
-        c.api_key = env_nonempty(env, "ANTHROPIC_API_KEY").map(ApiKey::new);
+        c.options.api_key = env_nonempty(env, "ANTHROPIC_API_KEY").map(ApiKey::new);
         if let Some(url) = env_first(env, &["SIGIL_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"]) {
-            c.base_url = url;
+            c.options.base_url = Some(url);
         }
         Ok(c)
     }
 
     /// Anthropic itself needs a key; a proxy or test server may not.
     pub(crate) fn require_credentials(&self) -> Result<(), LmError> {
-        if self.api_key.is_none() && self.base_url.trim_end_matches('/') == ANTHROPIC_BASE_URL {
+        if self.options.api_key.is_none()
+            && self.endpoint().trim_end_matches('/') == ANTHROPIC_BASE_URL
+        {
             return Err(LmError::Config(format!(
                 "ANTHROPIC_API_KEY is not set (needed for `anthropic/{}`)",
                 self.model
@@ -100,36 +95,13 @@ impl AnthropicConfig {
         Ok(())
     }
 
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
+    /// The API's base URL: the one set, else Anthropic's.
+    pub fn endpoint(&self) -> &str {
+        self.options.base_url_or(ANTHROPIC_BASE_URL)
     }
-    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
-        self.api_key = Some(key.into());
-        self
-    }
+
     pub fn default_max_tokens(mut self, n: u32) -> Self {
         self.default_max_tokens = n;
-        self
-    }
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-    pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.max_concurrency = n;
-        self
-    }
-    pub fn max_retries(mut self, n: u32) -> Self {
-        self.max_retries = n;
-        self
-    }
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
-        self
-    }
-    pub fn prices(mut self, prices: Arc<PriceTable>) -> Self {
-        self.prices = prices;
         self
     }
 }
@@ -156,28 +128,33 @@ impl fmt::Debug for AnthropicClient {
             .field("url", &self.url)
             .field(
                 "api_key",
-                &self.config.api_key.as_ref().map(|_| "<redacted>"),
+                &self.config.options.api_key.as_ref().map(|_| "<redacted>"),
             )
-            .field("timeout", &self.config.timeout)
-            .field("max_concurrency", &self.config.max_concurrency)
-            .field("max_retries", &self.config.max_retries)
+            .field("timeout", &self.config.options.timeout)
+            .field("max_concurrency", &self.config.options.max_concurrency)
+            .field("max_retries", &self.config.options.max_retries)
             .finish()
     }
 }
 
 impl AnthropicClient {
     pub fn new(config: AnthropicConfig) -> Result<Self, LmError> {
-        let base = config.base_url.trim_end_matches('/');
-        let parsed = reqwest::Url::parse(base)
+        let base = config.endpoint().trim_end_matches('/').to_string();
+        let parsed = reqwest::Url::parse(&base)
             .map_err(|e| LmError::Config(format!("invalid Anthropic base URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(LmError::Config(
                 "the Anthropic base URL must be http:// or https://".into(),
             ));
         }
-        let base = base.strip_suffix("/v1").unwrap_or(base);
+        let base = base.strip_suffix("/v1").unwrap_or(&base);
         let mut headers = HeaderMap::new();
-        if let Some(key) = config.api_key.as_ref().filter(|k| !k.expose().is_empty()) {
+        if let Some(key) = config
+            .options
+            .api_key
+            .as_ref()
+            .filter(|k| !k.expose().is_empty())
+        {
             let mut v = HeaderValue::from_str(key.expose()).map_err(|_| {
                 LmError::Config(
                     "the Anthropic API key contains characters not allowed in a header".into(),
@@ -191,10 +168,10 @@ impl AnthropicClient {
         headers.insert(HeaderName::from_static("anthropic-version"), version);
         let transport = HttpTransport::new(
             "anthropic",
-            config.timeout,
-            config.max_concurrency,
-            config.max_retries,
-            config.backoff.clone(),
+            config.options.timeout,
+            config.options.max_concurrency,
+            config.options.max_retries,
+            config.options.backoff.clone(),
         )?;
         Ok(AnthropicClient {
             model_id: format!("anthropic/{}", config.model),
@@ -260,7 +237,7 @@ impl AnthropicClient {
             provider: "anthropic".into(),
             message,
         };
-        let secret = self.config.api_key.as_ref();
+        let secret = self.config.options.api_key.as_ref();
         let parsed: MessagesResponse = serde_json::from_slice(body).map_err(|e| {
             bad(format!(
                 "invalid JSON ({e}): {}",
@@ -318,10 +295,11 @@ impl AnthropicClient {
             cost_usd: 0.0,
         };
         let reported = format!("anthropic/{model}");
-        usage.cost_usd = self
-            .config
-            .prices
-            .cost(&[&self.model_id, &reported], &usage, cache_write);
+        usage.cost_usd =
+            self.config
+                .options
+                .prices
+                .cost(&[&self.model_id, &reported], &usage, cache_write);
         Ok(LmResponse {
             text,
             finish_reason,
@@ -346,7 +324,12 @@ impl Lm for AnthropicClient {
         let body = self.body(&request)?;
         let reply = self
             .transport
-            .post_json(&self.url, &self.headers, body, self.config.api_key.as_ref())
+            .post_json(
+                &self.url,
+                &self.headers,
+                body,
+                self.config.options.api_key.as_ref(),
+            )
             .await?;
         let mut response = self.parse(&reply.body)?;
         response.retries = reply.retries;
@@ -410,7 +393,7 @@ mod tests {
 
     use super::super::test_server::{Reply, TestServer};
     use super::*;
-    use crate::lm::{LmParams, Message};
+    use crate::lm::{Backoff, LmParams, Message};
 
     const KEY: &str = "sk-ant-SECRET-777";
 
@@ -549,7 +532,7 @@ mod tests {
         let c = AnthropicConfig::from_model_id_with_env("anthropic/claude-sonnet-4-20250514", &env)
             .unwrap();
         assert_eq!(c.model, "claude-sonnet-4-20250514");
-        assert!(c.api_key.is_some());
+        assert!(c.options.api_key.is_some());
         assert!(AnthropicConfig::from_model_id_with_env("anthropic/x", &|_| None).is_err());
     }
 }

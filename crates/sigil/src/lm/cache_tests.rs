@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::lm::{OpenAiClient, OpenAiConfig, Usage};
+use crate::lm::{OpenAiClient, OpenAiConfig, Usage, WithClientOptions};
 use crate::testing::ScriptedLm;
 
 fn counting_lm() -> Arc<ScriptedLm> {

@@ -14,13 +14,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::anthropic::{AnthropicClient, AnthropicConfig};
 use super::cache::{CacheConfig, CachedLm};
 use super::openai::{OpenAiClient, OpenAiConfig};
-use super::pricing::PriceTable;
-use super::retry::Backoff;
+use super::options::{ClientOptions, WithClientOptions};
 use super::{Lm, LmError};
 
 /// An API key. Its `Debug` is redacted, it has no `Display` or `Serialize`, and
@@ -100,7 +98,7 @@ pub const PROVIDERS: &[&str] = &["openai", "anthropic", "ollama"];
 ///
 /// ```no_run
 /// # fn demo() -> Result<(), sigil::lm::LmError> {
-/// use sigil::lm::{LmConfig, CacheConfig, lm_from_config};
+/// use sigil::lm::{CacheConfig, LmConfig, WithClientOptions, lm_from_config};
 /// let lm = lm_from_config(
 ///     LmConfig::new("openai/Qwen2.5-7B-Instruct")
 ///         .base_url("http://localhost:8000/v1")
@@ -113,21 +111,23 @@ pub const PROVIDERS: &[&str] = &["openai", "anthropic", "ollama"];
 pub struct LmConfig {
     /// `provider/model`.
     pub model: String,
-    pub base_url: Option<String>,
-    pub api_key: Option<ApiKey>,
-    pub timeout: Option<Duration>,
-    pub max_concurrency: Option<usize>,
-    pub max_retries: Option<u32>,
-    pub backoff: Option<Backoff>,
+    /// Endpoint, key and transport, for whichever client the model id picks (setters in
+    /// [`WithClientOptions`]). An endpoint or key left unset comes from the environment.
+    pub options: ClientOptions,
     /// Whether the (OpenAI-compatible) server enforces JSON schemas.
     pub structured_output: Option<bool>,
     /// The `response_format` dialect of an OpenAI-compatible server.
     pub response_format_style: Option<super::openai::ResponseFormatStyle>,
     /// Whether the (llama.cpp) server takes GBNF grammars (see [`OpenAiConfig::grammar`]).
     pub grammar: Option<bool>,
-    pub prices: Option<Arc<PriceTable>>,
     /// Wrap the client in a [`CachedLm`] with this cache.
     pub cache: Option<CacheConfig>,
+}
+
+impl WithClientOptions for LmConfig {
+    fn client_options(&mut self) -> &mut ClientOptions {
+        &mut self.options
+    }
 }
 
 impl LmConfig {
@@ -136,30 +136,6 @@ impl LmConfig {
             model: model.into(),
             ..Default::default()
         }
-    }
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
-        self
-    }
-    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
-        self.api_key = Some(key.into());
-        self
-    }
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-    pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.max_concurrency = Some(n);
-        self
-    }
-    pub fn max_retries(mut self, n: u32) -> Self {
-        self.max_retries = Some(n);
-        self
-    }
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = Some(backoff);
-        self
     }
     pub fn structured_output(mut self, yes: bool) -> Self {
         self.structured_output = Some(yes);
@@ -171,10 +147,6 @@ impl LmConfig {
     }
     pub fn grammar(mut self, yes: bool) -> Self {
         self.grammar = Some(yes);
-        self
-    }
-    pub fn prices(mut self, prices: Arc<PriceTable>) -> Self {
-        self.prices = Some(prices);
         self
     }
     pub fn cache(mut self, cache: CacheConfig) -> Self {
@@ -200,36 +172,10 @@ pub(crate) fn lm_from_config_with_env(
     env: EnvLookup<'_>,
 ) -> Result<Arc<dyn Lm>, LmError> {
     let (provider, _) = split_model_id(&config.model)?;
-    // The settings both HTTP clients share, applied the same way to either config.
-    macro_rules! apply_shared {
-        ($c:ident) => {
-            if let Some(url) = &config.base_url {
-                $c.base_url = url.clone();
-            }
-            if config.api_key.is_some() {
-                $c.api_key = config.api_key.clone();
-            }
-            if let Some(t) = config.timeout {
-                $c.timeout = t;
-            }
-            if let Some(n) = config.max_concurrency {
-                $c.max_concurrency = n;
-            }
-            if let Some(n) = config.max_retries {
-                $c.max_retries = n;
-            }
-            if let Some(b) = &config.backoff {
-                $c.backoff = b.clone();
-            }
-            if let Some(p) = &config.prices {
-                $c.prices = p.clone();
-            }
-        };
-    }
     let lm: Arc<dyn Lm> = match provider {
         "openai" | "ollama" => {
             let mut c = OpenAiConfig::from_env_unchecked(&config.model, env)?;
-            apply_shared!(c);
+            c.options = c.options.under(config.options);
             if config.structured_output.is_some() {
                 c.structured_output = config.structured_output;
             }
@@ -244,7 +190,7 @@ pub(crate) fn lm_from_config_with_env(
         }
         "anthropic" => {
             let mut c = AnthropicConfig::from_env_unchecked(&config.model, env)?;
-            apply_shared!(c);
+            c.options = c.options.under(config.options);
             c.require_credentials()?;
             Arc::new(AnthropicClient::new(c)?)
         }

@@ -9,6 +9,7 @@ mod cache;
 mod config;
 mod gbnf;
 mod openai;
+mod options;
 mod pricing;
 mod retry;
 #[cfg(test)]
@@ -25,6 +26,7 @@ pub use openai::{
     OLLAMA_BASE_URL, OPENAI_BASE_URL, OpenAiClient, OpenAiConfig, ResponseFormatStyle,
     TokenLimitParam,
 };
+pub use options::{ClientOptions, WithClientOptions};
 pub use pricing::{Price, PriceTable};
 pub use retry::{Backoff, parse_http_date, parse_retry_after};
 pub use types::*;

@@ -2,8 +2,6 @@
 //! llama.cpp server).
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
@@ -12,8 +10,8 @@ use serde_json::{Value, json};
 
 use super::config::{ApiKey, EnvLookup, env_bool, env_first, env_nonempty, process_env};
 use super::gbnf;
-use super::pricing::PriceTable;
-use super::retry::{Backoff, HttpTransport, scrub};
+use super::options::{ClientOptions, WithClientOptions};
+use super::retry::{HttpTransport, scrub};
 use super::{Lm, LmError, LmRequest, LmResponse, Message, OutputConstraint, Usage};
 
 /// The default base URL.
@@ -49,17 +47,9 @@ pub struct OpenAiConfig {
     pub provider: String,
     /// The model name sent to the server (`gpt-4o-mini`, `meta-llama/Llama-3.1-8B-Instruct`).
     pub model: String,
-    /// Up to and including the version segment: `https://api.openai.com/v1`, `http://localhost:8000/v1`.
-    pub base_url: String,
-    /// Optional: local servers usually take none.
-    pub api_key: Option<ApiKey>,
-    /// Per HTTP attempt, body included.
-    pub timeout: Duration,
-    /// Requests in flight at once through this client.
-    pub max_concurrency: usize,
-    /// Retries after the first attempt on 408, 429, 5xx, timeouts and connection errors.
-    pub max_retries: u32,
-    pub backoff: Backoff,
+    /// Endpoint, key and transport (see [`WithClientOptions`] for the setters). No base
+    /// URL: OpenAI's (Ollama's for `ollama/`).
+    pub options: ClientOptions,
     /// Whether the server enforces `response_format` JSON schemas. `None`: only
     /// `api.openai.com` is assumed to.
     pub structured_output: Option<bool>,
@@ -77,7 +67,12 @@ pub struct OpenAiConfig {
     /// `None`: `max_completion_tokens` for OpenAI's reasoning models on api.openai.com,
     /// else `max_tokens`.
     pub token_limit_param: Option<TokenLimitParam>,
-    pub prices: Arc<PriceTable>,
+}
+
+impl WithClientOptions for OpenAiConfig {
+    fn client_options(&mut self) -> &mut ClientOptions {
+        &mut self.options
+    }
 }
 
 impl OpenAiConfig {
@@ -86,26 +81,20 @@ impl OpenAiConfig {
     /// requests, 3 retries.
     pub fn new(model: impl AsRef<str>) -> Self {
         let model = model.as_ref();
-        let (provider, name, base) = match model.split_once('/') {
-            Some(("openai", m)) => ("openai", m, OPENAI_BASE_URL),
-            Some(("ollama", m)) => ("ollama", m, OLLAMA_BASE_URL),
-            _ => ("openai", model, OPENAI_BASE_URL),
+        let (provider, name) = match model.split_once('/') {
+            Some(("openai", m)) => ("openai", m),
+            Some(("ollama", m)) => ("ollama", m),
+            _ => ("openai", model),
         };
         OpenAiConfig {
             provider: provider.to_string(),
             model: name.to_string(),
-            base_url: base.to_string(),
-            api_key: None,
-            timeout: Duration::from_secs(120),
-            max_concurrency: 16,
-            max_retries: 3,
-            backoff: Backoff::default(),
+            options: ClientOptions::default(),
             structured_output: None,
             strict_json_schema: true,
             response_format_style: ResponseFormatStyle::default(),
             grammar: false,
             token_limit_param: None,
-            prices: PriceTable::shared_builtin(),
         }
     }
 
@@ -140,20 +129,22 @@ impl OpenAiConfig {
         }
         if c.provider == "ollama" {
             if let Some(url) = env_nonempty(env, "OLLAMA_BASE_URL") {
-                c.base_url = url;
+                c.options.base_url = Some(url);
             }
             return Ok(c);
         }
-        c.api_key = env_nonempty(env, "OPENAI_API_KEY").map(ApiKey::new);
+        c.options.api_key = env_nonempty(env, "OPENAI_API_KEY").map(ApiKey::new);
         if let Some(url) = env_first(env, &["SIGIL_OPENAI_BASE_URL", "OPENAI_BASE_URL"]) {
-            c.base_url = url;
+            c.options.base_url = Some(url);
         }
         Ok(c)
     }
 
     /// OpenAI itself needs a key; other servers may not.
     pub(crate) fn require_credentials(&self) -> Result<(), LmError> {
-        if self.api_key.is_none() && self.base_url.trim_end_matches('/') == OPENAI_BASE_URL {
+        if self.options.api_key.is_none()
+            && self.endpoint().trim_end_matches('/') == OPENAI_BASE_URL
+        {
             return Err(LmError::Config(format!(
                 "OPENAI_API_KEY is not set (needed for `{}/{}`); set it, or set \
                  SIGIL_OPENAI_BASE_URL to use a local OpenAI-compatible server",
@@ -163,30 +154,16 @@ impl OpenAiConfig {
         Ok(())
     }
 
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
+    /// The server's base URL: the one set, else the provider's.
+    pub fn endpoint(&self) -> &str {
+        let default = if self.provider == "ollama" {
+            OLLAMA_BASE_URL
+        } else {
+            OPENAI_BASE_URL
+        };
+        self.options.base_url_or(default)
     }
-    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
-        self.api_key = Some(key.into());
-        self
-    }
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-    pub fn max_concurrency(mut self, n: usize) -> Self {
-        self.max_concurrency = n;
-        self
-    }
-    pub fn max_retries(mut self, n: u32) -> Self {
-        self.max_retries = n;
-        self
-    }
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = backoff;
-        self
-    }
+
     pub fn structured_output(mut self, yes: bool) -> Self {
         self.structured_output = Some(yes);
         self
@@ -206,10 +183,6 @@ impl OpenAiConfig {
     }
     pub fn token_limit_param(mut self, param: TokenLimitParam) -> Self {
         self.token_limit_param = Some(param);
-        self
-    }
-    pub fn prices(mut self, prices: Arc<PriceTable>) -> Self {
-        self.prices = prices;
         self
     }
 }
@@ -239,12 +212,12 @@ impl fmt::Debug for OpenAiClient {
             .field("url", &self.url)
             .field(
                 "api_key",
-                &self.config.api_key.as_ref().map(|_| "<redacted>"),
+                &self.config.options.api_key.as_ref().map(|_| "<redacted>"),
             )
             .field("structured_output", &self.structured)
-            .field("timeout", &self.config.timeout)
-            .field("max_concurrency", &self.config.max_concurrency)
-            .field("max_retries", &self.config.max_retries)
+            .field("timeout", &self.config.options.timeout)
+            .field("max_concurrency", &self.config.options.max_concurrency)
+            .field("max_retries", &self.config.options.max_retries)
             .finish()
     }
 }
@@ -261,8 +234,8 @@ fn is_reasoning_model(model: &str) -> bool {
 
 impl OpenAiClient {
     pub fn new(config: OpenAiConfig) -> Result<Self, LmError> {
-        let base = config.base_url.trim_end_matches('/');
-        let parsed = reqwest::Url::parse(base)
+        let base = config.endpoint().trim_end_matches('/').to_string();
+        let parsed = reqwest::Url::parse(&base)
             .map_err(|e| LmError::Config(format!("invalid OpenAI base URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(LmError::Config(
@@ -271,7 +244,12 @@ impl OpenAiClient {
         }
         let on_openai = host_of(&parsed) == "api.openai.com";
         let mut headers = HeaderMap::new();
-        if let Some(key) = config.api_key.as_ref().filter(|k| !k.expose().is_empty()) {
+        if let Some(key) = config
+            .options
+            .api_key
+            .as_ref()
+            .filter(|k| !k.expose().is_empty())
+        {
             let mut v =
                 HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
                     LmError::Config(
@@ -292,10 +270,10 @@ impl OpenAiClient {
                 });
         let transport = HttpTransport::new(
             &config.provider,
-            config.timeout,
-            config.max_concurrency,
-            config.max_retries,
-            config.backoff.clone(),
+            config.options.timeout,
+            config.options.max_concurrency,
+            config.options.max_retries,
+            config.options.backoff.clone(),
         )?;
         Ok(OpenAiClient {
             model_id: format!("{}/{}", config.provider, config.model),
@@ -373,7 +351,7 @@ impl OpenAiClient {
             provider: self.config.provider.clone(),
             message,
         };
-        let secret = self.config.api_key.as_ref();
+        let secret = self.config.options.api_key.as_ref();
         let parsed: ChatResponse = serde_json::from_slice(body).map_err(|e| {
             bad(format!(
                 "invalid JSON ({e}): {}",
@@ -437,6 +415,7 @@ impl OpenAiClient {
         let reported = format!("{}/{}", self.config.provider, model);
         usage.cost_usd = self
             .config
+            .options
             .prices
             .cost(&[&self.model_id, &reported], &usage, 0);
         Ok(LmResponse {
@@ -497,7 +476,12 @@ impl Lm for OpenAiClient {
         let body = self.body(&request)?;
         let reply = self
             .transport
-            .post_json(&self.url, &self.headers, body, self.config.api_key.as_ref())
+            .post_json(
+                &self.url,
+                &self.headers,
+                body,
+                self.config.options.api_key.as_ref(),
+            )
             .await?;
         let mut response = self.parse(&reply.body)?;
         response.retries = reply.retries;

@@ -1,8 +1,9 @@
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::super::test_server::{Reply, TestServer, closed_port_url};
 use super::*;
-use crate::lm::LmParams;
+use crate::lm::{Backoff, LmParams};
 use crate::testing::OpenAiBody;
 
 const KEY: &str = "sk-test-SECRET-4242";
@@ -379,7 +380,7 @@ fn defaults_and_env() {
     };
     let c = OpenAiConfig::from_model_id_with_env("openai/meta-llama/Llama-3.1-8B", &env).unwrap();
     assert_eq!(c.model, "meta-llama/Llama-3.1-8B");
-    assert_eq!(c.base_url, "http://b:2/v1/");
+    assert_eq!(c.endpoint(), "http://b:2/v1/");
     assert_eq!(c.structured_output, Some(true));
     let lm = OpenAiClient::new(c).unwrap();
     assert_eq!(lm.url, "http://b:2/v1/chat/completions");

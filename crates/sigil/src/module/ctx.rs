@@ -154,6 +154,14 @@ impl Ctx {
             ..self.clone()
         }
     }
+    /// [`with_adapter`](Self::with_adapter) for an adapter already shared, such as
+    /// one from [`adapter::by_name`](crate::adapter::by_name).
+    pub fn with_adapter_arc(&self, adapter: Arc<dyn Adapter>) -> Self {
+        Ctx {
+            adapter,
+            ..self.clone()
+        }
+    }
     pub fn with_fallback(&self, fallback: FallbackPolicy) -> Self {
         Ctx {
             fallback,
