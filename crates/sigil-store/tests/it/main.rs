@@ -7,4 +7,5 @@ mod crash_and_bad_input;
 // Needs a running Arize Phoenix (scripts/phoenix-env.sh); `scripts/test` runs it.
 #[cfg(feature = "phoenix-tests")]
 mod phoenix_export;
+mod program_support;
 mod queries;

@@ -17,6 +17,8 @@ use sigil::prelude::*;
 use sigil::trace::otlp::{OtlpConfig, OtlpExporter};
 use sigil::trace::{ProgramInfo, SpanCollector};
 
+use crate::program_support::TwoStep;
+
 fn phoenix_url() -> String {
     match std::env::var("SIGIL_TEST_PHOENIX_URL") {
         Ok(u) if !u.trim().is_empty() => u.trim().trim_end_matches('/').to_string(),
@@ -69,34 +71,6 @@ impl Lm for CountingLm {
     }
 }
 
-struct TwoStep {
-    query: Predict,
-    answer: Predict,
-}
-
-#[async_trait]
-impl Module for TwoStep {
-    sigil::submodules!(query, answer);
-    fn name(&self) -> &str {
-        "TwoStep"
-    }
-    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
-        let question = inputs.get_str("question").unwrap_or_default();
-        let q = self
-            .query
-            .call(ctx, Example::new().input("question", question.clone()))
-            .await?;
-        self.answer
-            .call(
-                ctx,
-                Example::new()
-                    .input("question", question)
-                    .input("query", q.get_str("query").unwrap_or_default()),
-            )
-            .await
-    }
-}
-
 async fn phoenix_spans(url: &str, project: &str) -> Vec<Value> {
     let client = reqwest::Client::new();
     let resp = client
@@ -123,10 +97,7 @@ async fn two_module_program_spans_arrive_in_phoenix() {
     .unwrap();
     let exporter = Arc::new(exporter);
     let collector = SpanCollector::builder().sink(exporter.clone()).build();
-    let program = TwoStep {
-        query: Predict::parse("question -> query").unwrap(),
-        answer: Predict::parse("question, query -> answer").unwrap(),
-    };
+    let program = TwoStep::new();
     let ctx = Ctx::new(CountingLm)
         .with_hook(collector.clone())
         .with_program(ProgramInfo::uncompiled("two-step"));

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use serde_json::json;
 use sigil::prelude::*;
 use sigil::trace::{
@@ -15,33 +14,7 @@ use sigil_store::{Retention, Store, StoreSink, TraceFilter};
 use sigil_testkit::ScriptedLm;
 use sigil_testkit::chat;
 
-struct TwoStep {
-    query: Predict,
-    answer: Predict,
-}
-
-#[async_trait]
-impl Module for TwoStep {
-    sigil::submodules!(query, answer);
-    fn name(&self) -> &str {
-        "TwoStep"
-    }
-    async fn forward(&self, ctx: &CallCtx<'_>, inputs: Example) -> Result<Prediction, ModuleError> {
-        let question = inputs.get_str("question").unwrap_or_default();
-        let q = self
-            .query
-            .call(ctx, Example::new().input("question", question.clone()))
-            .await?;
-        self.answer
-            .call(
-                ctx,
-                Example::new()
-                    .input("question", question)
-                    .input("query", q.get_str("query").unwrap_or_default()),
-            )
-            .await
-    }
-}
+use crate::program_support::TwoStep;
 
 fn lm() -> ScriptedLm {
     ScriptedLm::from_fn(|req| {
@@ -62,10 +35,7 @@ async fn traced_program_lands_in_the_store_and_is_queryable() {
     let dir = tempfile::tempdir().unwrap();
     let sink = Arc::new(StoreSink::open(dir.path().join("t.db")).unwrap());
     let collector = SpanCollector::builder().sink(sink.clone()).build();
-    let program = TwoStep {
-        query: Predict::parse("question -> query").unwrap(),
-        answer: Predict::parse("question, query -> answer").unwrap(),
-    };
+    let program = TwoStep::new();
     let base = Ctx::new(lm())
         .with_hook(collector.clone())
         .with_fallback(sigil::adapter::FallbackPolicy::Off);
