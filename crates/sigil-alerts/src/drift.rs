@@ -23,7 +23,7 @@ use sigil::trace::SpanKind;
 
 use sigil_store::{Store, TraceFilter};
 
-use crate::lexical::select_text;
+use crate::lexical::{select_text, trainset_texts};
 use crate::{AlertError, AlertReport, AlertStatus, Check, RuleSet, evaluate, parse_window};
 
 /// The default cosine below which an input counts as far from the trainset.
@@ -97,27 +97,7 @@ impl EmbeddingDrift {
         path: &Path,
         fields: &[String],
     ) -> Result<Self, String> {
-        let csv = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        let data = if csv {
-            sigil::data::load_csv(path, &[])
-        } else {
-            sigil::data::load_jsonl(path, &[])
-        }
-        .map_err(|e| format!("cannot load trainset {}: {e}", path.display()))?;
-        let texts: Vec<String> = data
-            .examples
-            .iter()
-            .map(|e| {
-                let m: serde_json::Map<String, serde_json::Value> = e
-                    .values()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                select_text(&m, fields)
-            })
-            .collect();
+        let texts = trainset_texts(path, fields)?;
         Self::new(embedder, &texts)
             .await
             .map_err(|e| format!("embedding trainset {}: {e}", path.display()))

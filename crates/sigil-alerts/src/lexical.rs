@@ -25,10 +25,9 @@ pub(crate) fn select_text(
     out
 }
 
-pub(crate) fn load_trainset(
-    path: &Path,
-    fields: &[String],
-) -> Result<Vec<HashSet<String>>, String> {
+/// Each example of the JSONL or CSV trainset at `path` as one text: its `fields`
+/// (every field when empty). Shared by the lexical and the embedding drift measures.
+pub(crate) fn trainset_texts(path: &Path, fields: &[String]) -> Result<Vec<String>, String> {
     let csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
@@ -47,8 +46,18 @@ pub(crate) fn load_trainset(
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            tokens(&select_text(&m, fields))
+            select_text(&m, fields)
         })
+        .collect())
+}
+
+pub(crate) fn load_trainset(
+    path: &Path,
+    fields: &[String],
+) -> Result<Vec<HashSet<String>>, String> {
+    Ok(trainset_texts(path, fields)?
+        .iter()
+        .map(|t| tokens(t))
         .collect())
 }
 
