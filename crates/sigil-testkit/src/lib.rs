@@ -16,11 +16,13 @@ pub mod completion;
 mod diff;
 pub mod expect;
 pub mod lm;
+mod request;
 
 pub use cli::{Cli, CliOutput};
 pub use completion::{OpenAiBody, chat};
 pub use expect::{ExpectedSpan, SpanMismatch};
 pub use lm::ScriptedLm;
+pub use request::field_of;
 
 #[cfg(test)]
 mod tests;

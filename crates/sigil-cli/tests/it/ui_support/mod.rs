@@ -13,25 +13,10 @@ use std::time::Duration;
 use sigil::lm::{LmRequest, Role};
 use sigil::optimize::{BootstrapFewShotWithRandomSearch, Copro, EngineConfig, Optimizer};
 use sigil::prelude::*;
-use sigil_testkit::{Cli, ScriptedLm, chat};
+use sigil_testkit::{Cli, ScriptedLm, chat, field_of};
 
 /// The completion with markup that must show as text.
 pub const SCRIPT_COMPLETION: &str = "<script>alert(1)</script> Paris";
-
-fn field_of(req: &LmRequest, field: &str) -> String {
-    let last = req
-        .messages
-        .last()
-        .map(|m| m.content.as_str())
-        .unwrap_or("");
-    let marker = format!("[[ ## {field} ## ]]\n");
-    last.split(&marker)
-        .nth(1)
-        .and_then(|rest| rest.lines().next())
-        .unwrap_or("")
-        .trim()
-        .to_string()
-}
 
 fn first_output(req: &LmRequest) -> String {
     let sys = req

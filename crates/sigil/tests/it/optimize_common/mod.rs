@@ -8,24 +8,9 @@ use std::sync::Arc;
 use sigil::lm::{LmRequest, Role};
 use sigil::prelude::*;
 use sigil_testkit::ScriptedLm;
+pub use sigil_testkit::field_of;
 
 pub use sigil_testkit::chat;
-
-/// The value of input field `field` in the request's last user message.
-pub fn field_of(req: &LmRequest, field: &str) -> String {
-    let last = req
-        .messages
-        .last()
-        .map(|m| m.content.as_str())
-        .unwrap_or("");
-    let marker = format!("[[ ## {field} ## ]]\n");
-    last.split(&marker)
-        .nth(1)
-        .and_then(|rest| rest.lines().next())
-        .unwrap_or("")
-        .trim()
-        .to_string()
-}
 
 /// The N of "what is the code for N?" in the request.
 pub fn number_of(req: &LmRequest) -> Option<u64> {
