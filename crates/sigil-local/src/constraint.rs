@@ -1,37 +1,24 @@
-//! Constrained decoding: the output constraints of [`OutputConstraint`] compiled into a
-//! character-level pushdown matcher. The engine keeps only tokens whose text the matcher
-//! accepts, allows end-of-turn only in an accepting state, and when the token budget
-//! runs out appends the shortest completion, so a constrained answer always parses.
+//! Constrained decoding: a character-level pushdown matcher over a constraint's
+//! [`Node`] tree, the one representation `sigil::lm::constraint` compiles every
+//! [`OutputConstraint`] to (the GBNF printer for hosted llama.cpp servers reads the
+//! same tree, so both accept the same strings). The engine keeps only tokens whose text
+//! the matcher accepts, allows end-of-turn only in an accepting state, and when the
+//! token budget runs out appends the shortest completion, so a constrained answer
+//! always parses.
 //!
-//! Grammars: a choice among strings; the ChatAdapter's `[[ ## field ## ]]` sections with
-//! typed values (free text, int, float, bool, enum, JSON list / dict / object); JSON for a
-//! JSON-schema subset (objects with their properties in order, arrays, strings, numbers,
-//! integers, booleans, null, enums, const, `$ref` to `$defs`, nullable unions).
+//! The matcher is deterministic: it never backtracks. Where a node could end or go on
+//! (a choice that is a prefix of another, free text), it goes on while the text still
+//! fits, and free text ends only at a blank line, which is how the compiled tree uses
+//! them.
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use sigil::lm::OutputConstraint;
-use sigil::signature::FieldType;
+use sigil::lm::constraint::{
+    CHAT_TEXT_NOT_FIRST, CompiledConstraint, MAX_FRACTION_DIGITS, MAX_INT_DIGITS, Node,
+};
 
 use crate::error::{LocalError, Result};
-
-const MAX_DEPTH: usize = 24;
-const MAX_NUM_LEN: usize = 18;
-
-#[derive(Debug)]
-enum Node {
-    Lit(String),
-    Choice(Vec<String>),
-    Int,
-    Float,
-    /// Free text up to a blank line (the ChatAdapter's `str` value).
-    ChatStr,
-    JsonStr,
-    Seq(Vec<Arc<Node>>),
-    Arr(Arc<Node>),
-    Dict(Arc<Node>),
-}
 
 /// A compiled constraint.
 #[derive(Clone, Debug)]
@@ -53,13 +40,23 @@ enum ArrState {
     AfterItem,
 }
 
+/// Where a JSON string is: before its opening quote, inside, after a backslash, or
+/// with this many hex digits of a `\u` escape still to come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StrState {
+    Open,
+    Inside,
+    Escape,
+    Hex(u8),
+}
+
 #[derive(Clone, Debug)]
 enum Frame {
     Pending(Arc<Node>),
     Lit(Arc<Node>, usize),
     Choice(Arc<Node>, String),
     Num { float: bool, s: String },
-    JsonStr { state: u8, len: usize },
+    JsonStr(StrState),
     ChatStr { len: usize, pending_nl: bool },
     Arr(Arc<Node>, ArrState),
     Dict(Arc<Node>, ArrState),
@@ -79,174 +76,17 @@ enum Step {
 }
 
 fn lit(s: impl Into<String>) -> Arc<Node> {
-    Arc::new(Node::Lit(s.into()))
-}
-
-fn choice(opts: Vec<String>) -> Result<Arc<Node>> {
-    if opts.is_empty() {
-        return Err(LocalError::Constraint(
-            "impossible constraint: an empty set of choices".into(),
-        ));
-    }
-    if opts.iter().any(String::is_empty) {
-        return Err(LocalError::Constraint(
-            "impossible constraint: an empty choice".into(),
-        ));
-    }
-    Ok(Arc::new(Node::Choice(opts)))
-}
-
-fn bool_node(json: bool) -> Arc<Node> {
-    let (t, f) = if json {
-        ("true", "false")
-    } else {
-        ("True", "False")
-    };
-    Arc::new(Node::Choice(vec![t.into(), f.into()]))
-}
-
-/// The JSON grammar of a field type (inside lists, dicts and JSON answers).
-fn json_of_type(ty: &FieldType, depth: usize) -> Result<Arc<Node>> {
-    if depth > MAX_DEPTH {
-        return Err(LocalError::Constraint("type nested too deeply".into()));
-    }
-    Ok(match ty {
-        FieldType::Str => Arc::new(Node::JsonStr),
-        FieldType::Int => Arc::new(Node::Int),
-        FieldType::Float => Arc::new(Node::Float),
-        FieldType::Bool => bool_node(true),
-        FieldType::List { item } => Arc::new(Node::Arr(json_of_type(item, depth + 1)?)),
-        FieldType::Dict { value } => Arc::new(Node::Dict(json_of_type(value, depth + 1)?)),
-        FieldType::Optional { inner } => json_of_type(inner, depth + 1)?,
-        FieldType::Literal { choices } => choice(
-            choices
-                .iter()
-                .map(|c| Value::String(c.clone()).to_string())
-                .collect(),
-        )?,
-        FieldType::Object { schema, .. } => json_of_schema(schema, schema, depth + 1)?,
-    })
-}
-
-/// The grammar of a ChatAdapter field value.
-fn chat_value(ty: &FieldType) -> Result<Arc<Node>> {
-    Ok(match ty {
-        FieldType::Str => Arc::new(Node::ChatStr),
-        FieldType::Int => Arc::new(Node::Int),
-        FieldType::Float => Arc::new(Node::Float),
-        FieldType::Bool => bool_node(false),
-        FieldType::Literal { choices } => choice(choices.clone())?,
-        FieldType::Optional { inner } => chat_value(inner)?,
-        other => json_of_type(other, 0)?,
-    })
-}
-
-fn resolve_ref<'a>(root: &'a Value, r: &str) -> Option<&'a Value> {
-    let path = r.strip_prefix("#/")?;
-    path.split('/').try_fold(root, |v, seg| v.get(seg))
-}
-
-fn json_of_schema(s: &Value, root: &Value, depth: usize) -> Result<Arc<Node>> {
-    if depth > MAX_DEPTH {
-        return Err(LocalError::Constraint(
-            "JSON schema nested too deeply (or recursive)".into(),
-        ));
-    }
-    if let Some(r) = s.get("$ref").and_then(Value::as_str) {
-        let target = resolve_ref(root, r)
-            .ok_or_else(|| LocalError::Constraint(format!("unresolved $ref {r}")))?;
-        return json_of_schema(target, root, depth + 1);
-    }
-    if let Some(c) = s.get("const") {
-        return Ok(lit(c.to_string()));
-    }
-    if let Some(e) = s.get("enum").and_then(Value::as_array) {
-        return choice(e.iter().map(Value::to_string).collect());
-    }
-    for key in ["anyOf", "oneOf", "allOf"] {
-        if let Some(opts) = s.get(key).and_then(Value::as_array) {
-            let pick = opts
-                .iter()
-                .find(|o| o.get("type").and_then(Value::as_str) != Some("null"))
-                .or(opts.first())
-                .ok_or_else(|| LocalError::Constraint(format!("empty {key}")))?;
-            return json_of_schema(pick, root, depth + 1);
-        }
-    }
-    let ty = match s.get("type") {
-        Some(Value::String(t)) => t.as_str(),
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .unwrap_or("null"),
-        _ if s.get("properties").is_some() => "object",
-        _ if s.get("items").is_some() => "array",
-        _ => "string",
-    };
-    Ok(match ty {
-        "string" => Arc::new(Node::JsonStr),
-        "integer" => Arc::new(Node::Int),
-        "number" => Arc::new(Node::Float),
-        "boolean" => bool_node(true),
-        "null" => lit("null"),
-        "array" => {
-            let item = match s.get("items") {
-                Some(i) => json_of_schema(i, root, depth + 1)?,
-                None => Arc::new(Node::JsonStr),
-            };
-            Arc::new(Node::Arr(item))
-        }
-        "object" => match s.get("properties").and_then(Value::as_object) {
-            Some(props) if !props.is_empty() => {
-                let mut seq = vec![lit("{")];
-                for (i, (k, v)) in props.iter().enumerate() {
-                    let sep = if i == 0 { "" } else { ", " };
-                    seq.push(lit(format!("{sep}{}: ", Value::String(k.clone()))));
-                    seq.push(json_of_schema(v, root, depth + 1)?);
-                }
-                seq.push(lit("}"));
-                Arc::new(Node::Seq(seq))
-            }
-            _ => {
-                let value = match s.get("additionalProperties") {
-                    Some(v @ Value::Object(_)) => json_of_schema(v, root, depth + 1)?,
-                    _ => Arc::new(Node::JsonStr),
-                };
-                Arc::new(Node::Dict(value))
-            }
-        },
-        other => {
-            return Err(LocalError::Constraint(format!(
-                "JSON schema type {other:?} is not supported"
-            )));
-        }
-    })
+    Arc::new(Node::Literal(s.into()))
 }
 
 impl Grammar {
     /// Compiles a constraint; an impossible or unsupported one is an error.
     pub fn compile(c: &OutputConstraint) -> Result<Grammar> {
-        let root = match c {
-            OutputConstraint::Choice { choices } => choice(choices.clone())?,
-            OutputConstraint::ChatFields { fields } => {
-                if fields.is_empty() {
-                    return Err(LocalError::Constraint(
-                        "impossible constraint: no output fields".into(),
-                    ));
-                }
-                let mut seq = Vec::new();
-                for (i, (name, ty)) in fields.iter().enumerate() {
-                    let sep = if i == 0 { "" } else { "\n\n" };
-                    seq.push(lit(format!("{sep}[[ ## {name} ## ]]\n")));
-                    seq.push(chat_value(ty)?);
-                }
-                seq.push(lit("\n\n[[ ## completed ## ]]"));
-                Arc::new(Node::Seq(seq))
-            }
-            OutputConstraint::JsonSchema { schema, .. } => json_of_schema(schema, schema, 0)?,
-        };
-        Ok(Grammar { root })
+        let compiled =
+            CompiledConstraint::new(c).map_err(|e| LocalError::Constraint(e.to_string()))?;
+        Ok(Grammar {
+            root: compiled.root().clone(),
+        })
     }
 
     pub fn start(&self) -> MatchState {
@@ -258,7 +98,7 @@ impl Grammar {
 
 fn expand(node: &Arc<Node>) -> Vec<Frame> {
     match &**node {
-        Node::Lit(_) => vec![Frame::Lit(node.clone(), 0)],
+        Node::Literal(_) => vec![Frame::Lit(node.clone(), 0)],
         Node::Choice(_) => vec![Frame::Choice(node.clone(), String::new())],
         Node::Int => vec![Frame::Num {
             float: false,
@@ -268,18 +108,18 @@ fn expand(node: &Arc<Node>) -> Vec<Frame> {
             float: true,
             s: String::new(),
         }],
-        Node::ChatStr => vec![Frame::ChatStr {
+        Node::ChatText => vec![Frame::ChatStr {
             len: 0,
             pending_nl: false,
         }],
-        Node::JsonStr => vec![Frame::JsonStr { state: 0, len: 0 }],
+        Node::JsonString => vec![Frame::JsonStr(StrState::Open)],
         Node::Seq(items) => items
             .iter()
             .rev()
             .map(|n| Frame::Pending(n.clone()))
             .collect(),
-        Node::Arr(item) => vec![Frame::Arr(item.clone(), ArrState::Open)],
-        Node::Dict(v) => vec![Frame::Dict(v.clone(), ArrState::Open)],
+        Node::List(item) => vec![Frame::Arr(item.clone(), ArrState::Open)],
+        Node::Map(v) => vec![Frame::Dict(v.clone(), ArrState::Open)],
     }
 }
 
@@ -291,26 +131,28 @@ fn optional_space() -> Frame {
     )
 }
 
+/// Whether `s` is a prefix of a number: `-?(0|[1-9][0-9]*)` with at most
+/// [`MAX_INT_DIGITS`] digits, then (`float`) optionally `.` and 1 to
+/// [`MAX_FRACTION_DIGITS`] digits.
 fn num_ok(s: &str, float: bool) -> bool {
-    // A prefix of -?[0-9]+(\.[0-9]+)?
     let b = s.as_bytes();
     let mut i = usize::from(b.first() == Some(&b'-'));
     let digits_start = i;
     while i < b.len() && b[i].is_ascii_digit() {
         i += 1;
     }
-    if i == b.len() {
-        return s.len() <= MAX_NUM_LEN && !(i - digits_start > 1 && b[digits_start] == b'0');
-    }
-    if !float
-        || b[i] != b'.'
-        || i == digits_start
-        || (i - digits_start > 1 && b[digits_start] == b'0')
-    {
+    let int_digits = i - digits_start;
+    if int_digits > MAX_INT_DIGITS || (int_digits > 1 && b[digits_start] == b'0') {
         return false;
     }
-    i += 1;
-    b[i..].iter().all(u8::is_ascii_digit) && s.len() <= MAX_NUM_LEN
+    if i == b.len() {
+        return true;
+    }
+    if !float || b[i] != b'.' || int_digits == 0 {
+        return false;
+    }
+    let fraction = &b[i + 1..];
+    fraction.len() <= MAX_FRACTION_DIGITS && fraction.iter().all(u8::is_ascii_digit)
 }
 
 fn num_complete(s: &str) -> bool {
@@ -322,7 +164,7 @@ impl Frame {
         match self {
             Frame::Pending(n) => Step::Expand(expand(n)),
             Frame::Lit(n, i) => {
-                let Node::Lit(s) = &**n else {
+                let Node::Literal(s) = &**n else {
                     return Step::Reject;
                 };
                 match s[*i..].chars().next() {
@@ -372,25 +214,33 @@ impl Frame {
                     Step::Reject
                 }
             }
-            Frame::JsonStr { state, len } => match (*state, c) {
-                (0, '"') => {
-                    *state = 1;
+            Frame::JsonStr(state) => match (*state, c) {
+                (StrState::Open, '"') => {
+                    *state = StrState::Inside;
                     Step::Consumed
                 }
-                (0, _) => Step::Reject,
-                (1, '"') => Step::Done,
-                (1, '\\') => {
-                    *state = 2;
+                (StrState::Open, _) => Step::Reject,
+                (StrState::Inside, '"') => Step::Done,
+                (StrState::Inside, '\\') => {
+                    *state = StrState::Escape;
                     Step::Consumed
                 }
-                (1, c) if (c as u32) < 0x20 => Step::Reject,
-                (1, _) => {
-                    *len += 1;
+                (StrState::Inside, c) if (c as u32) < 0x20 => Step::Reject,
+                (StrState::Inside, _) => Step::Consumed,
+                (StrState::Escape, '"' | '\\' | '/' | 'n' | 't' | 'r' | 'b' | 'f') => {
+                    *state = StrState::Inside;
                     Step::Consumed
                 }
-                (_, '"' | '\\' | '/' | 'n' | 't' | 'r' | 'b' | 'f') => {
-                    *state = 1;
-                    *len += 1;
+                (StrState::Escape, 'u') => {
+                    *state = StrState::Hex(4);
+                    Step::Consumed
+                }
+                (StrState::Hex(n), c) if c.is_ascii_hexdigit() => {
+                    *state = if n == 1 {
+                        StrState::Inside
+                    } else {
+                        StrState::Hex(n - 1)
+                    };
                     Step::Consumed
                 }
                 _ => Step::Reject,
@@ -412,7 +262,7 @@ impl Frame {
                         *pending_nl = true;
                         Step::Consumed
                     }
-                    c if *len == 0 && (c.is_whitespace() || c == '[') => Step::Reject,
+                    c if *len == 0 && CHAT_TEXT_NOT_FIRST.contains(&c) => Step::Reject,
                     _ => {
                         *len += 1;
                         Step::Consumed
@@ -448,8 +298,9 @@ impl Frame {
                     Step::Expand(vec![
                         self.clone(),
                         Frame::Pending(v),
-                        Frame::Pending(lit(": ")),
-                        Frame::Pending(Arc::new(Node::JsonStr)),
+                        optional_space(),
+                        Frame::Pending(lit(":")),
+                        Frame::Pending(Arc::new(Node::JsonString)),
                     ])
                 }
                 (ArrState::AfterItem, ',') => {
@@ -475,7 +326,7 @@ impl Frame {
         match self {
             Frame::Pending(n) => minimal(n),
             Frame::Lit(n, i) => match &**n {
-                Node::Lit(s) => s[*i..].to_string(),
+                Node::Literal(s) => s[*i..].to_string(),
                 _ => String::new(),
             },
             Frame::Choice(n, p) => match &**n {
@@ -494,9 +345,10 @@ impl Frame {
                     "0".into()
                 }
             }
-            Frame::JsonStr { state: 0, .. } => "\"\"".into(),
-            Frame::JsonStr { state: 1, .. } => "\"".into(),
-            Frame::JsonStr { .. } => "n\"".into(),
+            Frame::JsonStr(StrState::Open) => "\"\"".into(),
+            Frame::JsonStr(StrState::Inside) => "\"".into(),
+            Frame::JsonStr(StrState::Escape) => "n\"".into(),
+            Frame::JsonStr(StrState::Hex(n)) => "0".repeat(usize::from(*n)) + "\"",
             Frame::ChatStr { len: 0, .. } => "N/A".into(),
             Frame::ChatStr { .. } => String::new(),
             Frame::Arr(_, ArrState::Open) => "[]".into(),
@@ -511,18 +363,18 @@ impl Frame {
 
 fn minimal(n: &Arc<Node>) -> String {
     match &**n {
-        Node::Lit(s) => s.clone(),
+        Node::Literal(s) => s.clone(),
         Node::Choice(o) => o
             .iter()
             .min_by_key(|x| x.len())
             .cloned()
             .unwrap_or_default(),
         Node::Int | Node::Float => "0".into(),
-        Node::ChatStr => "N/A".into(),
-        Node::JsonStr => "\"\"".into(),
+        Node::ChatText => "N/A".into(),
+        Node::JsonString => "\"\"".into(),
         Node::Seq(items) => items.iter().map(minimal).collect(),
-        Node::Arr(_) => "[]".into(),
-        Node::Dict(_) => "{}".into(),
+        Node::List(_) => "[]".into(),
+        Node::Map(_) => "{}".into(),
     }
 }
 
@@ -573,13 +425,13 @@ impl MatchState {
     pub fn forced(&self) -> &str {
         match self.stack.last() {
             Some(Frame::Lit(n, i)) => match &**n {
-                Node::Lit(s) => &s[*i..],
+                Node::Literal(s) => &s[*i..],
                 _ => "",
             },
             Some(Frame::Pending(n)) => match &**n {
-                Node::Lit(s) => s,
+                Node::Literal(s) => s,
                 Node::Seq(items) => match items.first().map(|f| &**f) {
-                    Some(Node::Lit(s)) => s,
+                    Some(Node::Literal(s)) => s,
                     _ => "",
                 },
                 _ => "",
@@ -595,98 +447,34 @@ impl MatchState {
 
     /// The shortest text that makes the output complete.
     pub fn completion(&self) -> String {
-        // A free-text value with a pending newline: the newline is dropped by the parser.
-        self.stack.iter().rev().map(Frame::completion).collect()
+        let mut out = String::new();
+        // Free text that ended in a newline: that newline is the first of the blank
+        // line the text's successor starts with, so the successor drops one.
+        let mut newline_written = false;
+        for frame in self.stack.iter().rev() {
+            let c = frame.completion();
+            let c = match c.strip_prefix('\n') {
+                Some(rest) if newline_written => rest.to_string(),
+                _ => c,
+            };
+            if !c.is_empty() {
+                newline_written = false;
+            }
+            if matches!(
+                frame,
+                Frame::ChatStr {
+                    pending_nl: true,
+                    ..
+                }
+            ) {
+                newline_written = true;
+            }
+            out.push_str(&c);
+        }
+        out
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn accepts(c: &OutputConstraint, text: &str) -> bool {
-        let mut st = Grammar::compile(c).unwrap().start();
-        st.feed(text) && st.accepting()
-    }
-
-    #[test]
-    fn choice() {
-        let c = OutputConstraint::Choice {
-            choices: vec!["yes".into(), "no".into(), "yes sir".into()],
-        };
-        assert!(accepts(&c, "yes"));
-        assert!(accepts(&c, "yes sir"));
-        assert!(!accepts(&c, "ye"));
-        assert!(!Grammar::compile(&c).unwrap().start().feed("maybe"));
-        let mut st = Grammar::compile(&c).unwrap().start();
-        assert!(st.feed("n"));
-        assert_eq!(st.completion(), "o");
-        assert!(Grammar::compile(&OutputConstraint::Choice { choices: vec![] }).is_err());
-    }
-
-    #[test]
-    fn chat_fields() {
-        let c = OutputConstraint::ChatFields {
-            fields: vec![
-                ("answer".into(), FieldType::Str),
-                ("n".into(), FieldType::Int),
-                ("ok".into(), FieldType::Bool),
-                ("tags".into(), FieldType::list(FieldType::Str)),
-            ],
-        };
-        let good = "[[ ## answer ## ]]\nParis is\nthe capital\n\n[[ ## n ## ]]\n-42\n\n[[ ## ok ## ]]\nTrue\n\n[[ ## tags ## ]]\n[\"a\", \"b\"]\n\n[[ ## completed ## ]]";
-        let mut st = Grammar::compile(&c).unwrap().start();
-        assert!(st.feed(good));
-        assert!(st.finished());
-        assert!(
-            !Grammar::compile(&c)
-                .unwrap()
-                .start()
-                .feed("[[ ## answer ## ]]\nx\n\n[[ ## n ## ]]\nabc")
-        );
-        let mut st = Grammar::compile(&c).unwrap().start();
-        assert!(st.feed("[[ ## answer ## ]]\nhel"));
-        assert_eq!(
-            st.completion(),
-            "\n\n[[ ## n ## ]]\n0\n\n[[ ## ok ## ]]\nTrue\n\n[[ ## tags ## ]]\n[]\n\n[[ ## completed ## ]]"
-        );
-    }
-
-    #[test]
-    fn json_schema() {
-        let schema = serde_json::json!({
-            "type": "object",
-            "properties": {
-                "name": {"type": "string"},
-                "age": {"type": "integer"},
-                "score": {"type": "number"},
-                "tags": {"type": "array", "items": {"type": "string"}},
-                "kind": {"enum": ["cat", "dog"]},
-                "ok": {"type": "boolean"}
-            },
-            "required": ["name", "age"]
-        });
-        let c = OutputConstraint::JsonSchema {
-            name: "t".into(),
-            schema,
-        };
-        let good = r#"{"name": "Felix \"the\" cat", "age": 3, "score": 1.5, "tags": ["a","b"], "kind": "cat", "ok": false}"#;
-        let mut st = Grammar::compile(&c).unwrap().start();
-        assert!(st.feed(good), "rejected");
-        assert!(st.finished());
-        let mut st = Grammar::compile(&c).unwrap().start();
-        assert!(st.feed(r#"{"name": "Fel"#));
-        let done = format!("{{\"name\": \"Fel{}", st.completion());
-        let v: Value = serde_json::from_str(&done).unwrap();
-        assert_eq!(v["age"], 0);
-        assert!(!Grammar::compile(&c).unwrap().start().feed(r#"{"nam": 1"#));
-        let arr = OutputConstraint::JsonSchema {
-            name: "a".into(),
-            schema: serde_json::json!({"type": "array", "items": {"type": "integer"}}),
-        };
-        assert!(!Grammar::compile(&arr).unwrap().start().feed("[1, ]"));
-        let mut st = Grammar::compile(&arr).unwrap().start();
-        assert!(st.feed("[1, "));
-        assert_eq!(st.completion(), "0]");
-    }
-}
+#[path = "constraint_tests.rs"]
+mod tests;

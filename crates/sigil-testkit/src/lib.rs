@@ -9,18 +9,21 @@
 //! - [`Cli`]: runs a binary with arguments, environment and stdin and returns its
 //!   status, stdout and stderr;
 //! - [`expect`]: span-tree expectations checked against collected spans, failing with
-//!   a diff of the expected and actual trees.
+//!   a diff of the expected and actual trees;
+//! - [`Gbnf`]: a GBNF recognizer, to check grammars without a llama.cpp server.
 
 pub mod cli;
 pub mod completion;
 mod diff;
 pub mod expect;
+pub mod gbnf;
 pub mod lm;
 mod request;
 
 pub use cli::{Cli, CliOutput};
 pub use completion::{OpenAiBody, chat};
 pub use expect::{ExpectedSpan, SpanMismatch};
+pub use gbnf::Gbnf;
 pub use lm::ScriptedLm;
 pub use request::field_of;
 

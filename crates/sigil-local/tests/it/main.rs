@@ -5,6 +5,7 @@ mod common;
 mod embed_common;
 
 mod batched_calls;
+mod constraint_agreement;
 mod embed_load_errors;
 mod embed_long_input_errors;
 mod embed_matches_sentence_transformers;

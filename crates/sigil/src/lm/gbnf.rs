@@ -1,61 +1,42 @@
 //! Output constraints written as GBNF grammars, the grammar language llama.cpp's
 //! servers (`llama-server`, and llama-cpp-python's server) accept in a chat request's
 //! `grammar` field. With it a compatible server decodes only completions the adapter
-//! can parse: the ChatAdapter's `[[ ## field ## ]]` sections with typed values, or one
-//! of a set of strings.
+//! can parse.
 //!
-//! The value grammars match the embedded engine's constrained decoding (`sigil-local`):
-//! free text is non-empty, starts with neither white space nor `[`, and has no blank
-//! line (a blank line ends it); numbers are `-?[0-9]+` with an optional fraction; chat
-//! booleans are `True` / `False`; lists, dicts and nested objects are JSON (a nested
-//! object is any JSON object here, not checked against its schema).
+//! This is a printer: it writes the [`Node`] tree of a [`CompiledConstraint`], the same
+//! tree the embedded engine's matcher (`sigil-local`) reads, so both accept the same
+//! strings. Each node's meaning is documented on [`Node`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::lm::OutputConstraint;
-use crate::signature::FieldType;
+use crate::lm::constraint::{
+    CHAT_TEXT_NOT_FIRST, CompiledConstraint, ConstraintError, MAX_FRACTION_DIGITS, MAX_INT_DIGITS,
+    Node,
+};
 
-/// Deeper types than this are refused (a type that deep is a mistake, and a grammar
-/// for it would be large).
-const MAX_DEPTH: usize = 24;
-
-/// Why a constraint has no grammar.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GrammarError {
-    #[error("impossible constraint: {0}")]
-    Impossible(&'static str),
-    #[error("type nested more than {MAX_DEPTH} levels deep")]
-    TooDeep,
-    #[error("a JSON-schema constraint is sent as response_format, not as a grammar")]
-    JsonSchema,
+/// The GBNF grammar (root rule `root`) of a constraint.
+pub fn grammar(constraint: &OutputConstraint) -> Result<String, ConstraintError> {
+    Ok(print(&CompiledConstraint::new(constraint)?))
 }
 
-/// The GBNF grammar (root rule `root`) of a `Choice` or `ChatFields` constraint.
-pub fn grammar(constraint: &OutputConstraint) -> Result<String, GrammarError> {
-    let mut g = Builder::default();
-    let root = match constraint {
-        OutputConstraint::Choice { choices } => g.choice(choices)?,
-        OutputConstraint::ChatFields { fields } => {
-            if fields.is_empty() {
-                return Err(GrammarError::Impossible("no output fields"));
-            }
-            let mut seq = Vec::with_capacity(fields.len() * 2 + 1);
-            for (i, (name, ty)) in fields.iter().enumerate() {
-                let sep = if i == 0 { "" } else { "\n\n" };
-                seq.push(literal(&format!("{sep}[[ ## {name} ## ]]\n")));
-                seq.push(g.chat_value(ty, 0)?);
-            }
-            seq.push(literal("\n\n[[ ## completed ## ]]"));
-            seq.join(" ")
+/// The GBNF grammar (root rule `root`) of a compiled constraint.
+pub fn print(compiled: &CompiledConstraint) -> String {
+    let mut g = Printer::default();
+    let root = match &**compiled.root() {
+        // The root sequence needs no parentheses.
+        Node::Seq(items) => {
+            let parts: Vec<String> = items.iter().map(|n| g.expr(n)).collect();
+            parts.join(" ")
         }
-        OutputConstraint::JsonSchema { .. } => return Err(GrammarError::JsonSchema),
+        other => g.expr(other),
     };
     let mut out = format!("root ::= {root}\n");
     for (name, body) in &g.rules {
         let _ = writeln!(out, "{name} ::= {body}");
     }
-    Ok(out)
+    out
 }
 
 /// A GBNF string literal.
@@ -66,142 +47,97 @@ fn literal(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                let _ = write!(out, "\\x{:02X}", c as u32);
-            }
-            c => out.push(c),
+            c => escape_into(&mut out, c),
         }
     }
     out.push('"');
     out
 }
 
+/// Writes `c`, escaped if it is a control or white-space character other than a space.
+fn escape_into(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        ' ' => out.push(' '),
+        c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+            let _ = write!(out, "\\x{:02X}", c as u32);
+        }
+        c if c.is_whitespace() || c.is_control() => {
+            let _ = write!(out, "\\u{:04X}", c as u32);
+        }
+        c => out.push(c),
+    }
+}
+
 /// Named helper rules, each written once.
 #[derive(Default)]
-struct Builder {
+struct Printer {
     rules: BTreeMap<String, String>,
 }
 
-impl Builder {
+impl Printer {
     /// Adds `name ::= body` (once) and returns the name.
-    fn rule(
-        &mut self,
-        name: &str,
-        body: impl FnOnce(&mut Self) -> Result<String, GrammarError>,
-    ) -> Result<String, GrammarError> {
+    fn rule(&mut self, name: &str, body: impl FnOnce(&mut Self) -> String) -> String {
         if !self.rules.contains_key(name) {
-            // Reserve the name first so recursive rules terminate.
-            self.rules.insert(name.to_string(), String::new());
-            let b = body(self)?;
+            let b = body(self);
             self.rules.insert(name.to_string(), b);
         }
-        Ok(name.to_string())
+        name.to_string()
     }
 
-    fn choice(&mut self, choices: &[String]) -> Result<String, GrammarError> {
-        if choices.is_empty() {
-            return Err(GrammarError::Impossible("an empty set of choices"));
-        }
-        if choices.iter().any(String::is_empty) {
-            return Err(GrammarError::Impossible("an empty choice"));
-        }
-        let alts: Vec<String> = choices.iter().map(|c| literal(c)).collect();
-        Ok(format!("({})", alts.join(" | ")))
-    }
-
-    fn int(&mut self) -> Result<String, GrammarError> {
-        self.rule("int", |_| Ok(r#""-"? [0-9]+"#.into()))
-    }
-
-    fn float(&mut self) -> Result<String, GrammarError> {
-        self.rule("float", |_| Ok(r#""-"? [0-9]+ ("." [0-9]+)?"#.into()))
-    }
-
-    /// A ChatAdapter field value.
-    fn chat_value(&mut self, ty: &FieldType, depth: usize) -> Result<String, GrammarError> {
-        if depth > MAX_DEPTH {
-            return Err(GrammarError::TooDeep);
-        }
-        match ty {
-            FieldType::Str => self.rule("chat-text", |_| {
-                Ok(r#"[^ \t\n\r[] ([^\n] | "\n" [^\n])*"#.into())
-            }),
-            FieldType::Int => self.int(),
-            FieldType::Float => self.float(),
-            FieldType::Bool => Ok(r#"("True" | "False")"#.into()),
-            FieldType::Literal { choices } => self.choice(choices),
-            FieldType::Optional { inner } => self.chat_value(inner, depth + 1),
-            other => self.json(other, depth),
-        }
-    }
-
-    /// A JSON value of a field type (inside lists, dicts and nested values).
-    fn json(&mut self, ty: &FieldType, depth: usize) -> Result<String, GrammarError> {
-        if depth > MAX_DEPTH {
-            return Err(GrammarError::TooDeep);
-        }
-        match ty {
-            FieldType::Str => self.json_string(),
-            FieldType::Int => self.int(),
-            FieldType::Float => self.float(),
-            FieldType::Bool => Ok(r#"("true" | "false")"#.into()),
-            FieldType::Literal { choices } => {
-                let quoted: Vec<String> = choices
-                    .iter()
-                    .map(|c| serde_json::Value::String(c.clone()).to_string())
-                    .collect();
-                self.choice(&quoted)
+    /// The GBNF expression of a node.
+    fn expr(&mut self, node: &Node) -> String {
+        match node {
+            Node::Literal(s) => literal(s),
+            Node::Choice(options) => {
+                let alts: Vec<String> = options.iter().map(|c| literal(c)).collect();
+                format!("({})", alts.join(" | "))
             }
-            FieldType::Optional { inner } => self.json(inner, depth + 1),
-            FieldType::List { item } => {
-                let item = self.json(item, depth + 1)?;
+            Node::Int => self.rule("int", |_| {
+                format!(r#""-"? ("0" | [1-9] [0-9]{{0,{}}})"#, MAX_INT_DIGITS - 1)
+            }),
+            Node::Float => {
+                let int = self.expr(&Node::Int);
+                self.rule("float", |_| {
+                    format!(r#"{int} ("." [0-9]{{1,{MAX_FRACTION_DIGITS}}})?"#)
+                })
+            }
+            Node::ChatText => self.rule("chat-text", |_| {
+                let mut class = String::from("[^");
+                for c in CHAT_TEXT_NOT_FIRST {
+                    // None of these is `]`, `\\`, `^` or `-`, which a class would need
+                    // escaped; `[` needs no escape inside one.
+                    escape_into(&mut class, c);
+                }
+                class.push(']');
+                format!(r#"{class} ([^\n] | "\n" [^\n])*"#)
+            }),
+            Node::JsonString => self.rule("json-string", |_| {
+                r#""\"" ([^"\\\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}))* "\"""#.into()
+            }),
+            Node::Seq(items) => {
+                let parts: Vec<String> = items.iter().map(|n| self.expr(n)).collect();
+                format!("({})", parts.join(" "))
+            }
+            Node::List(item) => {
+                let item = self.expr(item);
                 let name = format!("list-{}", rule_suffix(&item));
                 self.rule(&name, |_| {
-                    Ok(format!(r#""[" ({item} ("," " "? {item})*)? "]""#))
+                    format!(r#""[" ({item} ("," " "? {item})*)? "]""#)
                 })
             }
-            FieldType::Dict { value } => {
-                let value = self.json(value, depth + 1)?;
-                let key = self.json_string()?;
-                let name = format!("dict-{}", rule_suffix(&value));
+            Node::Map(value) => {
+                let value = self.expr(value);
+                let key = self.expr(&Node::JsonString);
+                let name = format!("map-{}", rule_suffix(&value));
                 self.rule(&name, |_| {
-                    Ok(format!(
-                        r#""{{" ({key} ":" " "? {value} ("," " "? {key} ":" " "? {value})*)? "}}""#
-                    ))
+                    let pair = format!(r#"{key} ":" " "? {value}"#);
+                    format!(r#""{{" ({pair} ("," " "? {pair})*)? "}}""#)
                 })
             }
-            FieldType::Object { .. } => self.json_object(),
         }
-    }
-
-    fn json_string(&mut self) -> Result<String, GrammarError> {
-        self.rule("json-string", |_| {
-            Ok(r#""\"" ([^"\\\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F]))* "\"""#.into())
-        })
-    }
-
-    /// Any JSON object (with the `json-value` rules it needs).
-    fn json_object(&mut self) -> Result<String, GrammarError> {
-        let s = self.json_string()?;
-        self.rule("json-number", |_| {
-            Ok(r#""-"? [0-9]+ ("." [0-9]+)? ([eE] [-+]? [0-9]+)?"#.into())
-        })?;
-        self.rule("json-value", |_| {
-            Ok(format!(
-                r#"json-object | json-array | {s} | json-number | "true" | "false" | "null""#
-            ))
-        })?;
-        self.rule("json-array", |_| {
-            Ok(r#""[" (json-value ("," " "? json-value)*)? "]""#.into())
-        })?;
-        self.rule("json-object", |_| {
-            Ok(format!(
-                r#""{{" ({s} ":" " "? json-value ("," " "? {s} ":" " "? json-value)*)? "}}""#
-            ))
-        })
     }
 }
 
@@ -223,6 +159,7 @@ fn rule_suffix(expr: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signature::FieldType;
 
     fn chat(fields: &[(&str, FieldType)]) -> String {
         grammar(&OutputConstraint::ChatFields {
@@ -240,8 +177,8 @@ mod tests {
         assert_eq!(
             g,
             "root ::= \"[[ ## answer ## ]]\\n\" chat-text \"\\n\\n[[ ## n ## ]]\\n\" int \"\\n\\n[[ ## completed ## ]]\"\n\
-             chat-text ::= [^ \\t\\n\\r[] ([^\\n] | \"\\n\" [^\\n])*\n\
-             int ::= \"-\"? [0-9]+\n"
+             chat-text ::= [^\\t\\n\\x0B\\x0C\\r \\u0085\\u00A0\\u1680\\u2000\\u2001\\u2002\\u2003\\u2004\\u2005\\u2006\\u2007\\u2008\\u2009\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000[] ([^\\n] | \"\\n\" [^\\n])*\n\
+             int ::= \"-\"? (\"0\" | [1-9] [0-9]{0,17})\n"
         );
     }
 
@@ -272,7 +209,7 @@ mod tests {
                 "obj",
                 FieldType::Object {
                     name: "O".into(),
-                    schema: serde_json::json!({}),
+                    schema: serde_json::json!({"type": "object", "properties": {"x": {"type": "integer"}}}),
                 },
             ),
             (
@@ -283,16 +220,19 @@ mod tests {
             ),
         ]);
         assert_eq!(g.matches("list-json-string ::=").count(), 1, "{g}");
-        assert!(g.contains("dict-list-float ::= \"{\" (json-string"), "{g}");
-        assert!(g.contains("json-object ::="), "{g}");
-        assert!(g.contains("json-value ::="), "{g}");
+        assert!(g.contains("map-list-float ::= \"{\" (json-string"), "{g}");
+        // A nested object follows its schema, properties in order.
+        assert!(g.contains("(\"{\" \"\\\"x\\\": \" int \"}\")"), "{g}");
         // The enum list's item is an inline alternative: its rule name is a hash.
         assert!(g.contains("(\"\\\"a\\\"\" | \"\\\"b\\\"\")"), "{g}");
         // Every rule used is defined.
         for word in g.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
-            if word.starts_with("list-") || word.starts_with("dict-") || word.starts_with("json-") {
+            if ["list-", "map-", "json-", "float", "int"]
+                .iter()
+                .any(|p| word.starts_with(p))
+            {
                 assert!(
-                    g.contains(&format!("{word} ::=")),
+                    g.contains(&format!("\n{word} ::=")),
                     "{word} undefined in {g}"
                 );
             }
@@ -300,36 +240,30 @@ mod tests {
     }
 
     #[test]
-    fn impossible_and_unsupported_constraints_are_errors() {
+    fn a_json_schema_is_a_grammar_too() {
+        let g = grammar(&OutputConstraint::JsonSchema {
+            name: "x".into(),
+            schema: serde_json::json!({"type": "array", "items": {"type": "number"}}),
+        })
+        .unwrap();
+        assert_eq!(
+            g,
+            "root ::= list-float\n\
+             float ::= int (\".\" [0-9]{1,17})?\n\
+             int ::= \"-\"? (\"0\" | [1-9] [0-9]{0,17})\n\
+             list-float ::= \"[\" (float (\",\" \" \"? float)*)? \"]\"\n"
+        );
+    }
+
+    #[test]
+    fn impossible_constraints_are_errors() {
         assert_eq!(
             grammar(&OutputConstraint::Choice { choices: vec![] }),
-            Err(GrammarError::Impossible("an empty set of choices"))
+            Err(ConstraintError::Impossible("an empty set of choices"))
         );
         assert_eq!(
             grammar(&OutputConstraint::ChatFields { fields: vec![] }),
-            Err(GrammarError::Impossible("no output fields"))
+            Err(ConstraintError::Impossible("no output fields"))
         );
-        assert_eq!(
-            grammar(&OutputConstraint::JsonSchema {
-                name: "x".into(),
-                schema: serde_json::json!({})
-            }),
-            Err(GrammarError::JsonSchema)
-        );
-        let mut t = FieldType::Str;
-        for _ in 0..30 {
-            t = FieldType::list(t);
-        }
-        assert_eq!(chat_err(&[("deep", t)]), GrammarError::TooDeep);
-    }
-
-    fn chat_err(fields: &[(&str, FieldType)]) -> GrammarError {
-        grammar(&OutputConstraint::ChatFields {
-            fields: fields
-                .iter()
-                .map(|(n, t)| (n.to_string(), t.clone()))
-                .collect(),
-        })
-        .unwrap_err()
     }
 }

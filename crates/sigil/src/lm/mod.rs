@@ -7,6 +7,7 @@
 mod anthropic;
 mod cache;
 mod config;
+pub mod constraint;
 mod gbnf;
 mod openai;
 mod options;
@@ -21,7 +22,8 @@ pub use cache::{
     CacheConfig, CacheKey, CacheStats, CachedLm, ResponseCache, cache_key, default_cache_dir,
 };
 pub use config::{ApiKey, LmConfig, PROVIDERS, lm_from_config, lm_from_model_id, split_model_id};
-pub use gbnf::{GrammarError, grammar as gbnf_grammar};
+pub use constraint::{CompiledConstraint, ConstraintError};
+pub use gbnf::{grammar as gbnf_grammar, print as gbnf_print};
 pub use openai::{
     OLLAMA_BASE_URL, OPENAI_BASE_URL, OpenAiClient, OpenAiConfig, ResponseFormatStyle,
     TokenLimitParam,

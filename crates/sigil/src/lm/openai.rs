@@ -60,8 +60,8 @@ pub struct OpenAiConfig {
     pub response_format_style: ResponseFormatStyle,
     /// Whether the server takes a GBNF grammar in the request's `grammar` field
     /// (llama.cpp's `llama-server` and llama-cpp-python's server do; OpenAI does not).
-    /// When it does, `ChatFields` and `Choice` constraints are sent as grammars, so the
-    /// server decodes only completions the adapter parses. Off unless set
+    /// When it does, `ChatFields` and `Choice` constraints (and JSON schemas, when
+    /// structured output is off) are sent as grammars, so the server decodes only completions the adapter parses. Off unless set
     /// (`SIGIL_OPENAI_GRAMMAR=1`).
     pub grammar: bool,
     /// `None`: `max_completion_tokens` for OpenAI's reasoning models on api.openai.com,
@@ -172,7 +172,8 @@ impl OpenAiConfig {
         self.response_format_style = style;
         self
     }
-    /// Send `ChatFields` and `Choice` constraints as GBNF grammars (llama.cpp servers).
+    /// Send `ChatFields` and `Choice` constraints (and JSON schemas, when structured
+    /// output is off) as GBNF grammars (llama.cpp servers).
     pub fn grammar(mut self, yes: bool) -> Self {
         self.grammar = yes;
         self
@@ -191,10 +192,10 @@ impl OpenAiConfig {
 ///
 /// Constraints: [`OutputConstraint::JsonSchema`] becomes a strict `json_schema`
 /// `response_format` when the server supports structured output. `Choice` and
-/// `ChatFields` are sent only to servers configured to take a GBNF `grammar`
-/// ([`OpenAiConfig::grammar`], llama.cpp's servers): OpenAI has no way to enforce either
-/// on free text (a JSON schema would change the completion's format from what the
-/// adapter parses).
+/// `ChatFields` (and a JSON schema, on a server without structured output) are sent
+/// only to servers configured to take a GBNF `grammar` ([`OpenAiConfig::grammar`],
+/// llama.cpp's servers): OpenAI has no way to enforce either on free text (a JSON schema
+/// would change the completion's format from what the adapter parses).
 pub struct OpenAiClient {
     model_id: String,
     config: OpenAiConfig,
@@ -319,17 +320,19 @@ impl OpenAiClient {
             })),
             _ => None,
         };
-        let grammar =
-            match &request.constraint {
-                Some(
-                    c @ (OutputConstraint::ChatFields { .. } | OutputConstraint::Choice { .. }),
-                ) if self.config.grammar => Some(gbnf::grammar(c).map_err(|e| {
+        // A JSON schema goes as response_format where the server takes one; every
+        // other constraint (and a schema, on a server without structured output) as a
+        // grammar when grammars are on.
+        let grammar = match &request.constraint {
+            Some(c) if self.config.grammar && response_format.is_none() => {
+                Some(gbnf::grammar(c).map_err(|e| {
                     LmError::Unsupported(format!(
                         "this output constraint cannot be sent as a grammar: {e}"
                     ))
-                })?),
-                _ => None,
-            };
+                })?)
+            }
+            _ => None,
+        };
         let body = ChatBody {
             model: &self.config.model,
             messages: &request.messages,
@@ -467,7 +470,7 @@ impl Lm for OpenAiClient {
 
     fn supports_constraint(&self, constraint: &OutputConstraint) -> bool {
         match constraint {
-            OutputConstraint::JsonSchema { .. } => self.structured,
+            OutputConstraint::JsonSchema { .. } if self.structured => true,
             c => self.config.grammar && gbnf::grammar(c).is_ok(),
         }
     }

@@ -123,6 +123,39 @@ async fn json_schema_becomes_response_format() {
     assert!(server.requests()[1].json().get("response_format").is_none());
 }
 
+/// On a grammar server without structured output, a JSON schema goes as a grammar, the
+/// same one the embedded engine enforces.
+#[tokio::test]
+async fn json_schema_becomes_a_grammar_without_structured_output() {
+    let server = TestServer::start(vec![Reply::json(200, ok_body())]).await;
+    let lm = OpenAiClient::new(
+        OpenAiConfig::new("openai/llama")
+            .base_url(format!("{}/v1", server.url()))
+            .grammar(true)
+            .structured_output(false)
+            .backoff(Backoff::immediate()),
+    )
+    .unwrap();
+    let c = OutputConstraint::JsonSchema {
+        name: "n".into(),
+        schema: json!({"type": "object", "properties": {"n": {"type": "integer"}}}),
+    };
+    assert!(lm.supports_constraint(&c));
+    let mut req = request();
+    req.constraint = Some(c.clone());
+    lm.call(req).await.unwrap();
+    let body = server.requests()[0].json();
+    assert!(body.get("response_format").is_none(), "{body}");
+    assert_eq!(body["grammar"], json!(crate::lm::gbnf_grammar(&c).unwrap()));
+    assert!(
+        body["grammar"]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"root ::= "{" "\"n\": " int "}""#),
+        "{body}"
+    );
+}
+
 impl OpenAiClient {
     fn with_structured(mut self, yes: bool) -> Self {
         self.structured = yes;

@@ -277,6 +277,42 @@ async fn a_grammar_makes_the_server_follow_the_chat_format() {
     }
 }
 
+/// Without structured output, a JSON adapter's schema is sent as a grammar (the one the
+/// embedded engine enforces), and the server's JSON parses first time, typed.
+#[tokio::test]
+async fn a_json_schema_grammar_makes_the_server_answer_in_the_schema() {
+    let lm = grammar_client(&server_url());
+    assert!(!lm.supports_structured_output());
+    let ctx = Ctx::new(lm)
+        .with_adapter(JsonAdapter)
+        .with_params(LmParams {
+            max_tokens: Some(120),
+            ..greedy()
+        })
+        .with_fallback(FallbackPolicy::Off);
+    let p = Predict::parse("question -> answer, year: int, sure: bool, tags: list[str]").unwrap();
+    let out = p
+        .call(
+            &ctx,
+            Example::new().input("question", "When did the Berlin Wall fall?"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((out.lm_calls, out.fallbacks), (1, 0));
+    assert!(
+        out.get("year").and_then(|v| v.as_i64()).is_some(),
+        "{out:?}"
+    );
+    assert!(
+        out.get("sure").and_then(|v| v.as_bool()).is_some(),
+        "{out:?}"
+    );
+    assert!(
+        out.get("tags").and_then(|v| v.as_array()).is_some(),
+        "{out:?}"
+    );
+}
+
 /// A `Choice` constraint sent as a grammar: the completion is one of the choices.
 #[tokio::test]
 async fn a_choice_grammar_yields_one_of_the_choices() {
