@@ -21,6 +21,7 @@
 //! sentence-transformers does.
 
 pub mod bert;
+pub(crate) mod kernels;
 pub mod resolve;
 pub mod safetensors;
 pub mod wordpiece;

@@ -173,17 +173,17 @@ macro_rules! vectorised {
 
 vectorised!(
     attend_head,
-    crate::embed::bert::attend_head_impl,
+    crate::embed::kernels::attend_head_impl,
     fn(qkv: &[f32], span: (usize, usize), h: usize, hd: usize, d: usize) -> Vec<f32>
 );
 vectorised!(
     gelu,
-    crate::embed::bert::gelu_impl,
+    crate::embed::kernels::gelu_impl,
     fn(xs: &mut [f32]) -> ()
 );
 vectorised!(
     layer_norm,
-    crate::embed::bert::layer_norm_impl,
+    crate::embed::kernels::layer_norm_impl,
     fn(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) -> ()
 );
 
