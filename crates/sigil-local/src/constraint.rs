@@ -96,8 +96,21 @@ impl Grammar {
     }
 }
 
-fn expand(node: &Arc<Node>) -> Vec<Frame> {
+/// The frames of a node about to read `c` (an empty list: no way to start with `c`).
+fn expand(node: &Arc<Node>, c: char) -> Vec<Frame> {
     match &**node {
+        // Any JSON value: its first character says which kind.
+        Node::JsonValue => match c {
+            '{' => vec![Frame::Dict(node.clone(), ArrState::Open)],
+            '[' => vec![Frame::Arr(node.clone(), ArrState::Open)],
+            '"' => vec![Frame::JsonStr(StrState::Open)],
+            '-' | '0'..='9' => vec![Frame::Num {
+                float: true,
+                s: String::new(),
+            }],
+            't' | 'f' | 'n' => vec![Frame::Choice(json_words(), String::new())],
+            _ => Vec::new(),
+        },
         Node::Literal(_) => vec![Frame::Lit(node.clone(), 0)],
         Node::Choice(_) => vec![Frame::Choice(node.clone(), String::new())],
         Node::Int => vec![Frame::Num {
@@ -121,6 +134,14 @@ fn expand(node: &Arc<Node>) -> Vec<Frame> {
         Node::List(item) => vec![Frame::Arr(item.clone(), ArrState::Open)],
         Node::Map(v) => vec![Frame::Dict(v.clone(), ArrState::Open)],
     }
+}
+
+fn json_words() -> Arc<Node> {
+    Arc::new(Node::Choice(vec![
+        "true".into(),
+        "false".into(),
+        "null".into(),
+    ]))
 }
 
 /// An optional single space (after a comma).
@@ -162,7 +183,10 @@ fn num_complete(s: &str) -> bool {
 impl Frame {
     fn step(&mut self, c: char) -> Step {
         match self {
-            Frame::Pending(n) => Step::Expand(expand(n)),
+            Frame::Pending(n) => match expand(n, c) {
+                frames if frames.is_empty() => Step::Reject,
+                frames => Step::Expand(frames),
+            },
             Frame::Lit(n, i) => {
                 let Node::Literal(s) = &**n else {
                     return Step::Reject;
@@ -369,7 +393,7 @@ fn minimal(n: &Arc<Node>) -> String {
             .min_by_key(|x| x.len())
             .cloned()
             .unwrap_or_default(),
-        Node::Int | Node::Float => "0".into(),
+        Node::Int | Node::Float | Node::JsonValue => "0".into(),
         Node::ChatText => "N/A".into(),
         Node::JsonString => "\"\"".into(),
         Node::Seq(items) => items.iter().map(minimal).collect(),

@@ -291,6 +291,47 @@ fn corpus() -> Vec<Case> {
             ],
         ),
         case(
+            "chat fields, any JSON",
+            chat(vec![
+                ("args", FieldType::dict(FieldType::Any)),
+                ("value", FieldType::Any),
+            ]),
+            &[
+                &fields(&[("args", "{}"), ("value", "null")]),
+                &fields(&[
+                    (
+                        "args",
+                        r#"{"q": "x", "n": [1, -2.5, {"deep": [true, false, null]}], "e": {}}"#,
+                    ),
+                    ("value", r#""text""#),
+                ]),
+                &fields(&[
+                    ("args", r#"{"a":[],"b": [[]]}"#),
+                    ("value", "[0, {\"k\": \"v\"}]"),
+                ]),
+                &fields(&[("args", r#"{"s": "\u00e9"}"#), ("value", "-0.25")]),
+            ],
+            &[
+                &fields(&[("args", "[]"), ("value", "1")]),
+                &fields(&[("args", r#"{"a": nul}"#), ("value", "1")]),
+                &fields(&[("args", r#"{"a": True}"#), ("value", "1")]),
+                &fields(&[("args", r#"{"a": 1e3}"#), ("value", "1")]),
+                &fields(&[("args", r#"{'a': 1}"#), ("value", "1")]),
+                &fields(&[("args", "{}"), ("value", "text")]),
+                &fields(&[("args", "{}"), ("value", "01")]),
+            ],
+        ),
+        case(
+            "JSON schema, a map of anything",
+            schema(json!({"type": "object", "additionalProperties": true})),
+            &[
+                "{}",
+                r#"{"a": {"b": [1, "c"]}}"#,
+                r#"{"x": null, "y": false}"#,
+            ],
+            &["", "[]", r#"{"a"}"#, r#"{"a": }"#, r#"{"a": [1,]}"#],
+        ),
+        case(
             "JSON schema, a bare array",
             schema(json!({"type": "array", "items": {"type": "integer"}})),
             &["[]", "[1]", "[1, -2,3]", "[0,0]"],

@@ -27,6 +27,7 @@ fn parse_text_at(text: &str, ty: &FieldType, depth: usize) -> Result<Value, Stri
     }
     match ty {
         FieldType::Str => Ok(Value::String(text.to_string())),
+        FieldType::Any => Ok(parse_any(text)),
         FieldType::Optional { inner } => {
             let t = unquote(text.trim());
             if is_none_word(t) || (t.is_empty() && !inner.is_str()) {
@@ -54,6 +55,21 @@ fn parse_text_at(text: &str, ty: &FieldType, depth: usize) -> Result<Value, Stri
     }
 }
 
+/// A value of type `Any`: JSON (or a Python literal container) when the text is one,
+/// else the text itself.
+fn parse_any(text: &str) -> Value {
+    let t = text.trim();
+    if let Ok(v) = serde_json::from_str::<Value>(t) {
+        return v;
+    }
+    match t.as_bytes().first() {
+        Some(&open @ (b'{' | b'[')) => {
+            parse_container(t, open, || None).unwrap_or_else(|| Value::String(text.to_string()))
+        }
+        _ => Value::String(text.to_string()),
+    }
+}
+
 fn not_a(ty: &FieldType) -> String {
     format!("expected a value of type {}", py_type_name(ty))
 }
@@ -68,6 +84,7 @@ fn coerce_at(v: &Value, ty: &FieldType, depth: usize) -> Result<Value, String> {
         return Err("the value is nested too deeply".into());
     }
     match (ty, v) {
+        (FieldType::Any, _) => Ok(v.clone()),
         (FieldType::Str, Value::String(_)) => Ok(v.clone()),
         (FieldType::Str, Value::Number(_) | Value::Bool(_)) => {
             Ok(Value::String(super::value::py_str(v)))

@@ -376,6 +376,7 @@ pub(crate) fn py_type_name(ty: &FieldType) -> String {
             format!("Literal[{}]", quoted.join(", "))
         }
         FieldType::Object { name, .. } => name.clone(),
+        FieldType::Any => "Any".into(),
     }
 }
 
@@ -421,8 +422,14 @@ fn schema_of(ty: &FieldType, defs: &mut Map<String, Value>) -> Value {
         }
         FieldType::Dict { value } => {
             m.insert("type".into(), "object".into());
-            m.insert("additionalProperties".into(), schema_of(value, defs));
+            // pydantic writes `dict[str, Any]`'s values as `true` (anything goes).
+            let values = match **value {
+                FieldType::Any => Value::Bool(true),
+                _ => schema_of(value, defs),
+            };
+            m.insert("additionalProperties".into(), values);
         }
+        FieldType::Any => {}
         FieldType::Optional { inner } => {
             m.insert(
                 "anyOf".into(),

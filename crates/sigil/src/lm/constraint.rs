@@ -65,6 +65,10 @@ pub enum Node {
     /// A JSON array of this node: `[`, items separated by `,` (each comma optionally
     /// followed by one space), `]`.
     List(Arc<Node>),
+    /// Any JSON value: an object ([`Node::Map`] of any JSON values), an array
+    /// ([`Node::List`] of them), a [`Node::JsonString`], a [`Node::Float`], `true`,
+    /// `false` or `null`. (The one recursive node.)
+    JsonValue,
     /// A JSON object with any keys ([`Node::JsonString`]) and values of this node:
     /// `{`, then `key:value` pairs separated by `,`; each `:` and `,` optionally
     /// followed by one space; then `}`.
@@ -156,6 +160,7 @@ fn chat_value(ty: &FieldType, depth: usize) -> Result<Arc<Node>, ConstraintError
         FieldType::Bool => bool_node(false),
         FieldType::Literal { choices } => choice(choices.clone())?,
         FieldType::Optional { inner } => chat_value(inner, depth + 1)?,
+        FieldType::Any => Arc::new(Node::JsonValue),
         other => json_of_type(other, depth)?,
     })
 }
@@ -180,6 +185,7 @@ fn json_of_type(ty: &FieldType, depth: usize) -> Result<Arc<Node>, ConstraintErr
                 .collect(),
         )?,
         FieldType::Object { schema, .. } => json_of_schema(schema, schema, depth + 1)?,
+        FieldType::Any => Arc::new(Node::JsonValue),
     })
 }
 
@@ -254,6 +260,7 @@ fn json_of_schema(s: &Value, root: &Value, depth: usize) -> Result<Arc<Node>, Co
             _ => {
                 let value = match s.get("additionalProperties") {
                     Some(v @ Value::Object(_)) => json_of_schema(v, root, depth + 1)?,
+                    Some(Value::Bool(true)) => Arc::new(Node::JsonValue),
                     _ => Arc::new(Node::JsonString),
                 };
                 Arc::new(Node::Map(value))

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::lm::OutputConstraint;
 use crate::lm::constraint::{
@@ -81,6 +82,8 @@ impl Printer {
     /// Adds `name ::= body` (once) and returns the name.
     fn rule(&mut self, name: &str, body: impl FnOnce(&mut Self) -> String) -> String {
         if !self.rules.contains_key(name) {
+            // Reserved first, so a recursive rule (`json-value`) refers to itself.
+            self.rules.insert(name.to_string(), String::new());
             let b = body(self);
             self.rules.insert(name.to_string(), b);
         }
@@ -116,6 +119,13 @@ impl Printer {
             }),
             Node::JsonString => self.rule("json-string", |_| {
                 r#""\"" ([^"\\\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}))* "\"""#.into()
+            }),
+            Node::JsonValue => self.rule("json-value", |g| {
+                let map = g.expr(&Node::Map(Arc::new(Node::JsonValue)));
+                let list = g.expr(&Node::List(Arc::new(Node::JsonValue)));
+                let string = g.expr(&Node::JsonString);
+                let number = g.expr(&Node::Float);
+                format!(r#"{map} | {list} | {string} | {number} | "true" | "false" | "null""#)
             }),
             Node::Seq(items) => {
                 let parts: Vec<String> = items.iter().map(|n| self.expr(n)).collect();

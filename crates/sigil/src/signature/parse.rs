@@ -237,6 +237,7 @@ impl Parser<'_> {
             "int" | "integer" => FieldType::Int,
             "float" | "number" => FieldType::Float,
             "bool" | "boolean" => FieldType::Bool,
+            "any" => FieldType::Any,
             "list" => {
                 self.expect(Tok::Open, "`[` after list")?;
                 let item = self.ty()?;

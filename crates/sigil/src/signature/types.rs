@@ -34,6 +34,9 @@ pub enum FieldType {
         name: String,
         schema: Value,
     },
+    /// Any JSON value (Python's `Any`): `dict[str, Any]` is a JSON object of anything,
+    /// as ReAct's tool arguments are.
+    Any,
 }
 
 impl FieldType {
@@ -75,6 +78,7 @@ impl FieldType {
             FieldType::Optional { inner } => format!("optional[{}]", inner.sigil_name()),
             FieldType::Literal { choices } => format!("enum[{}]", choices.join(", ")),
             FieldType::Object { name, .. } => name.clone(),
+            FieldType::Any => "any".into(),
         }
     }
 
@@ -86,6 +90,9 @@ impl FieldType {
             FieldType::Float => json!({"type": "number"}),
             FieldType::Bool => json!({"type": "boolean"}),
             FieldType::List { item } => json!({"type": "array", "items": item.json_schema()}),
+            FieldType::Dict { value } if **value == FieldType::Any => {
+                json!({"type": "object", "additionalProperties": true})
+            }
             FieldType::Dict { value } => {
                 json!({"type": "object", "additionalProperties": value.json_schema()})
             }
@@ -94,6 +101,7 @@ impl FieldType {
             }
             FieldType::Literal { choices } => json!({"type": "string", "enum": choices}),
             FieldType::Object { schema, .. } => schema.clone(),
+            FieldType::Any => json!({}),
         }
     }
 }

@@ -179,6 +179,7 @@ fn fixtures_cover_the_required_cases() {
             }
             FieldType::Literal { .. } => "literal",
             FieldType::Object { .. } => "object",
+            FieldType::Any => "any",
         };
         kinds.insert(kind);
     }
