@@ -154,6 +154,10 @@ impl LocalLm {
 fn to_lm_error(e: LocalError) -> LmError {
     match e {
         LocalError::Constraint(m) => LmError::Unsupported(format!("constraint: {m}")),
+        e @ LocalError::ContextOverflow { .. } => LmError::ContextWindowExceeded {
+            provider: "local".into(),
+            message: e.to_string(),
+        },
         other => LmError::Other(format!("local model: {other}")),
     }
 }

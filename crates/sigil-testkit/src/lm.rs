@@ -47,6 +47,16 @@ impl ScriptedLm {
         }
     }
 
+    /// Answers with these completions or errors, one per call, in order.
+    pub fn from_results(results: impl IntoIterator<Item = Result<String, LmError>>) -> Self {
+        ScriptedLm {
+            script: Mutex::new(results.into_iter().collect()),
+            responder: None,
+            requests: Mutex::new(Vec::new()),
+            model: "fake/scripted".into(),
+        }
+    }
+
     /// Answers every call with `f(request)`.
     pub fn from_fn(
         f: impl Fn(&LmRequest) -> Result<String, LmError> + Send + Sync + 'static,

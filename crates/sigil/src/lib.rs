@@ -28,6 +28,7 @@ pub mod optimize;
 pub mod retrieve;
 pub mod rng;
 pub mod signature;
+pub mod tool;
 pub mod trace;
 
 // This crate's own unit tests use the testkit's scripted LM and completion builders,

@@ -280,6 +280,13 @@ fn push_output_requirements(style: Style, signature: &Signature, out: &mut Strin
     out.push_str(outro);
 }
 
+/// The `[[ ## field ## ]]` sections of `values` for the input fields of `signature`,
+/// without the output requirements (DSPy's `format_user_message_content` with
+/// `main_request=False`). ReAct writes its trajectory with it.
+pub(crate) fn input_sections(signature: &Signature, values: &Example) -> String {
+    user_content(Style::Chat, signature, values, "", false)
+}
+
 /// A user turn: the present input fields' sections, plus the output reminder on the main request.
 ///
 /// DSPy joins the parts with blank lines and strips the result; this builds the same

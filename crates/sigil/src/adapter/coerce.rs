@@ -359,6 +359,11 @@ fn bullet_list(text: &str) -> Option<Value> {
 }
 
 /// Checks and converts a value against a JSON schema (the subset pydantic emits).
+/// Checks and converts a value against a JSON schema (the tool-argument check).
+pub(crate) fn coerce_to_schema(v: &Value, schema: &Value) -> Result<Value, String> {
+    coerce_schema(v, schema, schema, 0)
+}
+
 fn coerce_schema(v: &Value, schema: &Value, root: &Value, depth: usize) -> Result<Value, String> {
     if depth > MAX_DEPTH {
         return Err("the value is nested too deeply".into());

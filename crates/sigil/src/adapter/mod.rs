@@ -137,8 +137,11 @@ mod lenient;
 mod value;
 
 pub use chat::ChatAdapter;
+pub(crate) use chat::input_sections;
+pub(crate) use coerce::coerce_to_schema;
 pub(crate) use fallback::json_fallback;
 pub use json::JsonAdapter;
+pub(crate) use value::py_repr;
 
 /// The names [`by_name`] knows: the built-in adapters.
 pub const BUILT_IN: [&str; 2] = ["chat", "json"];

@@ -325,10 +325,18 @@ impl HttpTransport {
             return Attempt::Done(bytes.to_vec());
         }
         let code = status.as_u16();
-        let error = LmError::Http {
-            provider: self.provider.clone(),
-            status: code,
-            body: error_body_message(&bytes, secret),
+        let body = error_body_message(&bytes, secret);
+        let error = if is_context_overflow(code, &body) {
+            LmError::ContextWindowExceeded {
+                provider: self.provider.clone(),
+                message: body,
+            }
+        } else {
+            LmError::Http {
+                provider: self.provider.clone(),
+                status: code,
+                body,
+            }
         };
         if error.is_retryable() {
             Attempt::Retry {
@@ -376,6 +384,27 @@ impl HttpTransport {
             rate_limited: false,
         }
     }
+}
+
+/// Whether an error answer says the prompt is longer than the model's context: OpenAI
+/// (`context_length_exceeded`), llama.cpp's servers (`exceed_context_size_error`, "exceeds
+/// the available context size", "Requested tokens ... exceed context window") and
+/// Anthropic ("prompt is too long").
+fn is_context_overflow(status: u16, body: &str) -> bool {
+    if !(status == 400 || status == 413 || status == 500) {
+        return false;
+    }
+    let b = body.to_ascii_lowercase();
+    [
+        "context_length_exceeded",
+        "maximum context length",
+        "exceed_context_size",
+        "exceeds the available context size",
+        "exceed context window",
+        "prompt is too long",
+    ]
+    .iter()
+    .any(|p| b.contains(p))
 }
 
 #[cfg(test)]

@@ -172,6 +172,10 @@ pub enum LmError {
     BadResponse { provider: String, message: String },
     #[error("the LM does not support {0}")]
     Unsupported(String),
+    /// The prompt does not fit the model's context window (ReAct drops the oldest
+    /// steps of its trajectory and tries again).
+    #[error("{provider}: the prompt exceeds the context window: {message}")]
+    ContextWindowExceeded { provider: String, message: String },
     #[error("{0}")]
     Other(String),
 }

@@ -8,11 +8,13 @@
 mod chain_of_thought;
 mod ctx;
 mod predict;
+mod react;
 
 pub use chain_of_thought::ChainOfThought;
 pub use ctx::{Ctx, Overlay, PredictorState};
 
 pub use predict::Predict;
+pub use react::{DEFAULT_MAX_ITERS, ReAct, ReActError};
 
 use std::sync::Arc;
 

@@ -124,6 +124,8 @@ pub(crate) fn span_from_events(start: &OwnedStart, end: &OwnedEnd, privacy: &Pri
             }
         }
         StartData::Tool { tool, args } => {
+            // OpenTelemetry GenAI's tool-execution span.
+            put(keys::GEN_AI_OPERATION, "execute_tool".into());
             put(keys::GEN_AI_TOOL_NAME, tool.to_string().into());
             if privacy.record_inputs {
                 put(keys::TOOL_ARGS, json(&**args));

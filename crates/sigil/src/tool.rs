@@ -1,0 +1,481 @@
+//! Tools: functions an agent ([`crate::module::ReAct`]) can call.
+//!
+//! A [`Tool`] has a name, a description and a JSON schema for each argument, as DSPy's
+//! `dspy.Tool` has, and runs async. Make one from a typed async fn (the schema derived
+//! from the argument struct with `schemars`), or from argument schemas and a closure
+//! over JSON. Calling a tool checks and converts its arguments against the schemas
+//! first; a bad argument, an error the tool returns, a panic or a timeout is a
+//! [`ToolError`], which ReAct shows the LM as the step's observation.
+//!
+//! ```
+//! # async fn demo() -> Result<(), sigil::tool::ToolError> {
+//! use sigil::tool::Tool;
+//!
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
+//! struct Add {
+//!     a: i64,
+//!     b: i64,
+//! }
+//! let add = Tool::from_fn("add", "Add two integers.", |x: Add| async move {
+//!     Ok::<_, std::convert::Infallible>(x.a + x.b)
+//! });
+//! let sum = add.call(serde_json::json!({"a": 2, "b": 40})).await?;
+//! assert_eq!(sum, 42);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::adapter::py_repr;
+use crate::module::Ctx;
+use crate::trace::{EndData, ErrorInfo, StartData};
+
+/// A call's future: the tool's result as JSON, or its error message.
+type ToolFuture = Pin<Box<dyn Future<Output = Result<Value, String>> + Send>>;
+
+/// What runs a tool.
+type RunFn = dyn Fn(Map<String, Value>) -> ToolFuture + Send + Sync;
+
+/// A function an agent can call: name, description, argument schemas, and the code.
+/// Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Tool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    desc: Option<String>,
+    /// Argument name → its JSON schema (DSPy's `Tool.args`), in order.
+    args: Map<String, Value>,
+    timeout: Option<Duration>,
+    run: Box<RunFn>,
+}
+
+/// Why a tool call did not give a result. Inside ReAct each becomes the step's
+/// observation; the program goes on.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ToolError {
+    /// The LM named a tool that does not exist.
+    #[error("unknown tool {name:?}; the tools are: {known}")]
+    Unknown { name: String, known: String },
+    /// The arguments were not a JSON object.
+    #[error("the arguments of {tool} must be a JSON object, got {got}")]
+    NotAnObject { tool: String, got: String },
+    /// An argument the tool does not take (DSPy's wording).
+    #[error("Arg {arg} is not in the tool's args.")]
+    UnknownArg { tool: String, arg: String },
+    /// An argument that does not match its schema (DSPy's wording).
+    #[error("Arg {arg} is invalid: {message}")]
+    InvalidArg {
+        tool: String,
+        arg: String,
+        message: String,
+    },
+    /// A required argument was not given.
+    #[error("{tool} is missing the required argument {arg}")]
+    MissingArg { tool: String, arg: String },
+    /// The tool returned an error.
+    #[error("{message}")]
+    Failed { tool: String, message: String },
+    /// The tool panicked.
+    #[error("the tool panicked: {message}")]
+    Panicked { tool: String, message: String },
+    /// The tool did not finish within its timeout.
+    #[error("the tool did not answer within {after:?}")]
+    TimedOut { tool: String, after: Duration },
+}
+
+impl ToolError {
+    /// The name of the tool (as the LM gave it, for [`ToolError::Unknown`]).
+    pub fn tool(&self) -> &str {
+        match self {
+            ToolError::Unknown { name, .. } => name,
+            ToolError::NotAnObject { tool, .. }
+            | ToolError::UnknownArg { tool, .. }
+            | ToolError::InvalidArg { tool, .. }
+            | ToolError::MissingArg { tool, .. }
+            | ToolError::Failed { tool, .. }
+            | ToolError::Panicked { tool, .. }
+            | ToolError::TimedOut { tool, .. } => tool,
+        }
+    }
+}
+
+impl Tool {
+    /// A tool over JSON: `args` maps each argument's name to its JSON schema (an
+    /// argument with a `default` is optional), and `f` gets the checked arguments.
+    ///
+    /// Panics if `args` is not a JSON object (a programming error, like a bad regex).
+    pub fn new<F, Fut, R, E>(
+        name: impl Into<String>,
+        desc: impl Into<String>,
+        args: Value,
+        f: F,
+    ) -> Tool
+    where
+        F: Fn(Map<String, Value>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+        R: Serialize,
+        E: fmt::Display,
+    {
+        let Value::Object(args) = args else {
+            panic!("Tool::new: `args` must be a JSON object of argument schemas");
+        };
+        let desc = desc.into();
+        Tool::build(
+            name.into(),
+            (!desc.is_empty()).then_some(desc),
+            args,
+            move |a| {
+                let fut = f(a);
+                Box::pin(async move { to_result(fut.await) })
+            },
+        )
+    }
+
+    /// A tool from a typed async fn: the arguments are the fields of `A`, their schemas
+    /// derived with `schemars` (`#[serde(default)]` fields are optional), and a result
+    /// is anything serializable.
+    pub fn from_fn<A, F, Fut, R, E>(name: impl Into<String>, desc: impl Into<String>, f: F) -> Tool
+    where
+        A: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        F: Fn(A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+        R: Serialize,
+        E: fmt::Display,
+    {
+        let args = arg_schemas::<A>();
+        let desc = desc.into();
+        let f = Arc::new(f);
+        Tool::build(
+            name.into(),
+            (!desc.is_empty()).then_some(desc),
+            args,
+            move |a| {
+                let f = f.clone();
+                Box::pin(async move {
+                    let typed: A = serde_json::from_value(Value::Object(a))
+                        .map_err(|e| format!("the arguments do not fit: {e}"))?;
+                    to_result(f(typed).await)
+                })
+            },
+        )
+    }
+
+    /// A tool from a name, a description, argument schemas and a function that returns
+    /// a boxed future (how other crates, such as the MCP client, build tools).
+    pub fn from_parts(
+        name: impl Into<String>,
+        desc: Option<String>,
+        args: Map<String, Value>,
+        run: impl Fn(Map<String, Value>) -> ToolFuture + Send + Sync + 'static,
+    ) -> Tool {
+        Tool::build(name.into(), desc, args, run)
+    }
+
+    fn build(
+        name: String,
+        desc: Option<String>,
+        args: Map<String, Value>,
+        run: impl Fn(Map<String, Value>) -> ToolFuture + Send + Sync + 'static,
+    ) -> Tool {
+        Tool {
+            inner: Arc::new(Inner {
+                name,
+                desc,
+                args,
+                timeout: None,
+                run: Box::new(run),
+            }),
+        }
+    }
+
+    /// The same tool with a time limit per call.
+    pub fn with_timeout(self, timeout: Duration) -> Tool {
+        self.rebuild(|i| i.timeout = Some(timeout))
+    }
+
+    /// The same tool under another description.
+    pub fn with_desc(self, desc: impl Into<String>) -> Tool {
+        let desc = desc.into();
+        self.rebuild(|i| i.desc = (!desc.is_empty()).then_some(desc))
+    }
+
+    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Tool {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(mut i) => {
+                change(&mut i);
+                i
+            }
+            Err(shared) => {
+                let s = shared.clone();
+                let mut i = Inner {
+                    name: s.name.clone(),
+                    desc: s.desc.clone(),
+                    args: s.args.clone(),
+                    timeout: s.timeout,
+                    run: Box::new(move |a| (shared.run)(a)),
+                };
+                change(&mut i);
+                i
+            }
+        };
+        Tool {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+    /// The tool's description, if it has one.
+    pub fn desc(&self) -> Option<&str> {
+        self.inner.desc.as_deref()
+    }
+    /// Argument name → JSON schema, in order.
+    pub fn args(&self) -> &Map<String, Value> {
+        &self.inner.args
+    }
+    /// The time limit per call, if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.inner.timeout
+    }
+    /// The arguments without a `default`, which a call must give.
+    pub fn required(&self) -> Vec<&str> {
+        self.inner
+            .args
+            .iter()
+            .filter(|(_, s)| s.get("default").is_none())
+            .map(|(k, _)| k.as_str())
+            .collect()
+    }
+
+    /// The JSON schema of the whole argument object.
+    pub fn parameters_schema(&self) -> Value {
+        serde_json::json!({
+            "type": "object",
+            "properties": self.inner.args,
+            "required": self.required(),
+        })
+    }
+
+    /// The tool as an OpenAI-style function spec (`{"type": "function", ...}`), as DSPy's
+    /// `format_as_litellm_function_call` writes it.
+    pub fn function_spec(&self) -> Value {
+        serde_json::json!({
+            "type": "function",
+            "function": {
+                "name": self.inner.name,
+                "description": self.inner.desc,
+                "parameters": self.parameters_schema(),
+            }
+        })
+    }
+
+    /// Checks and converts `args` against the argument schemas, then runs the tool
+    /// (under its timeout, a panic caught).
+    pub async fn call(&self, args: Value) -> Result<Value, ToolError> {
+        let args = self.check_args(args)?;
+        let name = &self.inner.name;
+        let run = AssertUnwindSafe((self.inner.run)(args)).catch_unwind();
+        let outcome = match self.inner.timeout {
+            Some(after) => match tokio::time::timeout(after, run).await {
+                Ok(o) => o,
+                Err(_) => {
+                    return Err(ToolError::TimedOut {
+                        tool: name.clone(),
+                        after,
+                    });
+                }
+            },
+            None => run.await,
+        };
+        match outcome {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(message)) => Err(ToolError::Failed {
+                tool: name.clone(),
+                message,
+            }),
+            Err(panic) => Err(ToolError::Panicked {
+                tool: name.clone(),
+                message: panic_message(panic.as_ref()),
+            }),
+        }
+    }
+
+    /// [`Tool::call`] inside a `TOOL` span (name, arguments, result or error).
+    pub async fn call_traced(&self, ctx: &Ctx, args: Value) -> Result<Value, ToolError> {
+        let span = ctx.start_span(self.inner.name.clone(), || StartData::Tool {
+            tool: Arc::from(self.inner.name.as_str()),
+            args: Arc::new(args.clone()),
+        });
+        let result = self.call(args).await;
+        span.end_with(|| {
+            EndData::Tool(match &result {
+                Ok(v) => Ok(Arc::new(v.clone())),
+                Err(e) => Err(ErrorInfo::new("tool", e.to_string())),
+            })
+        });
+        result
+    }
+
+    /// The arguments, each checked (and converted, e.g. `"3"` to `3`) against its
+    /// schema, in the schemas' order.
+    pub fn check_args(&self, args: Value) -> Result<Map<String, Value>, ToolError> {
+        let tool = &self.inner.name;
+        let given = match args {
+            Value::Object(m) => m,
+            Value::Null => Map::new(),
+            other => {
+                return Err(ToolError::NotAnObject {
+                    tool: tool.clone(),
+                    got: short(&other),
+                });
+            }
+        };
+        if let Some(k) = given.keys().find(|k| !self.inner.args.contains_key(*k)) {
+            return Err(ToolError::UnknownArg {
+                tool: tool.clone(),
+                arg: k.clone(),
+            });
+        }
+        let mut out = Map::new();
+        for (name, schema) in &self.inner.args {
+            match given.get(name) {
+                Some(v) => {
+                    let checked = crate::adapter::coerce_to_schema(v, schema).map_err(|m| {
+                        ToolError::InvalidArg {
+                            tool: tool.clone(),
+                            arg: name.clone(),
+                            message: m,
+                        }
+                    })?;
+                    out.insert(name.clone(), checked);
+                }
+                None => match schema.get("default") {
+                    Some(d) => {
+                        out.insert(name.clone(), d.clone());
+                    }
+                    None => {
+                        return Err(ToolError::MissingArg {
+                            tool: tool.clone(),
+                            arg: name.clone(),
+                        });
+                    }
+                },
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// DSPy's `str(tool)`, the line ReAct lists it by: `name, whose description is
+/// <desc>...</desc>. It takes arguments {...}.` (arguments as a Python dict).
+impl fmt::Display for Tool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let desc = match &self.inner.desc {
+            Some(d) => format!(", whose description is <desc>{d}</desc>.").replace('\n', "  "),
+            None => ".".into(),
+        };
+        let args = py_repr(&Value::Object(self.inner.args.clone()));
+        write!(f, "{}{desc} It takes arguments {args}.", self.inner.name)
+    }
+}
+
+impl fmt::Debug for Tool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tool")
+            .field("name", &self.inner.name)
+            .field("desc", &self.inner.desc)
+            .field("args", &self.inner.args)
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn to_result<R: Serialize, E: fmt::Display>(r: Result<R, E>) -> Result<Value, String> {
+    match r {
+        Ok(v) => serde_json::to_value(v).map_err(|e| format!("the result is not JSON: {e}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".into()
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 80 {
+        s.chars().take(77).collect::<String>() + "..."
+    } else {
+        s
+    }
+}
+
+/// The argument schemas of `A`'s fields, `$ref`s to its definitions written out (as DSPy
+/// resolves references in tool arguments).
+fn arg_schemas<A: schemars::JsonSchema>() -> Map<String, Value> {
+    let root = serde_json::to_value(schemars::schema_for!(A)).unwrap_or(Value::Null);
+    let props = root
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    props
+        .into_iter()
+        .map(|(k, v)| (k, inline_refs(&v, &root, 0)))
+        .collect()
+}
+
+fn inline_refs(v: &Value, root: &Value, depth: usize) -> Value {
+    if depth > 32 {
+        return v.clone();
+    }
+    match v {
+        Value::Object(m) => {
+            if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                let target = r
+                    .strip_prefix("#/")
+                    .and_then(|p| p.split('/').try_fold(root, |v, seg| v.get(seg)));
+                if let Some(t) = target {
+                    return inline_refs(t, root, depth + 1);
+                }
+            }
+            Value::Object(
+                m.iter()
+                    .map(|(k, x)| (k.clone(), inline_refs(x, root, depth + 1)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|x| inline_refs(x, root, depth + 1))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+#[path = "tool_tests.rs"]
+mod tests;
