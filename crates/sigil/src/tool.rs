@@ -41,7 +41,7 @@ use crate::module::Ctx;
 use crate::trace::{EndData, ErrorInfo, StartData};
 
 /// A call's future: the tool's result as JSON, or its error message.
-type ToolFuture = Pin<Box<dyn Future<Output = Result<Value, String>> + Send>>;
+pub type ToolFuture = Pin<Box<dyn Future<Output = Result<Value, String>> + Send>>;
 
 /// What runs a tool.
 type RunFn = dyn Fn(Map<String, Value>) -> ToolFuture + Send + Sync;
@@ -58,6 +58,8 @@ struct Inner {
     desc: Option<String>,
     /// Argument name → its JSON schema (DSPy's `Tool.args`), in order.
     args: Map<String, Value>,
+    /// The arguments a call must give.
+    required: Vec<String>,
     timeout: Option<Duration>,
     run: Box<RunFn>,
 }
@@ -133,10 +135,12 @@ impl Tool {
             panic!("Tool::new: `args` must be a JSON object of argument schemas");
         };
         let desc = desc.into();
+        let required = without_default(&args);
         Tool::build(
             name.into(),
             (!desc.is_empty()).then_some(desc),
             args,
+            required,
             move |a| {
                 let fut = f(a);
                 Box::pin(async move { to_result(fut.await) })
@@ -155,13 +159,14 @@ impl Tool {
         R: Serialize,
         E: fmt::Display,
     {
-        let args = arg_schemas::<A>();
+        let (args, required) = arg_schemas::<A>();
         let desc = desc.into();
         let f = Arc::new(f);
         Tool::build(
             name.into(),
             (!desc.is_empty()).then_some(desc),
             args,
+            required,
             move |a| {
                 let f = f.clone();
                 Box::pin(async move {
@@ -173,21 +178,24 @@ impl Tool {
         )
     }
 
-    /// A tool from a name, a description, argument schemas and a function that returns
-    /// a boxed future (how other crates, such as the MCP client, build tools).
+    /// A tool from a name, a description, argument schemas, the names of the required
+    /// arguments and a function returning a boxed future (how other crates, such as
+    /// the MCP client, build tools).
     pub fn from_parts(
         name: impl Into<String>,
         desc: Option<String>,
         args: Map<String, Value>,
+        required: Vec<String>,
         run: impl Fn(Map<String, Value>) -> ToolFuture + Send + Sync + 'static,
     ) -> Tool {
-        Tool::build(name.into(), desc, args, run)
+        Tool::build(name.into(), desc, args, required, run)
     }
 
     fn build(
         name: String,
         desc: Option<String>,
         args: Map<String, Value>,
+        required: Vec<String>,
         run: impl Fn(Map<String, Value>) -> ToolFuture + Send + Sync + 'static,
     ) -> Tool {
         Tool {
@@ -195,6 +203,7 @@ impl Tool {
                 name,
                 desc,
                 args,
+                required,
                 timeout: None,
                 run: Box::new(run),
             }),
@@ -224,6 +233,7 @@ impl Tool {
                     name: s.name.clone(),
                     desc: s.desc.clone(),
                     args: s.args.clone(),
+                    required: s.required.clone(),
                     timeout: s.timeout,
                     run: Box::new(move |a| (shared.run)(a)),
                 };
@@ -252,14 +262,10 @@ impl Tool {
     pub fn timeout(&self) -> Option<Duration> {
         self.inner.timeout
     }
-    /// The arguments without a `default`, which a call must give.
+    /// The arguments a call must give (for tools over JSON: those without a
+    /// `default`, as DSPy has it).
     pub fn required(&self) -> Vec<&str> {
-        self.inner
-            .args
-            .iter()
-            .filter(|(_, s)| s.get("default").is_none())
-            .map(|(k, _)| k.as_str())
-            .collect()
+        self.inner.required.iter().map(String::as_str).collect()
     }
 
     /// The JSON schema of the whole argument object.
@@ -368,12 +374,13 @@ impl Tool {
                     Some(d) => {
                         out.insert(name.clone(), d.clone());
                     }
-                    None => {
+                    None if self.inner.required.contains(name) => {
                         return Err(ToolError::MissingArg {
                             tool: tool.clone(),
                             arg: name.clone(),
                         });
                     }
+                    None => {}
                 },
             }
         }
@@ -431,19 +438,44 @@ fn short(v: &Value) -> String {
     }
 }
 
-/// The argument schemas of `A`'s fields, `$ref`s to its definitions written out (as DSPy
-/// resolves references in tool arguments).
-fn arg_schemas<A: schemars::JsonSchema>() -> Map<String, Value> {
+/// The arguments without a `default`.
+fn without_default(args: &Map<String, Value>) -> Vec<String> {
+    args.iter()
+        .filter(|(_, s)| s.get("default").is_none())
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// The argument schemas of `A`'s fields and the required ones.
+fn arg_schemas<A: schemars::JsonSchema>() -> (Map<String, Value>, Vec<String>) {
     let root = serde_json::to_value(schemars::schema_for!(A)).unwrap_or(Value::Null);
-    let props = root
+    schema_args(&root)
+}
+
+/// A JSON schema of an argument object as argument schemas (`$ref`s to its definitions
+/// written out, as DSPy resolves them) and the required arguments.
+pub fn schema_args(schema: &Value) -> (Map<String, Value>, Vec<String>) {
+    let props = schema
         .get("properties")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    props
+    let args: Map<String, Value> = props
         .into_iter()
-        .map(|(k, v)| (k, inline_refs(&v, &root, 0)))
-        .collect()
+        .map(|(k, v)| (k, inline_refs(&v, schema, 0)))
+        .collect();
+    let required = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .filter(|k| args.contains_key(*k))
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    (args, required)
 }
 
 fn inline_refs(v: &Value, root: &Value, depth: usize) -> Value {
