@@ -62,6 +62,28 @@ def main():
     dspy.configure(lm=lm, adapter=dspy.ChatAdapter())
     chain = Chain(10)
     report("chain_10_deep", time_calls(lambda: chain(question="What is the capital of France?"), chain_calls), chain_calls)
+    react_iteration()
+
+
+def noop() -> str:
+    """Does nothing."""
+    return "ok"
+
+
+def react_iteration():
+    # The framework's cost per ReAct iteration: runs of 10 and 2 iterations, the
+    # difference over 8 (as bench/src/bin/overhead.rs measures it).
+    runs = max(CALLS // 20, 10)
+    answer = {"next_thought": "Call the tool.", "next_tool_name": "noop", "next_tool_args": {},
+              "reasoning": "Done.", "answer": "Paris"}
+    lm = DummyLM([answer] * (runs * 2 * 13 * 4))
+    dspy.configure(lm=lm, adapter=dspy.ChatAdapter())
+    short = dspy.ReAct("question -> answer", tools=[noop], max_iters=2)
+    long = dspy.ReAct("question -> answer", tools=[noop], max_iters=10)
+    t2 = time_calls(lambda: short(question="What is the capital of France?"), runs)
+    t10 = time_calls(lambda: long(question="What is the capital of France?"), runs)
+    print(json.dumps({"case": "react_iteration", "calls": 2 * runs, "us_per_call": (t10 - t2) / 8,
+                      "us_per_run_2_iters": t2, "us_per_run_10_iters": t10}), flush=True)
 
 
 if __name__ == "__main__":

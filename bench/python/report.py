@@ -65,12 +65,13 @@ def overhead(src):
         "## 1. Per-call framework overhead (zero-latency fake LM)",
         "",
         "Predict = format + LM call + parse + trace capture. Peer: Python DSPy 3.4.1 `Predict` with `DummyLM`,",
-        "ChatAdapter. Target: Sigil at least 100x lower.",
+        "ChatAdapter. `react_iteration`: one ReAct iteration (step predictor, a no-op tool, the trajectory), from runs of",
+        "10 and 2 iterations. Target: Sigil at least 100x lower.",
         "",
         "| case | Sigil (us/call) | DSPy (us/call) | DSPy / Sigil | target met |",
         "|---|---:|---:|---:|:---:|",
     ]
-    for case in ["predict_0_demos", "predict_4_demos", "chain_of_thought_0_demos", "chain_10_deep"]:
+    for case in ["predict_0_demos", "predict_4_demos", "chain_of_thought_0_demos", "chain_10_deep", "react_iteration"]:
         a, b = s.get(case), d.get(case)
         if not a or not b:
             out.append(f"| {case} | {a and round(a['us_per_call'], 2)} | {b and round(b['us_per_call'], 1)} | n/a | no data |")

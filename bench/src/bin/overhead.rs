@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sigil::lm::{Lm, LmError, LmRequest, LmResponse};
-use sigil::module::{CallCtx, ChainOfThought, Ctx, Module, ModuleError, Predict};
+use sigil::module::{CallCtx, ChainOfThought, Ctx, Module, ModuleError, Predict, ReAct};
 use sigil::prelude::{Example, Prediction};
 use sigil::trace::SpanCollector;
 
@@ -129,6 +129,35 @@ fn main() {
         let us = time_calls(&chain, &ctx, chain_calls).await;
         recorder.take();
         report("chain_10_deep", us, chain_calls);
+
+        // ReAct: the framework's cost per iteration (a step's predictor call, the tool
+        // call, the trajectory), as the difference of runs of 10 and 2 iterations over
+        // 8, with a no-op tool. One completion carries every field, so both predictors
+        // parse it (each ignores the others' sections).
+        let all = "[[ ## next_thought ## ]]\nCall the tool.\n\n[[ ## next_tool_name ## ]]\nnoop\n\n[[ ## next_tool_args ## ]]\n{}\n\n[[ ## reasoning ## ]]\nDone.\n\n[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]";
+        let react_ctx = Ctx::from_arc(Arc::new(ConstLm(all.to_string()))).with_hook(recorder.clone());
+        let noop = sigil::tool::Tool::new("noop", "Does nothing.", serde_json::json!({}), |_| async {
+            Ok::<_, std::convert::Infallible>("ok")
+        });
+        let react = |n| {
+            ReAct::parse("question -> answer", vec![noop.clone()]).map(|r| r.with_max_iters(n))
+        };
+        let (Ok(short), Ok(long)) = (react(2), react(10)) else { std::process::exit(1) };
+        let runs = (calls / 20).max(50);
+        let (mut t2, mut t10) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..3 {
+            t2 = t2.min(time_calls(&short, &react_ctx, runs).await);
+            recorder.take();
+            t10 = t10.min(time_calls(&long, &react_ctx, runs).await);
+            recorder.take();
+        }
+        emit(&serde_json::json!({
+            "case": "react_iteration",
+            "calls": 6 * runs,
+            "us_per_call": (t10 - t2) / 8.0,
+            "us_per_run_2_iters": t2,
+            "us_per_run_10_iters": t10,
+        }));
 
         let collector = SpanCollector::builder().build();
         let traced = ctx.with_hook(collector.clone());
