@@ -5,9 +5,9 @@ Run with the project's DSPy venv (dspy==3.4.1):
     .dev/venv-dspy/bin/python scripts/gen_dspy_fixtures.py
         writes crates/sigil/tests/golden/dspy/<name>.json (what `program.save()` wrote)
         and <name>.messages.json (what DSPy's ChatAdapter renders per predictor for a
-        placeholder input) for three programs: `predict` (a bare Predict), `cot` (a
-        bare ChainOfThought) and `two_step` (a Predict and a ChainOfThought in a
-        Module). Instructions, demos, prefixes and descriptions are set by hand: no LM.
+        placeholder input) for four programs: `predict` (a bare Predict), `cot` (a
+        bare ChainOfThought), `two_step` (a Predict and a ChainOfThought in a
+        Module) and `react` (a ReAct with one tool). Instructions, demos, prefixes and descriptions are set by hand: no LM.
 
     .dev/venv-dspy/bin/python scripts/gen_dspy_fixtures.py load NAME FILE
         builds program NAME, calls `program.load(FILE)` and prints, as JSON, per
@@ -38,6 +38,11 @@ class TwoStep(dspy.Module):
         return self.answer(context=[q], question=question)
 
 
+def search(query: str) -> str:
+    """Search the web for a query."""
+    return ""
+
+
 def build(name: str) -> dspy.Module:
     if name == "predict":
         return dspy.Predict("question -> answer")
@@ -45,7 +50,9 @@ def build(name: str) -> dspy.Module:
         return dspy.ChainOfThought("question -> answer")
     if name == "two_step":
         return TwoStep()
-    raise SystemExit(f"unknown program {name!r} (predict, cot, two_step)")
+    if name == "react":
+        return dspy.ReAct("question -> answer", tools=[search], max_iters=5)
+    raise SystemExit(f"unknown program {name!r} (predict, cot, two_step, react)")
 
 
 def fill(name: str, program: dspy.Module) -> None:
@@ -93,6 +100,31 @@ def fill(name: str, program: dspy.Module) -> None:
         ]
 
 
+    elif name == "react":
+        r = program.react
+        r.demos = [
+            dspy.Example(
+                question="Who wrote Dune?",
+                trajectory="",
+                next_thought="I should search for the author.",
+                next_tool_name="search",
+                next_tool_args={"query": "Dune author"},
+                augmented=True,
+            )
+        ]
+        e = program.extract.predict
+        e.signature = e.signature.with_instructions("Answer in a few words, from the trajectory.")
+        e.demos = [
+            dspy.Example(
+                question="Who wrote Dune?",
+                trajectory="[[ ## thought_0 ## ]]\nSearch.\n\n[[ ## observation_0 ## ]]\nFrank Herbert",
+                reasoning="The search says Frank Herbert.",
+                answer="Frank Herbert",
+                augmented=True,
+            )
+        ]
+
+
 def describe(program: dspy.Module) -> dict:
     """Per predictor name: instructions, fields, demos and the placeholder prompt."""
     out = {}
@@ -125,7 +157,7 @@ def main() -> None:
     if len(sys.argv) != 1:
         raise SystemExit(__doc__)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    for name in ["predict", "cot", "two_step"]:
+    for name in ["predict", "cot", "two_step", "react"]:
         program = build(name)
         fill(name, program)
         program.save(str(OUT_DIR / f"{name}.json"))

@@ -173,3 +173,49 @@ fn bare_chain_of_thought() {
     assert!(export_dspy(&artifact).unwrap().get("predict").is_some());
     loads_in_dspy("cot", &artifact);
 }
+
+/// A ReAct compiled in Sigil (demos on both predictors, new extract instructions)
+/// exports to a file real DSPy's `ReAct.load()` reads, with the same prompts.
+#[test]
+fn react_program_with_demos() {
+    let program = react();
+    let mut overlay = Overlay::default();
+    overlay.set_demos(
+        "react",
+        vec![
+            Example::new()
+                .input("question", "Who wrote Dune?")
+                .input("trajectory", "")
+                .set("next_thought", "Search for it.")
+                .set("next_tool_name", "search")
+                .set(
+                    "next_tool_args",
+                    serde_json::json!({"query": "Dune author"}),
+                ),
+        ],
+    );
+    overlay.set_instructions("extract", "Answer from the trajectory only.");
+    overlay.set_demos(
+        "extract",
+        vec![
+            Example::new()
+                .input("question", "Who wrote Dune?")
+                .input("trajectory", "[[ ## observation_0 ## ]]\nFrank Herbert")
+                .set("reasoning", "The search found it.")
+                .set("answer", "Frank Herbert"),
+        ],
+    );
+    let artifact = Artifact::build(
+        &program,
+        &compiled(overlay),
+        &ChatAdapter,
+        sigil::artifact::Provenance::new("x"),
+    )
+    .unwrap();
+    let json = export_dspy(&artifact).unwrap();
+    assert!(
+        json.get("react").is_some() && json.get("extract.predict").is_some(),
+        "{json}"
+    );
+    loads_in_dspy("react", &artifact);
+}

@@ -108,3 +108,28 @@ fn two_predictor_program() {
     a.save(&path).unwrap();
     assert_eq!(sigil::artifact::Artifact::load(&path).unwrap(), a);
 }
+
+/// A DSPy 3.4.1 ReAct saved with demos on both predictors (`react`, `extract.predict`)
+/// imports into Sigil's ReAct, and renders both prompts as DSPy does.
+#[test]
+fn react_program() {
+    let a = check_fixture("react");
+    let paths: Vec<&str> = a.predictors.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["react", "extract"]);
+    let react = a.predictor("react").unwrap();
+    assert!(
+        react
+            .instructions
+            .contains("(1) search, whose description is")
+    );
+    assert_eq!(react.demos.len(), 1);
+    let extract = a.predictor("extract").unwrap();
+    assert_eq!(
+        extract.instructions,
+        "Answer in a few words, from the trajectory."
+    );
+    assert_eq!(
+        extract.demos[0].values["answer"].as_str(),
+        Some("Frank Herbert")
+    );
+}

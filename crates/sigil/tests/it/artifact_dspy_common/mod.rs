@@ -36,12 +36,26 @@ pub fn two_step() -> TwoStep {
     }
 }
 
-/// The program matching fixture `name` (`predict`, `cot`, `two_step`).
+/// The ReAct of the `react` fixture: `question -> answer` with DSPy's `search` tool.
+pub fn react() -> sigil::module::ReAct {
+    let search = sigil::tool::Tool::new(
+        "search",
+        "Search the web for a query.",
+        serde_json::json!({"query": {"type": "string"}}),
+        |_| async { Ok::<_, String>("") },
+    );
+    sigil::module::ReAct::parse("question -> answer", vec![search])
+        .unwrap()
+        .with_max_iters(5)
+}
+
+/// The program matching fixture `name` (`predict`, `cot`, `two_step`, `react`).
 pub fn program(name: &str) -> Box<dyn Module> {
     match name {
         "predict" => Box::new(Predict::parse("question -> answer").unwrap()),
         "cot" => Box::new(ChainOfThought::parse("question -> answer").unwrap()),
         "two_step" => Box::new(two_step()),
+        "react" => Box::new(react()),
         other => panic!("no fixture program {other}"),
     }
 }
