@@ -4,6 +4,7 @@ mod artifacts;
 mod cli;
 mod cmd;
 mod exit;
+mod mcp_tools;
 mod program;
 mod retrievers;
 mod session;

@@ -34,6 +34,8 @@ pub struct Session {
     pub program: Pipeline,
     pub built: Built,
     pub collector: Option<Arc<SpanCollector>>,
+    /// The react steps' MCP servers: held so they stay connected while the session lives.
+    _mcp: crate::mcp_tools::McpTools,
 }
 
 impl Session {
@@ -60,7 +62,10 @@ impl Session {
         // The LM first: a missing model fails before any index is built.
         let mut built = build_ctx(&file, &overrides).await?;
         let retrievers = crate::retrievers::Retrievers::open_all(&file).await?;
-        let program = build_program(&file, &|pf, step| retrievers.for_step(pf, step))?;
+        let mcp = crate::mcp_tools::McpTools::open_all(&file).await?;
+        let program = build_program(&file, &|pf, step| retrievers.for_step(pf, step), &|step| {
+            mcp.for_step(step)
+        })?;
         let collector = if flags.no_trace {
             None
         } else {
@@ -80,6 +85,7 @@ impl Session {
             program,
             built,
             collector,
+            _mcp: mcp,
         })
     }
 

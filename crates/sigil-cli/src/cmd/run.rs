@@ -71,6 +71,7 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
         } else {
             for (k, v) in pred.values() {
                 match v {
+                    Value::Object(steps) if k == "trajectory" => print_trajectory(steps),
                     Value::String(s) => println!("{k}: {s}"),
                     other => println!("{k}: {other}"),
                 }
@@ -80,6 +81,38 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
     }
     session.flush();
     Ok(())
+}
+
+/// A ReAct trajectory as numbered steps: thought, tool call, observation.
+fn print_trajectory(entries: &serde_json::Map<String, Value>) {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    println!("trajectory:");
+    for i in 0.. {
+        let Some(thought) = entries.get(&format!("thought_{i}")) else {
+            break;
+        };
+        let tool = entries
+            .get(&format!("tool_name_{i}"))
+            .map(text)
+            .unwrap_or_default();
+        let args = entries
+            .get(&format!("tool_args_{i}"))
+            .map(text)
+            .unwrap_or_default();
+        let obs = entries
+            .get(&format!("observation_{i}"))
+            .map(text)
+            .unwrap_or_default();
+        println!(
+            "  [{i}] thought: {}",
+            text(thought).replace('\n', "\n      ")
+        );
+        println!("      tool: {tool} {args}");
+        println!("      observation: {}", obs.replace('\n', "\n      "));
+    }
 }
 
 /// `NAME=VALUE` pairs as an example of inputs.

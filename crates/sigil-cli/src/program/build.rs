@@ -119,7 +119,14 @@ pub async fn build_ctx(pf: &ProgramFile, o: &LmOverrides) -> anyhow::Result<Buil
 pub type RetrieverFor<'a> =
     &'a dyn Fn(&ProgramFile, &StepSpec) -> anyhow::Result<Arc<dyn Retriever>>;
 
-pub fn build_program(pf: &ProgramFile, retriever: RetrieverFor<'_>) -> anyhow::Result<Pipeline> {
+/// The tools a react step's MCP servers give.
+pub type ToolsFor<'a> = &'a dyn Fn(&StepSpec) -> Vec<sigil::tool::Tool>;
+
+pub fn build_program(
+    pf: &ProgramFile,
+    retriever: RetrieverFor<'_>,
+    tools: ToolsFor<'_>,
+) -> anyhow::Result<Pipeline> {
     let mut steps = Vec::new();
     for s in &pf.spec.steps {
         let name = s.name.get_ref().clone();
@@ -169,6 +176,13 @@ pub fn build_program(pf: &ProgramFile, retriever: RetrieverFor<'_>) -> anyhow::R
             .collect();
         let kind = if kind == "chain_of_thought" {
             StepKind::ChainOfThought(ChainOfThought::new(sig)?)
+        } else if kind == "react" {
+            let react = sigil::module::ReAct::new(sig, tools(s))
+                .with_context(|| format!("step `{name}`"))?;
+            StepKind::ReAct(match s.max_iters {
+                Some(n) => react.with_max_iters(n),
+                None => react,
+            })
         } else {
             StepKind::Predict(Predict::new(sig))
         };

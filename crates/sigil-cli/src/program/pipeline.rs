@@ -7,13 +7,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 use sigil::data::{Example, Prediction};
-use sigil::module::{CallCtx, ChainOfThought, Ctx, Module, ModuleError, Predict};
+use sigil::module::{CallCtx, ChainOfThought, Ctx, Module, ModuleError, Predict, ReAct};
 use sigil::retrieve::Retriever;
 
 /// What one step runs.
 pub enum StepKind {
     Predict(Predict),
     ChainOfThought(ChainOfThought),
+    ReAct(ReAct),
     Retrieve {
         retriever: Arc<dyn Retriever>,
         query: String,
@@ -41,6 +42,7 @@ impl Step {
         match &self.kind {
             StepKind::Predict(p) => p.call(ctx, self.step_inputs(record)?).await,
             StepKind::ChainOfThought(c) => c.call(ctx, self.step_inputs(record)?).await,
+            StepKind::ReAct(r) => r.call(ctx, self.step_inputs(record)?).await,
             StepKind::Retrieve {
                 retriever,
                 query,
@@ -116,6 +118,11 @@ impl Module for Pipeline {
                         out.push((sigil::module::join_path(&s.name, &path), p));
                     }
                 }
+                StepKind::ReAct(r) => {
+                    for (path, p) in r.named_predictors() {
+                        out.push((sigil::module::join_path(&s.name, &path), p));
+                    }
+                }
                 StepKind::Retrieve { .. } => {}
             }
         }
@@ -158,7 +165,7 @@ signature = "summary -> intent: enum[billing, unlock]"
     #[tokio::test]
     async fn a_steps_output_feeds_the_next_step() {
         let pf = ProgramFile::parse(Path::new("triage.toml"), TWO_STEPS.into()).unwrap();
-        let program = build_program(&pf, &no_retriever).unwrap();
+        let program = build_program(&pf, &no_retriever, &|_| Vec::new()).unwrap();
         let paths: Vec<String> = program
             .named_predictors()
             .into_iter()
@@ -195,7 +202,7 @@ signature = "summary -> intent: enum[billing, unlock]"
     #[tokio::test]
     async fn a_missing_program_input_is_a_module_error() {
         let pf = ProgramFile::parse(Path::new("triage.toml"), TWO_STEPS.into()).unwrap();
-        let program = build_program(&pf, &no_retriever).unwrap();
+        let program = build_program(&pf, &no_retriever, &|_| Vec::new()).unwrap();
         let ctx = Ctx::from_arc(Arc::new(ScriptedLm::new(Vec::<String>::new())));
         let err = program
             .call(&ctx, Example::new().input("txt", "x"))

@@ -72,7 +72,7 @@ pub struct LmSpec {
 pub struct StepSpec {
     /// The step's name: the predictor path optimizers and artifacts use.
     pub name: Spanned<String>,
-    /// `predict` (default), `chain_of_thought` or `retrieve`.
+    /// `predict` (default), `chain_of_thought`, `retrieve` or `react`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub module: Option<Spanned<String>>,
     /// The signature in string form (`question, context: list[str] -> answer`).
@@ -95,6 +95,31 @@ pub struct StepSpec {
     /// Retrieve steps: the output field holding the passages (default `passages`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// ReAct steps: at most this many tool calls (default 20, DSPy's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_iters: Option<usize>,
+    /// ReAct steps: the MCP servers whose tools the agent may call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp: Vec<McpSpec>,
+}
+
+/// One MCP server of a ReAct step: a command Sigil starts (stdio) or a URL
+/// (streamable HTTP).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpSpec {
+    /// The command line, program first: `["uvx", "mcp-server-time"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Spanned<Vec<String>>>,
+    /// A streamable-HTTP endpoint: `http://127.0.0.1:3001/mcp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Spanned<String>>,
+    /// Only these of the server's tools (default: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Spanned<Vec<String>>>,
+    /// Seconds one tool call may take (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<f64>,
 }
 
 /// The examples: one file split by the program, or separate files.

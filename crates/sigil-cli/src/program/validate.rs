@@ -7,7 +7,7 @@ use sigil::signature::Signature;
 
 use super::{ProgramError, ProgramFile};
 
-pub const MODULE_KINDS: &[&str] = &["predict", "chain_of_thought", "retrieve"];
+pub const MODULE_KINDS: &[&str] = &["predict", "chain_of_thought", "retrieve", "react"];
 pub const METRIC_KINDS: &[&str] = &["exact_match", "f1", "contains", "judge"];
 pub const OPTIMIZER_KINDS: &[&str] = &[
     "labeled_few_shot",
@@ -148,7 +148,7 @@ pub(crate) fn validate(pf: &ProgramFile) -> Result<(), ProgramError> {
                 return Err(pf.err(
                     step.name.span(),
                     &key("signature"),
-                    "a predict or chain_of_thought step needs a `signature`",
+                    "a predict, chain_of_thought or react step needs a `signature`",
                 ));
             };
             let parsed = Signature::parse(sig.get_ref())
@@ -175,6 +175,50 @@ pub(crate) fn validate(pf: &ProgramFile) -> Result<(), ProgramError> {
             let mut gives: Vec<String> = parsed.outputs().iter().map(|f| f.name.clone()).collect();
             if kind == "chain_of_thought" {
                 gives.insert(0, "reasoning".into());
+            }
+            if kind == "react" {
+                gives.insert(0, "reasoning".into());
+                gives.insert(0, "trajectory".into());
+                if step.max_iters == Some(0) {
+                    return Err(pf.err(
+                        step.name.span(),
+                        &key("max_iters"),
+                        "max_iters must be at least 1",
+                    ));
+                }
+                for (j, m) in step.mcp.iter().enumerate() {
+                    let mkey = |k: &str| key(&format!("mcp[{j}].{k}"));
+                    match (&m.command, &m.url) {
+                        (Some(c), None) if c.get_ref().is_empty() => {
+                            return Err(pf.err(
+                                c.span(),
+                                &mkey("command"),
+                                "the command line is empty",
+                            ));
+                        }
+                        (Some(_), None) | (None, Some(_)) => {}
+                        _ => {
+                            return Err(pf.err(
+                                step.name.span(),
+                                &mkey("command"),
+                                "an MCP server has either `command` (stdio) or `url` (streamable HTTP)",
+                            ));
+                        }
+                    }
+                    if m.timeout.is_some_and(|t| !(t > 0.0 && t.is_finite())) {
+                        return Err(pf.err(
+                            step.name.span(),
+                            &mkey("timeout"),
+                            "a timeout is a positive number of seconds",
+                        ));
+                    }
+                }
+            } else if !step.mcp.is_empty() || step.max_iters.is_some() {
+                return Err(pf.err(
+                    step.name.span(),
+                    &key("mcp"),
+                    "`mcp` and `max_iters` belong to react steps",
+                ));
             }
             (needs, gives)
         };

@@ -8,6 +8,7 @@ mod alerts_cli;
 mod cli_usage_errors;
 mod compile_eval_promote;
 mod program_file_errors;
+mod react_program;
 mod render;
 mod serve;
 mod show_diff;
