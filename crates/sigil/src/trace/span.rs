@@ -452,7 +452,7 @@ pub mod keys {
     pub const TRIAL_COST_USD: &str = "sigil.trial.cost_usd";
     /// LM calls the trial made.
     pub const TRIAL_LM_CALLS: &str = "sigil.trial.lm_calls";
-    /// The best score so far in the run, this trial included.
+    /// The best full-valset score so far, this trial included.
     pub const TRIAL_BEST_SCORE: &str = "sigil.trial.best_score";
     /// Whether the trial was replayed from a checkpoint rather than run.
     pub const TRIAL_REPLAYED: &str = "sigil.trial.replayed";
