@@ -215,7 +215,7 @@ pub(crate) struct HttpTransport {
 }
 
 impl HttpTransport {
-    pub fn new(
+    pub(crate) fn new(
         provider: &str,
         timeout: Duration,
         max_concurrency: usize,
@@ -249,7 +249,7 @@ impl HttpTransport {
     ///
     /// The concurrency permit is held for the whole call, backoff included, so a rate
     /// limited provider is not hammered by the other tasks meanwhile.
-    pub async fn post_json(
+    pub(crate) async fn post_json(
         &self,
         url: &str,
         headers: &HeaderMap,

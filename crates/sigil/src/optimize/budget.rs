@@ -186,7 +186,7 @@ pub(crate) struct BudgetState {
 }
 
 impl BudgetState {
-    pub fn new(budget: Budget, already_spent: Spend) -> Arc<Self> {
+    pub(crate) fn new(budget: Budget, already_spent: Spend) -> Arc<Self> {
         Arc::new(BudgetState {
             budget,
             ledger: Mutex::new(Ledger {
@@ -199,21 +199,21 @@ impl BudgetState {
         // A poisoned ledger only means a panic elsewhere mid-update; its numbers are still the best we have.
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
-    pub fn spent(&self) -> Spend {
+    pub(crate) fn spent(&self) -> Spend {
         self.ledger().spent
     }
     /// How many calls were refused so far.
-    pub fn refused(&self) -> u64 {
+    pub(crate) fn refused(&self) -> u64 {
         self.ledger().refused
     }
     /// The price used for cost limits for `model_id`.
-    pub fn price_for(&self, model_id: &str) -> Option<Price> {
+    pub(crate) fn price_for(&self, model_id: &str) -> Option<Price> {
         self.budget
             .price
             .or_else(|| PriceTable::shared_builtin().get(model_id).copied())
     }
     /// Wraps `lm` so its calls draw on this budget.
-    pub fn wrap(self: &Arc<Self>, lm: Arc<dyn Lm>) -> Arc<dyn Lm> {
+    pub(crate) fn wrap(self: &Arc<Self>, lm: Arc<dyn Lm>) -> Arc<dyn Lm> {
         let price = self.price_for(&lm.model_id());
         Arc::new(BudgetedLm {
             inner: lm,

@@ -476,7 +476,7 @@ pub(crate) struct OwnedStart {
 }
 
 impl OwnedStart {
-    pub fn kind(&self) -> SpanKind {
+    pub(crate) fn kind(&self) -> SpanKind {
         self.data.kind()
     }
 }
