@@ -2,18 +2,31 @@
 //!
 //! Compiled artifacts must be reproducible byte for byte from a seed, so shuffles and
 //! optimizer choices use this fixed algorithm (SplitMix64) rather than a library RNG
-//! whose stream may change with a dependency upgrade.
+//! whose stream may change with a dependency upgrade. Use it to shuffle or sample
+//! your own data the same way on every run.
 
+/// SplitMix64: the same seed gives the same sequence, on every platform and release.
+///
+/// ```
+/// use sigil::rng::SeededRng;
+/// let mut items = vec![1, 2, 3, 4, 5];
+/// SeededRng::new(7).shuffle(&mut items);
+/// let mut again = vec![1, 2, 3, 4, 5];
+/// SeededRng::new(7).shuffle(&mut again);
+/// assert_eq!(items, again);
+/// ```
 #[derive(Clone, Debug)]
 pub struct SeededRng {
     state: u64,
 }
 
 impl SeededRng {
+    /// A generator starting from `seed`.
     pub fn new(seed: u64) -> Self {
         SeededRng { state: seed }
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
@@ -42,7 +55,7 @@ impl SeededRng {
 
     /// Draws from `below` (`Below::new(n).draw(rng)` equals `rng.below(n)`), for loops
     /// that draw many indices under the same bound.
-    pub fn draw(&mut self, below: &Below) -> usize {
+    pub(crate) fn draw(&mut self, below: &Below) -> usize {
         loop {
             let x = self.next_u64();
             if x < below.zone {
@@ -82,7 +95,7 @@ impl SeededRng {
 /// multiplications (the remainder by a constant computed from a 128-bit reciprocal,
 /// after Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019).
 #[derive(Clone, Copy, Debug)]
-pub struct Below {
+pub(crate) struct Below {
     n: u64,
     zone: u64,
     /// `ceil(2^128 / n)`, or 0 when `n == 1`.
@@ -91,7 +104,7 @@ pub struct Below {
 
 impl Below {
     /// Panics if `n == 0`, as `below(0)` does.
-    pub fn new(n: usize) -> Below {
+    pub(crate) fn new(n: usize) -> Below {
         assert!(n > 0, "below(0)");
         let n = n as u64;
         Below {

@@ -70,32 +70,70 @@ struct Inner {
 pub enum ToolError {
     /// The LM named a tool that does not exist.
     #[error("unknown tool {name:?}; the tools are: {known}")]
-    Unknown { name: String, known: String },
+    Unknown {
+        /// The name the LM gave.
+        name: String,
+        /// The tools there are, comma-separated.
+        known: String,
+    },
     /// The arguments were not a JSON object.
     #[error("the arguments of {tool} must be a JSON object, got {got}")]
-    NotAnObject { tool: String, got: String },
+    NotAnObject {
+        /// The tool.
+        tool: String,
+        /// What was given instead (shortened).
+        got: String,
+    },
     /// An argument the tool does not take (DSPy's wording).
     #[error("Arg {arg} is not in the tool's args.")]
-    UnknownArg { tool: String, arg: String },
+    UnknownArg {
+        /// The tool.
+        tool: String,
+        /// The argument's name.
+        arg: String,
+    },
     /// An argument that does not match its schema (DSPy's wording).
     #[error("Arg {arg} is invalid: {message}")]
     InvalidArg {
+        /// The tool.
         tool: String,
+        /// The argument's name.
         arg: String,
+        /// What is wrong with it.
         message: String,
     },
     /// A required argument was not given.
     #[error("{tool} is missing the required argument {arg}")]
-    MissingArg { tool: String, arg: String },
+    MissingArg {
+        /// The tool.
+        tool: String,
+        /// The argument's name.
+        arg: String,
+    },
     /// The tool returned an error.
     #[error("{message}")]
-    Failed { tool: String, message: String },
+    Failed {
+        /// The tool.
+        tool: String,
+        /// The tool's error message.
+        message: String,
+    },
     /// The tool panicked.
     #[error("the tool panicked: {message}")]
-    Panicked { tool: String, message: String },
+    Panicked {
+        /// The tool.
+        tool: String,
+        /// The panic's message.
+        message: String,
+    },
     /// The tool did not finish within its timeout.
     #[error("the tool did not answer within {after:?}")]
-    TimedOut { tool: String, after: Duration },
+    TimedOut {
+        /// The tool.
+        tool: String,
+        /// Its time limit.
+        after: Duration,
+    },
 }
 
 impl ToolError {

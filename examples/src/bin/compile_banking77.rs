@@ -44,6 +44,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use sigil::adapter::Adapter;
 use sigil::data::{Example, load_csv};
 use sigil::evaluate::ExactMatch;
 use sigil::lm::{CachedLm, Lm};

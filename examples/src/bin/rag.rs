@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
+use sigil::adapter::Adapter;
 use sigil::evaluate::Contains;
 use sigil::optimize::{BootstrapFewShot, EngineConfig, Optimizer, held_out_report_with};
 use sigil::prelude::*;

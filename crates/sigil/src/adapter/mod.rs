@@ -14,14 +14,30 @@ pub type Fields = IndexMap<String, Value>;
 /// Formatting failures (the inputs do not fit the signature).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FormatError {
+    /// An input field of the signature has no value.
     #[error("missing input field `{field}` (signature: {signature})")]
-    MissingInput { field: String, signature: String },
+    MissingInput {
+        /// The field.
+        field: String,
+        /// The signature, in its string form.
+        signature: String,
+    },
+    /// The inputs hold a key the signature does not declare.
     #[error("unexpected input field `{field}` (signature: {signature})")]
-    UnexpectedInput { field: String, signature: String },
+    UnexpectedInput {
+        /// The key.
+        field: String,
+        /// The signature, in its string form.
+        signature: String,
+    },
+    /// An input's value does not fit its field's type.
     #[error("input field `{field}` should be {expected}, got {got}")]
     BadInputType {
+        /// The field.
         field: String,
+        /// The field's type.
         expected: String,
+        /// What the value is.
         got: String,
     },
 }
@@ -29,16 +45,23 @@ pub enum FormatError {
 /// Why a completion could not be parsed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParseFailure {
+    /// An output field is not in the completion.
     #[error("output field `{0}` is missing")]
     MissingField(String),
+    /// An output field's text does not read as its type.
     #[error("output field `{field}` should be {expected}, got {got:?}")]
     BadValue {
+        /// The field.
         field: String,
+        /// The field's type.
         expected: String,
+        /// The text found.
         got: String,
     },
+    /// The JSON adapter found no JSON object.
     #[error("the completion is not a JSON object: {0}")]
     NotJson(String),
+    /// The completion is empty.
     #[error("the completion is empty")]
     Empty,
 }
@@ -47,8 +70,11 @@ pub enum ParseFailure {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{adapter} could not parse the completion: {failure}")]
 pub struct ParseError {
+    /// The adapter that failed (`chat`, `json`).
     pub adapter: String,
+    /// What was wrong.
     pub failure: ParseFailure,
+    /// The completion, as the LM wrote it.
     pub raw: String,
 }
 
@@ -99,7 +125,10 @@ pub enum FallbackPolicy {
     Off,
     /// Re-ask with the JSON adapter up to `retries` times. Each use is counted on the
     /// prediction (`Prediction::fallbacks`) and in the trace.
-    Json { retries: u32 },
+    Json {
+        /// Attempts with the JSON adapter after the first failure.
+        retries: u32,
+    },
 }
 
 impl Default for FallbackPolicy {

@@ -27,11 +27,15 @@ use crate::signature::{FieldKind, Signature};
 pub struct Provenance {
     /// The model id the program was compiled against.
     pub model: String,
+    /// The LM parameters used while compiling.
     pub lm_params: LmParams,
     /// The optimizer's settings, as a generic key/value table.
     pub optimizer_settings: toml::Table,
+    /// The training set's hash and size.
     pub trainset: Option<DatasetInfo>,
+    /// The validation set's hash and size.
     pub valset: Option<DatasetInfo>,
+    /// The held-out test set's hash and size.
     pub testset: Option<DatasetInfo>,
     /// The metric's name.
     pub metric: Option<String>,
@@ -42,12 +46,14 @@ pub struct Provenance {
 }
 
 impl Provenance {
+    /// Provenance for `model`; everything else unset.
     pub fn new(model: impl Into<String>) -> Self {
         Provenance {
             model: model.into(),
             ..Default::default()
         }
     }
+    /// Sets [`Provenance::lm_params`].
     pub fn lm_params(mut self, params: LmParams) -> Self {
         self.lm_params = params;
         self
@@ -57,18 +63,22 @@ impl Provenance {
         self.optimizer_settings.insert(key.into(), value.into());
         self
     }
+    /// Records the training set's hash and size.
     pub fn trainset(mut self, examples: &[Example]) -> Self {
         self.trainset = Some(DatasetInfo::of(examples));
         self
     }
+    /// Records the validation set's hash and size.
     pub fn valset(mut self, examples: &[Example]) -> Self {
         self.valset = Some(DatasetInfo::of(examples));
         self
     }
+    /// Records the test set's hash and size.
     pub fn testset(mut self, examples: &[Example]) -> Self {
         self.testset = Some(DatasetInfo::of(examples));
         self
     }
+    /// Sets the metric's name.
     pub fn metric(mut self, name: impl Into<String>) -> Self {
         self.metric = Some(name.into());
         self
@@ -81,6 +91,7 @@ impl Provenance {
         self.held_out = Some(report);
         self
     }
+    /// Sets [`Provenance::program`].
     pub fn program_spec(mut self, spec: toml::Table) -> Self {
         self.program = Some(spec);
         self

@@ -12,43 +12,81 @@ use crate::signature::{FieldKind, Signature};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Difference {
     /// The program has a predictor the artifact does not mention.
-    MissingPredictor { path: String },
+    MissingPredictor {
+        /// The predictor path.
+        path: String,
+    },
     /// The artifact has a predictor the program does not have.
-    ExtraPredictor { path: String },
+    ExtraPredictor {
+        /// The predictor path.
+        path: String,
+    },
     /// A field of the program's predictor is not in the artifact.
-    MissingField { path: String, field: String },
+    MissingField {
+        /// The predictor path.
+        path: String,
+        /// The field.
+        field: String,
+    },
     /// A field in the artifact is not in the program's predictor.
-    ExtraField { path: String, field: String },
+    ExtraField {
+        /// The predictor path.
+        path: String,
+        /// The field.
+        field: String,
+    },
     /// The field is an input on one side and an output on the other.
     Role {
+        /// The predictor path.
         path: String,
+        /// The field.
         field: String,
+        /// Its role in the artifact.
         artifact: FieldKind,
+        /// Its role in the program.
         program: FieldKind,
     },
     /// The field's type differs.
     Type {
+        /// The predictor path.
         path: String,
+        /// The field.
         field: String,
+        /// Its type in the artifact.
         artifact: String,
+        /// Its type in the program.
         program: String,
     },
     /// The fields are the same but in another order (the prompt would differ).
     Order {
+        /// The predictor path.
         path: String,
+        /// The artifact's order.
         artifact: Vec<String>,
+        /// The program's order.
         program: Vec<String>,
     },
     /// A predictor of a DSPy file that maps to no predictor of the program.
-    UnmatchedDspyPredictor { name: String },
+    UnmatchedDspyPredictor {
+        /// The predictor's name in the file.
+        name: String,
+    },
     /// A DSPy file has another number of fields than the program's signature.
     FieldCount {
+        /// The predictor path.
         path: String,
+        /// Fields in the file.
         file: usize,
+        /// The program's fields.
         program: Vec<String>,
     },
     /// The artifact's entry does not read back (only for unvalidated artifacts).
-    Unreadable { path: String, reason: String },
+    Unreadable {
+        /// The predictor path.
+        path: String,
+        /// Why it does not read back.
+        reason: String,
+    },
 }
 
 fn show_path(p: &str) -> String {

@@ -12,8 +12,11 @@ use super::render::{ShowOptions, field_line, header, pct};
 /// A named value on each side (`None`: absent on that side).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FieldChange {
+    /// What differs (`model`, `scores.test.compiled`, a field name, ...).
     pub key: String,
+    /// The value in A.
     pub a: Option<String>,
+    /// The value in B.
     pub b: Option<String>,
 }
 
@@ -25,6 +28,7 @@ impl FieldChange {
             b,
         }
     }
+    /// Whether the two sides differ.
     pub fn changed(&self) -> bool {
         self.a != self.b
     }
@@ -33,22 +37,29 @@ impl FieldChange {
 /// How one predictor path differs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PredictorDiff {
+    /// The predictor path.
     pub path: String,
+    /// Whether A has this predictor.
     pub in_a: bool,
+    /// Whether B has this predictor.
     pub in_b: bool,
     /// Field lines that differ (by field name).
     pub fields: Vec<FieldChange>,
     /// Instructions on both sides when they differ.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instructions: Option<(String, String)>,
+    /// Demos in A.
     pub demos_a: usize,
+    /// Demos in B.
     pub demos_b: usize,
     /// Demos only in A / only in B (as JSON objects of their values).
     pub demos_removed: Vec<Value>,
+    /// Demos only in B.
     pub demos_added: Vec<Value>,
 }
 
 impl PredictorDiff {
+    /// Whether the predictor is the same on both sides.
     pub fn is_same(&self) -> bool {
         self.in_a
             && self.in_b
@@ -63,12 +74,15 @@ impl PredictorDiff {
 /// Everything that differs between artifact A and artifact B, plus both sides' scores.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ArtifactDiff {
+    /// The name given for A (its file).
     pub a: String,
+    /// The name given for B.
     pub b: String,
     /// Provenance keys that differ.
     pub provenance: Vec<FieldChange>,
     /// Every score on both sides, changed or not.
     pub scores: Vec<FieldChange>,
+    /// Every predictor path of either side.
     pub predictors: Vec<PredictorDiff>,
 }
 

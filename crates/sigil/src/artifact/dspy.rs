@@ -28,7 +28,7 @@ use crate::module::{Module, join_path};
 use crate::signature::{Field, Signature, infer_prefix};
 
 /// The DSPy version whose file layout export writes into `metadata`.
-pub const DSPY_VERSION: &str = "3.4.1";
+const DSPY_VERSION: &str = "3.4.1";
 
 /// Reads a DSPy JSON file into an artifact for `program` (see [`import_dspy`]).
 pub fn import_dspy_file(

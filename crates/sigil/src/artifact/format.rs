@@ -22,6 +22,7 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Artifact {
+    /// The file format's version ([`FORMAT_VERSION`] when written by this build).
     pub format_version: u32,
     /// The Sigil version that wrote the file.
     pub sigil_version: String,
@@ -30,14 +31,19 @@ pub struct Artifact {
     pub program_name: Option<String>,
     /// The adapter the prompts are rendered with (`chat`, `json`).
     pub adapter: String,
+    /// The model and LM parameters used while compiling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lm: Option<LmSection>,
+    /// The optimizer, its seed and settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimizer: Option<OptimizerSection>,
+    /// Hashes and sizes of the datasets.
     #[serde(default, skip_serializing_if = "DataSection::is_empty")]
     pub data: DataSection,
+    /// Validation and test scores.
     #[serde(default, skip_serializing_if = "Scores::is_empty")]
     pub scores: Scores,
+    /// What compiling cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<CostSection>,
     /// Where the prompts came from when they were not compiled by Sigil (a DSPy file).
@@ -47,6 +53,7 @@ pub struct Artifact {
     /// rebuild the program; absent for programs written in Rust.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<toml::Table>,
+    /// The prompts, one entry per predictor path.
     #[serde(default)]
     pub predictors: Vec<PredictorEntry>,
 }
@@ -55,7 +62,9 @@ pub struct Artifact {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LmSection {
+    /// The model id (`openai/gpt-4o-mini`).
     pub model: String,
+    /// The LM parameters.
     #[serde(default)]
     pub params: LmParams,
 }
@@ -64,8 +73,11 @@ pub struct LmSection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerSection {
+    /// The optimizer's name.
     pub name: String,
+    /// The compile seed.
     pub seed: u64,
+    /// The optimizer's settings.
     #[serde(default)]
     pub settings: toml::Table,
 }
@@ -74,15 +86,19 @@ pub struct OptimizerSection {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSection {
+    /// The training set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trainset: Option<DatasetInfo>,
+    /// The validation set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valset: Option<DatasetInfo>,
+    /// The held-out test set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub testset: Option<DatasetInfo>,
 }
 
 impl DataSection {
+    /// Whether no dataset is recorded.
     pub fn is_empty(&self) -> bool {
         self.trainset.is_none() && self.valset.is_none() && self.testset.is_none()
     }
@@ -92,12 +108,14 @@ impl DataSection {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetInfo {
+    /// The SHA-256 content hash, as hex.
     pub sha256: String,
+    /// The number of examples.
     pub size: usize,
 }
 
 impl DatasetInfo {
-    pub fn of(examples: &[Example]) -> Self {
+    pub(crate) fn of(examples: &[Example]) -> Self {
         DatasetInfo {
             sha256: crate::data::Dataset::from(examples.to_vec()).content_hash(),
             size: examples.len(),
@@ -109,17 +127,22 @@ impl DatasetInfo {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scores {
+    /// The metric's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<String>,
+    /// The uncompiled program's validation score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valset_baseline: Option<f64>,
+    /// The compiled program's validation score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valset_compiled: Option<f64>,
+    /// Held-out test scores, if the program was tested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<TestScores>,
 }
 
 impl Scores {
+    /// Whether no score is recorded.
     pub fn is_empty(&self) -> bool {
         self.metric.is_none()
             && self.valset_baseline.is_none()
@@ -133,18 +156,29 @@ impl Scores {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestScores {
+    /// Test examples.
     pub examples: usize,
+    /// The uncompiled program's mean score.
     pub baseline: f64,
+    /// Its 95% bootstrap interval.
     pub baseline_ci95: [f64; 2],
+    /// Examples it failed on.
     pub baseline_errors: usize,
+    /// The compiled program's mean score.
     pub compiled: f64,
+    /// Its 95% bootstrap interval.
     pub compiled_ci95: [f64; 2],
+    /// Examples it failed on.
     pub compiled_errors: usize,
+    /// Compiled minus baseline.
     pub difference: f64,
+    /// The paired 95% bootstrap interval of the difference.
     pub difference_ci95: [f64; 2],
     /// Share of bootstrap resamples where the compiled program is better.
     pub prob_better: f64,
+    /// Bootstrap resamples drawn.
     pub resamples: usize,
+    /// The bootstrap's seed.
     pub bootstrap_seed: u64,
 }
 
@@ -157,10 +191,15 @@ pub struct TestScores {
 pub struct CostSection {
     /// Every LM request the optimizer made, answered by the provider or the cache.
     pub lm_requests: u64,
+    /// Trials scored.
     pub trials: usize,
+    /// LM calls of the scored trials.
     pub trial_lm_calls: u64,
+    /// Input tokens of the scored trials.
     pub trial_input_tokens: u64,
+    /// Output tokens of the scored trials.
     pub trial_output_tokens: u64,
+    /// Why the run stopped early (`budget_exhausted`, `target_reached`), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
 }
@@ -169,7 +208,9 @@ pub struct CostSection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportSection {
+    /// The source format (`dspy`).
     pub format: String,
+    /// The source's version, when the file says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }
@@ -180,9 +221,12 @@ pub struct ImportSection {
 pub struct PredictorEntry {
     /// The predictor path (`generate`, `hop2.refine`; empty for a bare predictor).
     pub path: String,
+    /// The instructions.
     pub instructions: String,
+    /// The signature's fields, inputs then outputs.
     #[serde(default)]
     pub fields: Vec<FieldEntry>,
+    /// The demos.
     #[serde(default)]
     pub demos: Vec<DemoEntry>,
     /// The exact messages for a placeholder input (`{question}` for each input field).
@@ -196,14 +240,20 @@ pub struct PredictorEntry {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldEntry {
+    /// The field's name.
     pub name: String,
+    /// Input or output.
     pub role: FieldKind,
+    /// The type's string form.
     #[serde(rename = "type")]
     pub ty: String,
+    /// The exact type as JSON, when the string form does not read back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub type_json: Option<String>,
+    /// The description; `None` for the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desc: Option<String>,
+    /// The prefix; `None` for the default one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
 }
@@ -222,8 +272,10 @@ pub struct DemoEntry {
     /// The keys in the demo's original order (only needed when `json` is used).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub order: Vec<String>,
+    /// The values TOML can hold.
     #[serde(default)]
     pub values: toml::Table,
+    /// The other values, as JSON text.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub json: IndexMap<String, String>,
 }
@@ -232,7 +284,9 @@ pub struct DemoEntry {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RenderedMessage {
+    /// Who wrote it.
     pub role: Role,
+    /// The text.
     pub content: String,
 }
 
@@ -246,7 +300,7 @@ impl From<&Message> for RenderedMessage {
 }
 
 impl FieldEntry {
-    pub fn from_field(role: FieldKind, f: &Field) -> Self {
+    pub(crate) fn from_field(role: FieldKind, f: &Field) -> Self {
         let ty = f.ty.sigil_name();
         let reads_back =
             !matches!(f.ty, FieldType::Object { .. }) && parse_type(&ty).is_some_and(|t| t == f.ty);
@@ -274,7 +328,7 @@ impl FieldEntry {
         })
     }
 
-    pub fn to_field(&self) -> Result<Field, String> {
+    pub(crate) fn to_field(&self) -> Result<Field, String> {
         Ok(Field {
             name: self.name.clone(),
             ty: self.field_type()?,
@@ -319,7 +373,7 @@ impl PredictorEntry {
 }
 
 impl DemoEntry {
-    pub fn from_example(ex: &Example, augmented: bool) -> Self {
+    pub(crate) fn from_example(ex: &Example, augmented: bool) -> Self {
         let mut d = DemoEntry {
             inputs: ex.input_keys().to_vec(),
             augmented,
@@ -350,7 +404,7 @@ impl DemoEntry {
         d
     }
 
-    pub fn to_example(&self) -> Result<Example, String> {
+    pub(crate) fn to_example(&self) -> Result<Example, String> {
         let mut values: IndexMap<String, Value> = IndexMap::new();
         for (k, v) in &self.values {
             values.insert(k.clone(), toml_to_json(v));

@@ -13,8 +13,8 @@
 //! multi-line strings, so an edited instruction shows as the lines that changed, not
 //! as one changed line of escaped `\n`s as in JSON; every key sits on its own line
 //! under a section header (`[[predictors]]`, `[scores.test]`), so a hunk says what it
-//! belongs to; and the key order is fixed by the data model ([`format`]), so the
-//! same compile writes the same bytes.
+//! belongs to; and the key order is fixed by the data model ([`Artifact`] and its
+//! sections), so the same compile writes the same bytes.
 //!
 //! # Determinism
 //!
@@ -47,7 +47,7 @@ mod build;
 mod check;
 mod diff;
 pub mod dspy;
-pub mod format;
+mod format;
 mod load;
 mod render;
 mod run;
@@ -73,32 +73,75 @@ use crate::module::{Overlay, PredictorState};
 /// file and the place in it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ArtifactError {
+    /// The file could not be read or written.
     #[error("{file}: {message}")]
-    Io { file: String, message: String },
+    Io {
+        /// The file.
+        file: String,
+        /// What failed.
+        message: String,
+    },
+    /// The file is not UTF-8.
     #[error("{file}: not UTF-8 text (first bad byte at offset {offset}); the file is corrupt")]
-    NotUtf8 { file: String, offset: usize },
+    NotUtf8 {
+        /// The file.
+        file: String,
+        /// The offset of the first bad byte.
+        offset: usize,
+    },
+    /// The file is not valid TOML.
     #[error("{file}: {message}")]
-    Syntax { file: String, message: String },
+    Syntax {
+        /// The file.
+        file: String,
+        /// The parser's message, with the line and column.
+        message: String,
+    },
+    /// The file has no `format_version`.
     #[error("{file}: no `format_version` key; this is not a Sigil artifact")]
-    MissingVersion { file: String },
+    MissingVersion {
+        /// The file.
+        file: String,
+    },
+    /// The file was written by a newer Sigil.
     #[error(
         "{file}: format_version {found} is newer than this Sigil ({sigil}) reads (1 to {supported}); upgrade Sigil"
     )]
     UnknownVersion {
+        /// The file.
         file: String,
+        /// The file's `format_version`.
         found: i64,
+        /// The newest version this Sigil reads ([`FORMAT_VERSION`]).
         supported: u32,
+        /// This Sigil's version.
         sigil: &'static str,
     },
+    /// The TOML reads but a value is wrong (a bad type, a demo that does not read back).
     #[error("{file}: {message}")]
-    Invalid { file: String, message: String },
+    Invalid {
+        /// The file.
+        file: String,
+        /// What is wrong, and where.
+        message: String,
+    },
+    /// The artifact does not fit the program ([`Artifact::check_against`]).
     #[error("{}", mismatch_message(.program, .differences))]
     Mismatch {
+        /// Which program.
         program: String,
+        /// Every difference found.
         differences: Vec<Difference>,
     },
+    /// A DSPy file could not be imported.
     #[error("{file}: {message}")]
-    Dspy { file: String, message: String },
+    Dspy {
+        /// The file.
+        file: String,
+        /// What is wrong, and where.
+        message: String,
+    },
+    /// An artifact could not be built or rendered.
     #[error("cannot build the artifact: {0}")]
     Build(String),
 }

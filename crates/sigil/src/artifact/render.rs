@@ -10,6 +10,7 @@ use crate::lm::Role;
 /// How to print: with ANSI colour on the headers or plain.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ShowOptions {
+    /// Colour the headers.
     pub color: bool,
 }
 

@@ -15,12 +15,17 @@ use crate::optimize::Spend;
 pub struct RunRecord {
     /// Seconds since the Unix epoch when the run finished.
     pub finished_unix: u64,
+    /// How long the run took.
     pub wall_time_secs: f64,
     /// Calls the provider answered (cache hits excluded).
     pub provider_calls: u64,
+    /// Calls the request cache answered.
     pub cache_hits: u64,
+    /// Input tokens billed.
     pub input_tokens: u64,
+    /// Output tokens billed.
     pub output_tokens: u64,
+    /// What the run cost in US dollars.
     pub cost_usd: f64,
 }
 

@@ -11,46 +11,84 @@ use crate::rng::SeededRng;
 /// Problems reading a dataset; each names the file and, where it applies, the line.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// The file could not be read.
     #[error("cannot read dataset {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A line is not UTF-8.
     #[error("{path}:{line}: not valid UTF-8")]
-    NotUtf8 { path: PathBuf, line: usize },
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+    },
+    /// A line is not JSON.
     #[error("{path}:{line}: invalid JSON: {message}")]
     BadJson {
+        /// The file.
         path: PathBuf,
+        /// The line, from 1.
         line: usize,
+        /// The parser's message.
         message: String,
     },
+    /// A line is JSON but not an object.
     #[error("{path}:{line}: expected a JSON object per line")]
-    NotAnObject { path: PathBuf, line: usize },
+    NotAnObject {
+        /// The file.
+        path: PathBuf,
+        /// The line, from 1.
+        line: usize,
+    },
+    /// A record lacks an input key.
     #[error("{path}:{line}: missing field `{field}`")]
     MissingField {
+        /// The file.
         path: PathBuf,
+        /// The line, from 1.
         line: usize,
+        /// The missing key.
         field: String,
     },
+    /// The CSV header lacks an input column.
     #[error("{path}: no column named `{column}` (columns: {available})")]
     MissingColumn {
+        /// The file.
         path: PathBuf,
+        /// The missing column.
         column: String,
+        /// The columns there are, comma-separated.
         available: String,
     },
+    /// A CSV record could not be read.
     #[error("{path}:{line}: invalid CSV: {message}")]
     BadCsv {
+        /// The file.
         path: PathBuf,
+        /// The line, from 1.
         line: usize,
+        /// The reader's message.
         message: String,
     },
+    /// A split asks for more examples than there are.
     #[error("cannot split {len} examples into {wanted}")]
-    BadSplit { len: usize, wanted: String },
+    BadSplit {
+        /// Examples in the dataset.
+        len: usize,
+        /// The split asked for.
+        wanted: String,
+    },
 }
 
 /// An ordered list of examples.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Dataset {
+    /// The examples, in order.
     pub examples: Vec<Example>,
 }
 
@@ -61,12 +99,15 @@ impl From<Vec<Example>> for Dataset {
 }
 
 impl Dataset {
+    /// The number of examples.
     pub fn len(&self) -> usize {
         self.examples.len()
     }
+    /// Whether there are no examples.
     pub fn is_empty(&self) -> bool {
         self.examples.is_empty()
     }
+    /// The examples, in order.
     pub fn iter(&self) -> std::slice::Iter<'_, Example> {
         self.examples.iter()
     }

@@ -17,6 +17,7 @@ pub struct Example {
 }
 
 impl Example {
+    /// An empty example.
     pub fn new() -> Self {
         Self::default()
     }
@@ -52,6 +53,7 @@ impl Example {
         self
     }
 
+    /// Sets a value in place; the key keeps its role (a new key is a label).
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) {
         self.values.insert(key.into(), value.into());
     }
@@ -62,6 +64,7 @@ impl Example {
         self
     }
 
+    /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.values.get(key)
     }
@@ -71,10 +74,12 @@ impl Example {
         self.values.get(key).map(value_to_string)
     }
 
+    /// The keys marked as inputs.
     pub fn input_keys(&self) -> &[String] {
         &self.input_keys
     }
 
+    /// Whether `key` is marked as an input.
     pub fn is_input(&self, key: &str) -> bool {
         self.input_keys.iter().any(|k| k == key)
     }
@@ -102,18 +107,22 @@ impl Example {
             .collect()
     }
 
+    /// Every value, in insertion order.
     pub fn values(&self) -> &IndexMap<String, Value> {
         &self.values
     }
 
+    /// Every key, in insertion order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.values.keys().map(String::as_str)
     }
 
+    /// The number of values.
     pub fn len(&self) -> usize {
         self.values.len()
     }
 
+    /// Whether there are no values.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
@@ -143,21 +152,26 @@ pub struct Prediction {
 }
 
 impl Prediction {
+    /// A prediction of these outputs, with no usage recorded.
     pub fn new(values: IndexMap<String, Value>) -> Self {
         Prediction {
             values,
             ..Default::default()
         }
     }
+    /// The output `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.values.get(key)
     }
+    /// The output as a string: strings as-is, other values as compact JSON.
     pub fn get_str(&self, key: &str) -> Option<String> {
         self.values.get(key).map(value_to_string)
     }
+    /// Every output, in order.
     pub fn values(&self) -> &IndexMap<String, Value> {
         &self.values
     }
+    /// Sets an output.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<Value>) {
         self.values.insert(key.into(), value.into());
     }

@@ -18,18 +18,40 @@ use crate::data::{Example, Prediction, value_to_string};
 /// example (like any other error, it counts against the error budget).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MetricError {
+    /// The example lacks the label the metric compares.
     #[error("metric `{metric}`: the example has no label `{field}`")]
-    MissingLabel { metric: String, field: String },
+    MissingLabel {
+        /// The metric's name.
+        metric: String,
+        /// The label field.
+        field: String,
+    },
+    /// The prediction lacks the field the metric compares.
     #[error("metric `{metric}`: the prediction has no field `{field}`")]
-    MissingPrediction { metric: String, field: String },
+    MissingPrediction {
+        /// The metric's name.
+        metric: String,
+        /// The output field.
+        field: String,
+    },
+    /// The label is neither a string nor a list of strings.
     #[error("metric `{metric}`: label `{field}` is {got}, expected a string or a list of strings")]
     BadLabel {
+        /// The metric's name.
         metric: String,
+        /// The label field.
         field: String,
+        /// What kind of value it holds.
         got: String,
     },
+    /// Any other reason (for metrics written outside Sigil).
     #[error("metric `{metric}`: {message}")]
-    Other { metric: String, message: String },
+    Other {
+        /// The metric's name.
+        metric: String,
+        /// Why it cannot score.
+        message: String,
+    },
 }
 
 /// Scores one prediction against its example; higher is better (usually in `[0, 1]`).
@@ -169,7 +191,7 @@ pub fn normalize_text(s: &str) -> String {
 }
 
 /// The whitespace tokens of the normalised text.
-pub fn normalized_tokens(s: &str) -> Vec<String> {
+fn normalized_tokens(s: &str) -> Vec<String> {
     normalize_text(s)
         .split(' ')
         .filter(|t| !t.is_empty())
@@ -392,6 +414,7 @@ pub struct F1 {
 }
 
 impl F1 {
+    /// Compares the example's label `field` with the prediction's `field`.
     pub fn new(field: impl Into<String>) -> Self {
         let field = field.into();
         F1 {
@@ -399,6 +422,7 @@ impl F1 {
             pred: field,
         }
     }
+    /// Compares the example's `label` with the prediction's `pred`.
     pub fn fields(label: impl Into<String>, pred: impl Into<String>) -> Self {
         F1 {
             label: label.into(),
@@ -431,6 +455,7 @@ pub struct Contains {
 }
 
 impl Contains {
+    /// Compares the example's label `field` with the prediction's `field`.
     pub fn new(field: impl Into<String>) -> Self {
         let field = field.into();
         Contains {
@@ -438,6 +463,7 @@ impl Contains {
             pred: field,
         }
     }
+    /// Compares the example's `label` with the prediction's `pred`.
     pub fn fields(label: impl Into<String>, pred: impl Into<String>) -> Self {
         Contains {
             label: label.into(),

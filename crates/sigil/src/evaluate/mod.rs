@@ -20,21 +20,22 @@ mod runner_tests;
 
 pub use metrics::{
     Contains, ExactMatch, F1, FnMetric, Metric, MetricError, contains_answer, em_score,
-    exact_match_any, f1_any, f1_score, hotpot_f1_score, metric_fn, normalize_text,
-    normalized_tokens, precision_score,
+    exact_match_any, f1_any, f1_score, hotpot_f1_score, metric_fn, normalize_text, precision_score,
 };
-pub use progress::progress_allowed;
+pub(crate) use progress::progress_allowed;
 pub use runner::{
     Comparison, EvalReport, Evaluate, ExampleError, ExampleResult, ExampleSource, FailureStage,
     paired_bootstrap,
 };
-pub use stats::{PairedComparison, bootstrap_mean_ci, mean, paired_bootstrap_scores};
+pub use stats::PairedComparison;
 
 /// Why an evaluation could not produce a report.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EvalError {
+    /// No metric was set.
     #[error("no metric set: call Evaluate::metric before running")]
     NoMetric,
+    /// There are no examples.
     #[error("the dataset is empty")]
     EmptyDataset,
     /// More examples failed than the error budget allows. The examples finished so
@@ -45,19 +46,35 @@ pub enum EvalError {
          finished; last failure, example {index}: {message}"
     )]
     TooManyErrors {
+        /// The error budget.
         max_errors: usize,
+        /// Examples that failed.
         errors: usize,
+        /// Examples finished.
         completed: usize,
+        /// Examples in the dataset.
         total: usize,
-        /// The example whose failure exceeded the budget, and its error.
+        /// The example whose failure exceeded the budget.
         index: usize,
+        /// Its error.
         message: String,
+        /// The results of the finished examples.
         results: Vec<ExampleResult>,
     },
+    /// A score is NaN or infinite.
     #[error("score at position {index} is not a finite number")]
-    NonFiniteScore { index: usize },
+    NonFiniteScore {
+        /// The score's position.
+        index: usize,
+    },
+    /// Two reports to compare are not over the same examples.
     #[error("cannot compare results on different examples: {reason}")]
-    ExampleMismatch { reason: String },
+    ExampleMismatch {
+        /// How they differ.
+        reason: String,
+    },
+    /// A setting or a result list is not usable (a failure score that is not finite,
+    /// results out of dataset order).
     #[error("invalid evaluation: {0}")]
     Invalid(String),
 }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Whether a progress bar may be drawn: stderr is a terminal and `CI` is not set.
-pub fn progress_allowed() -> bool {
+pub(crate) fn progress_allowed() -> bool {
     std::env::var_os("CI").is_none() && std::io::stderr().is_terminal()
 }
 

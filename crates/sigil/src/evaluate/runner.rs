@@ -20,6 +20,7 @@ use crate::trace::{EndData, ErrorInfo, EvalSummary, StartData};
 
 /// Anything that is an ordered list of examples: `[Example]`, `Vec<Example>`, [`Dataset`].
 pub trait ExampleSource {
+    /// The examples, in order.
     fn examples(&self) -> &[Example];
 }
 
@@ -58,7 +59,9 @@ pub enum FailureStage {
 /// the failure score (0 by default).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExampleError {
+    /// Whether the program or the metric failed.
     pub stage: FailureStage,
+    /// The error's message.
     pub message: String,
     /// The completion that could not be parsed, for parse errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,24 +84,30 @@ impl PartialEq for ExampleError {
 pub struct ExampleResult {
     /// Position in the dataset.
     pub index: usize,
+    /// The example.
     pub example: Example,
     /// The program's output; `None` when the program failed. Kept when only the
     /// metric failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prediction: Option<Prediction>,
+    /// Why it failed, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ExampleError>,
+    /// Its score (the failure score when it failed).
     pub score: f64,
     /// LM usage of this example (zero when the program failed: a failed call's
     /// usage is not reported back by the program).
     pub usage: Usage,
+    /// LM calls it made.
     pub lm_calls: u32,
+    /// Parses that needed the JSON fallback.
     pub fallbacks: u32,
     /// Time from starting this example's call to scoring it.
     pub elapsed: Duration,
 }
 
 impl ExampleResult {
+    /// Whether the example failed.
     pub fn is_error(&self) -> bool {
         self.error.is_some()
     }
@@ -119,18 +128,22 @@ pub struct EvalReport {
     pub errors: usize,
     /// LM usage summed over the examples.
     pub usage: Usage,
+    /// LM calls summed over the examples.
     pub lm_calls: u64,
+    /// JSON fallbacks summed over the examples.
     pub fallbacks: u64,
+    /// How long the whole run took.
     pub wall_time: Duration,
     /// Bootstrap resamples and seed behind `ci95`.
     pub resamples: usize,
+    /// The bootstrap's seed.
     pub seed: u64,
 }
 
 impl EvalReport {
     /// Builds a report (totals and CI) from per-example results, which must be in
     /// dataset order (`results[i].index == i`).
-    pub fn from_results(
+    pub(crate) fn from_results(
         metric: impl Into<String>,
         results: Vec<ExampleResult>,
         wall_time: Duration,
@@ -171,6 +184,7 @@ impl EvalReport {
     pub fn len(&self) -> usize {
         self.results.len()
     }
+    /// Whether there are no results.
     pub fn is_empty(&self) -> bool {
         self.results.is_empty()
     }
@@ -215,8 +229,11 @@ impl fmt::Display for EvalReport {
 /// Two programs evaluated on the same examples, and their paired comparison (A - B).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
+    /// Program A's report.
     pub a: EvalReport,
+    /// Program B's report.
     pub b: EvalReport,
+    /// A minus B, paired by example.
     pub paired: PairedComparison,
 }
 
@@ -273,6 +290,9 @@ pub struct Evaluate<'a> {
 }
 
 impl<'a> Evaluate<'a> {
+    /// An evaluation of `data`: 8 examples at once, stopped once more than 10 fail,
+    /// failure score 0, a progress bar, 1000 bootstrap resamples, seed 0. Set a metric
+    /// before running it.
     pub fn new<D: ExampleSource + ?Sized>(data: &'a D) -> Self {
         Evaluate {
             examples: data.examples(),

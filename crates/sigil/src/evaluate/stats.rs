@@ -6,7 +6,7 @@ use super::EvalError;
 use crate::rng::{Below, SeededRng};
 
 /// The arithmetic mean; 0 for no values.
-pub fn mean(values: &[f64]) -> f64 {
+pub(crate) fn mean(values: &[f64]) -> f64 {
     if values.is_empty() {
         0.0
     } else {
@@ -104,7 +104,7 @@ const PARALLEL_DRAWS: usize = 1 << 20;
 ///
 /// Deterministic for a given `seed`. With no resamples the interval is the point
 /// `(mean, mean)`. Errors on empty input or non-finite values.
-pub fn bootstrap_mean_ci(
+pub(crate) fn bootstrap_mean_ci(
     values: &[f64],
     resamples: usize,
     confidence: f64,
@@ -134,7 +134,9 @@ fn check_values(values: &[f64]) -> Result<(), EvalError> {
 pub struct PairedComparison {
     /// Number of paired examples.
     pub n: usize,
+    /// A's mean.
     pub mean_a: f64,
+    /// B's mean.
     pub mean_b: f64,
     /// `mean_a - mean_b`.
     pub diff: f64,
@@ -143,7 +145,9 @@ pub struct PairedComparison {
     /// Fraction of resamples whose mean difference is strictly positive (A better):
     /// near 1 means A is reliably better, near 0 that it is not.
     pub prob_positive: f64,
+    /// Bootstrap resamples drawn.
     pub resamples: usize,
+    /// The bootstrap's seed.
     pub seed: u64,
 }
 
@@ -153,7 +157,7 @@ pub struct PairedComparison {
 /// `a[i] - b[i]`, so the per-example pairing is kept. Errors if the lengths differ,
 /// the lists are empty or a score is not finite. With no resamples, the interval is
 /// the point estimate and `prob_positive` is 1 or 0 by its sign.
-pub fn paired_bootstrap_scores(
+pub(crate) fn paired_bootstrap_scores(
     a: &[f64],
     b: &[f64],
     resamples: usize,

@@ -15,7 +15,7 @@ use super::{Lm, LmError, LmRequest, LmResponse, OutputConstraint, Role, Usage};
 /// The default base URL (the API path `/v1/messages` is appended).
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
 /// The `anthropic-version` header sent.
-pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// Configuration of an [`AnthropicClient`].
 #[derive(Clone, Debug)]
@@ -25,6 +25,7 @@ pub struct AnthropicConfig {
     /// Endpoint, key and transport (see [`WithClientOptions`] for the setters). No
     /// base URL: `https://api.anthropic.com`.
     pub options: ClientOptions,
+    /// The `anthropic-version` header sent (default: `2023-06-01`).
     pub api_version: String,
     /// Sent when the request sets no `max_tokens` (the API requires one).
     pub default_max_tokens: u32,
@@ -100,6 +101,7 @@ impl AnthropicConfig {
         self.options.base_url_or(ANTHROPIC_BASE_URL)
     }
 
+    /// Sets [`AnthropicConfig::default_max_tokens`].
     pub fn default_max_tokens(mut self, n: u32) -> Self {
         self.default_max_tokens = n;
         self
@@ -138,6 +140,7 @@ impl fmt::Debug for AnthropicClient {
 }
 
 impl AnthropicClient {
+    /// A client for `config`. Fails on a malformed base URL, API key or version.
     pub fn new(config: AnthropicConfig) -> Result<Self, LmError> {
         let base = config.endpoint().trim_end_matches('/').to_string();
         let parsed = reqwest::Url::parse(&base)
@@ -187,6 +190,7 @@ impl AnthropicClient {
         AnthropicClient::new(AnthropicConfig::from_model_id(model_id)?)
     }
 
+    /// The configuration the client was built with.
     pub fn config(&self) -> &AnthropicConfig {
         &self.config
     }

@@ -54,18 +54,21 @@ impl Default for CacheConfig {
 }
 
 impl CacheConfig {
+    /// Caches in `dir`, and keeps 10 000 entries in memory.
     pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
         CacheConfig {
             dir: Some(dir.into()),
             ..Default::default()
         }
     }
+    /// Caches in memory only, up to `capacity` entries.
     pub fn memory_only(capacity: usize) -> Self {
         CacheConfig {
             dir: None,
             memory_capacity: capacity,
         }
     }
+    /// Sets how many entries are kept in memory.
     pub fn memory_capacity(mut self, n: usize) -> Self {
         self.memory_capacity = n;
         self
@@ -77,6 +80,7 @@ impl CacheConfig {
 pub struct CacheKey([u8; 32]);
 
 impl CacheKey {
+    /// The key as 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
@@ -139,7 +143,7 @@ impl io::Write for HashWriter<'_> {
 }
 
 /// The cache key of `request` sent to `model_id`.
-pub fn cache_key(model_id: &str, request: &LmRequest) -> CacheKey {
+fn cache_key(model_id: &str, request: &LmRequest) -> CacheKey {
     let constraint_value = request
         .constraint
         .as_ref()
@@ -169,8 +173,11 @@ pub fn cache_key(model_id: &str, request: &LmRequest) -> CacheKey {
 /// Counters since the cache was created.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
+    /// Lookups answered from memory.
     pub memory_hits: u64,
+    /// Lookups answered from disk.
     pub disk_hits: u64,
+    /// Lookups that found nothing.
     pub misses: u64,
     /// Entries found unreadable (truncated, corrupt, another format) and treated as misses.
     pub corrupt_entries: u64,
@@ -239,6 +246,7 @@ impl ResponseCache {
         })
     }
 
+    /// The on-disk directory, if any.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
@@ -251,6 +259,7 @@ impl ResponseCache {
             .map(|d| d.join(&hex[..2]).join(format!("{hex}.json")))
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> CacheStats {
         let c = &self.counters;
         CacheStats {
@@ -416,6 +425,7 @@ impl CachedLm {
         )
     }
 
+    /// Caches as `config` says.
     pub fn with_config(inner: Arc<dyn Lm>, config: CacheConfig) -> Result<Self, LmError> {
         Ok(CachedLm::with_cache(
             inner,
@@ -433,10 +443,12 @@ impl CachedLm {
         }
     }
 
+    /// The LM behind the cache.
     pub fn inner(&self) -> &Arc<dyn Lm> {
         &self.inner
     }
 
+    /// The cache itself (to share it or read its stats).
     pub fn cache(&self) -> &Arc<ResponseCache> {
         &self.cache
     }

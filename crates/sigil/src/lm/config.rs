@@ -27,6 +27,7 @@ use super::{Lm, LmError};
 pub struct ApiKey(String);
 
 impl ApiKey {
+    /// Wraps a key.
     pub fn new(key: impl Into<String>) -> Self {
         ApiKey(key.into())
     }
@@ -81,7 +82,7 @@ pub(crate) fn env_bool(env: EnvLookup<'_>, name: &str) -> Option<bool> {
 }
 
 /// Splits `provider/model` at the first `/` (the model may contain more slashes).
-pub fn split_model_id(id: &str) -> Result<(&str, &str), LmError> {
+fn split_model_id(id: &str) -> Result<(&str, &str), LmError> {
     match id.split_once('/') {
         Some((p, m)) if !p.is_empty() && !m.is_empty() => Ok((p, m)),
         _ => Err(LmError::Config(format!(
@@ -91,7 +92,7 @@ pub fn split_model_id(id: &str) -> Result<(&str, &str), LmError> {
 }
 
 /// The providers [`lm_from_model_id`] knows.
-pub const PROVIDERS: &[&str] = &["openai", "anthropic", "ollama"];
+const PROVIDERS: &[&str] = &["openai", "anthropic", "ollama"];
 
 /// How to build an LM: a model id plus optional overrides. Unset fields come from the
 /// environment or the client's defaults.
@@ -131,24 +132,29 @@ impl WithClientOptions for LmConfig {
 }
 
 impl LmConfig {
+    /// A configuration for `provider/model`; everything else from the environment.
     pub fn new(model: impl Into<String>) -> Self {
         LmConfig {
             model: model.into(),
             ..Default::default()
         }
     }
+    /// Sets [`LmConfig::structured_output`].
     pub fn structured_output(mut self, yes: bool) -> Self {
         self.structured_output = Some(yes);
         self
     }
+    /// Sets [`LmConfig::response_format_style`].
     pub fn response_format_style(mut self, style: super::openai::ResponseFormatStyle) -> Self {
         self.response_format_style = Some(style);
         self
     }
+    /// Sets [`LmConfig::grammar`].
     pub fn grammar(mut self, yes: bool) -> Self {
         self.grammar = Some(yes);
         self
     }
+    /// Sets [`LmConfig::cache`].
     pub fn cache(mut self, cache: CacheConfig) -> Self {
         self.cache = Some(cache);
         self

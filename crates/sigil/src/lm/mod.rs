@@ -17,11 +17,9 @@ mod retry;
 pub(crate) mod test_server;
 mod types;
 
-pub use anthropic::{ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicClient, AnthropicConfig};
-pub use cache::{
-    CacheConfig, CacheKey, CacheStats, CachedLm, ResponseCache, cache_key, default_cache_dir,
-};
-pub use config::{ApiKey, LmConfig, PROVIDERS, lm_from_config, lm_from_model_id, split_model_id};
+pub use anthropic::{ANTHROPIC_BASE_URL, AnthropicClient, AnthropicConfig};
+pub use cache::{CacheConfig, CacheKey, CacheStats, CachedLm, ResponseCache, default_cache_dir};
+pub use config::{ApiKey, LmConfig, lm_from_config, lm_from_model_id};
 pub use constraint::{CompiledConstraint, ConstraintError};
 pub use gbnf::{grammar as gbnf_grammar, print as gbnf_print};
 pub use openai::{
@@ -30,8 +28,8 @@ pub use openai::{
 };
 pub use options::{ClientOptions, WithClientOptions};
 pub use pricing::{Price, PriceTable};
-pub use retry::{Backoff, parse_http_date, parse_retry_after};
-pub use types::*;
+pub use retry::Backoff;
+pub use types::{LmError, LmParams, LmRequest, LmResponse, Message, OutputConstraint, Role, Usage};
 
 use async_trait::async_trait;
 

@@ -164,10 +164,12 @@ impl OpenAiConfig {
         self.options.base_url_or(default)
     }
 
+    /// Sets [`OpenAiConfig::structured_output`].
     pub fn structured_output(mut self, yes: bool) -> Self {
         self.structured_output = Some(yes);
         self
     }
+    /// Sets [`OpenAiConfig::response_format_style`].
     pub fn response_format_style(mut self, style: ResponseFormatStyle) -> Self {
         self.response_format_style = style;
         self
@@ -178,10 +180,12 @@ impl OpenAiConfig {
         self.grammar = yes;
         self
     }
+    /// Sets [`OpenAiConfig::strict_json_schema`].
     pub fn strict_json_schema(mut self, strict: bool) -> Self {
         self.strict_json_schema = strict;
         self
     }
+    /// Sets [`OpenAiConfig::token_limit_param`].
     pub fn token_limit_param(mut self, param: TokenLimitParam) -> Self {
         self.token_limit_param = Some(param);
         self
@@ -234,6 +238,7 @@ fn is_reasoning_model(model: &str) -> bool {
 }
 
 impl OpenAiClient {
+    /// A client for `config`. Fails on a malformed base URL or API key.
     pub fn new(config: OpenAiConfig) -> Result<Self, LmError> {
         let base = config.endpoint().trim_end_matches('/').to_string();
         let parsed = reqwest::Url::parse(&base)
@@ -292,6 +297,7 @@ impl OpenAiClient {
         OpenAiClient::new(OpenAiConfig::from_model_id(model_id)?)
     }
 
+    /// The configuration the client was built with.
     pub fn config(&self) -> &OpenAiConfig {
         &self.config
     }

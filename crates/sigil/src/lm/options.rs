@@ -27,6 +27,7 @@ pub struct ClientOptions {
     pub max_concurrency: usize,
     /// Retries after the first attempt on 408, 429, 5xx, timeouts and connection errors.
     pub max_retries: u32,
+    /// How long to wait between retries.
     pub backoff: Backoff,
     /// Prices the usage of each response (`LmResponse::usage.cost_usd`).
     pub prices: Arc<PriceTable>,
@@ -81,30 +82,37 @@ pub trait WithClientOptions: Sized {
     /// The options these setters change.
     fn client_options(&mut self) -> &mut ClientOptions;
 
+    /// Sets [`ClientOptions::base_url`].
     fn base_url(mut self, url: impl Into<String>) -> Self {
         self.client_options().base_url = Some(url.into());
         self
     }
+    /// Sets [`ClientOptions::api_key`].
     fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
         self.client_options().api_key = Some(key.into());
         self
     }
+    /// Sets [`ClientOptions::timeout`].
     fn timeout(mut self, timeout: Duration) -> Self {
         self.client_options().timeout = timeout;
         self
     }
+    /// Sets [`ClientOptions::max_concurrency`].
     fn max_concurrency(mut self, n: usize) -> Self {
         self.client_options().max_concurrency = n;
         self
     }
+    /// Sets [`ClientOptions::max_retries`].
     fn max_retries(mut self, n: u32) -> Self {
         self.client_options().max_retries = n;
         self
     }
+    /// Sets [`ClientOptions::backoff`].
     fn backoff(mut self, backoff: Backoff) -> Self {
         self.client_options().backoff = backoff;
         self
     }
+    /// Sets [`ClientOptions::prices`].
     fn prices(mut self, prices: Arc<PriceTable>) -> Self {
         self.client_options().prices = prices;
         self

@@ -10,7 +10,9 @@ use super::{LmError, Usage};
 /// Prices in USD per million tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Price {
+    /// Input (prompt) tokens.
     pub input_per_mtok: f64,
+    /// Output (completion) tokens.
     pub output_per_mtok: f64,
     /// Input tokens read from the provider's prompt cache; `None` means the input price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -21,6 +23,7 @@ pub struct Price {
 }
 
 impl Price {
+    /// A price with no separate cache prices.
     pub const fn new(input_per_mtok: f64, output_per_mtok: f64) -> Self {
         Price {
             input_per_mtok,
@@ -30,11 +33,13 @@ impl Price {
         }
     }
 
+    /// Sets [`Price::cached_input_per_mtok`].
     pub const fn with_cached_input(mut self, cached_input_per_mtok: f64) -> Self {
         self.cached_input_per_mtok = Some(cached_input_per_mtok);
         self
     }
 
+    /// Sets [`Price::cache_write_per_mtok`].
     pub const fn with_cache_write(mut self, cache_write_per_mtok: f64) -> Self {
         self.cache_write_per_mtok = Some(cache_write_per_mtok);
         self
@@ -184,10 +189,12 @@ impl PriceTable {
         Ok(())
     }
 
+    /// The number of priced model ids.
     pub fn len(&self) -> usize {
         self.prices.len()
     }
 
+    /// Whether no model has a price.
     pub fn is_empty(&self) -> bool {
         self.prices.is_empty()
     }

@@ -18,7 +18,9 @@ use super::config::ApiKey;
 /// `retry-after-ms`): then that, capped at `max_retry_after`, plus up to 10% jitter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backoff {
+    /// The upper bound of the first retry's wait; the bound doubles with each retry.
     pub base_delay: Duration,
+    /// The largest bound, however many retries.
     pub max_delay: Duration,
     /// The longest `Retry-After` honoured; longer requests are clamped to this.
     pub max_retry_after: Duration,
@@ -81,7 +83,7 @@ impl Backoff {
 
 /// Reads how long the server asked us to wait: `retry-after-ms` (milliseconds), or
 /// `Retry-After` as delay-seconds or an HTTP-date (IMF-fixdate).
-pub fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let ms = header_str(headers, "retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok());
     if let Some(ms) = ms.filter(|ms| ms.is_finite() && *ms >= 0.0) {
         return Some(Duration::from_secs_f64(ms.min(1e12) / 1000.0));
@@ -100,7 +102,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into seconds since the epoch.
-pub fn parse_http_date(s: &str) -> Option<u64> {
+fn parse_http_date(s: &str) -> Option<u64> {
     let mut parts = s.split_whitespace();
     let _weekday = parts.next()?;
     let day: u32 = parts.next()?.parse().ok()?;
@@ -213,7 +215,7 @@ pub(crate) struct HttpTransport {
 }
 
 impl HttpTransport {
-    pub fn new(
+    pub(crate) fn new(
         provider: &str,
         timeout: Duration,
         max_concurrency: usize,
@@ -247,7 +249,7 @@ impl HttpTransport {
     ///
     /// The concurrency permit is held for the whole call, backoff included, so a rate
     /// limited provider is not hammered by the other tasks meanwhile.
-    pub async fn post_json(
+    pub(crate) async fn post_json(
         &self,
         url: &str,
         headers: &HeaderMap,

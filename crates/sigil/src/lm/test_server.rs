@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 /// One scripted answer.
 #[derive(Clone, Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
@@ -20,7 +20,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn json(status: u16, body: impl Into<String>) -> Self {
+    pub(crate) fn json(status: u16, body: impl Into<String>) -> Self {
         Reply {
             status,
             headers: Vec::new(),
@@ -28,11 +28,11 @@ impl Reply {
             delay: Duration::ZERO,
         }
     }
-    pub fn header(mut self, name: &str, value: &str) -> Self {
+    pub(crate) fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_string(), value.to_string()));
         self
     }
-    pub fn delay(mut self, delay: Duration) -> Self {
+    pub(crate) fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
     }
@@ -40,7 +40,7 @@ impl Reply {
 
 /// A request the server received.
 #[derive(Clone, Debug)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub method: String,
     pub path: String,
     /// Lower-cased names.
@@ -49,18 +49,18 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
     }
 }
 
-pub struct TestServer {
+pub(crate) struct TestServer {
     port: u16,
     requests: Arc<Mutex<Vec<Recorded>>>,
     handle: JoinHandle<()>,
@@ -68,7 +68,7 @@ pub struct TestServer {
 
 impl TestServer {
     /// Starts serving `replies` in order; after the script, every request gets a 500.
-    pub async fn start(replies: Vec<Reply>) -> TestServer {
+    pub(crate) async fn start(replies: Vec<Reply>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind test server");
@@ -93,11 +93,11 @@ impl TestServer {
     }
 
     /// `http://127.0.0.1:<port>`
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.requests
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -112,7 +112,7 @@ impl Drop for TestServer {
 }
 
 /// A port on 127.0.0.1 with nothing listening.
-pub async fn closed_port_url() -> String {
+pub(crate) async fn closed_port_url() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     drop(listener);

@@ -5,34 +5,43 @@ use serde_json::Value;
 
 use crate::signature::FieldType;
 
+/// Who wrote a chat message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// The system prompt (instructions and field descriptions).
     System,
+    /// The user's turn (inputs, and the inputs of each demo).
     User,
+    /// The model's turn (a completion, or a demo's outputs).
     Assistant,
 }
 
 /// One chat message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Message {
+    /// Who wrote it.
     pub role: Role,
+    /// The text.
     pub content: String,
 }
 
 impl Message {
+    /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
         Message {
             role: Role::System,
             content: content.into(),
         }
     }
+    /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
         Message {
             role: Role::User,
             content: content.into(),
         }
     }
+    /// An assistant message.
     pub fn assistant(content: impl Into<String>) -> Self {
         Message {
             role: Role::Assistant,
@@ -44,14 +53,19 @@ impl Message {
 /// Sampling parameters of a request. `None` means the provider's default.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LmParams {
+    /// Sampling temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
+    /// The most tokens the completion may have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// Nucleus sampling: sample from the smallest token set with this total probability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f64>,
+    /// Strings that end the completion when generated (empty: none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<String>,
+    /// A sampling seed, for providers that honour one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
 }
@@ -81,19 +95,33 @@ impl LmParams {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OutputConstraint {
     /// Exactly one of these strings.
-    Choice { choices: Vec<String> },
+    Choice {
+        /// The allowed outputs.
+        choices: Vec<String>,
+    },
     /// The ChatAdapter's `[[ ## field ## ]]` structure, each value constrained by its type.
-    ChatFields { fields: Vec<(String, FieldType)> },
+    ChatFields {
+        /// The output fields in order, with their types.
+        fields: Vec<(String, FieldType)>,
+    },
     /// A JSON value matching this schema.
-    JsonSchema { name: String, schema: Value },
+    JsonSchema {
+        /// The schema's name (OpenAI's `json_schema.name`).
+        name: String,
+        /// The JSON schema.
+        schema: Value,
+    },
 }
 
 /// One LM request: messages, parameters, an optional output constraint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LmRequest {
+    /// The conversation, system message first.
     pub messages: Vec<Message>,
+    /// Sampling parameters.
     #[serde(default)]
     pub params: LmParams,
+    /// What the output must look like, if the LM can enforce it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub constraint: Option<OutputConstraint>,
     /// A distinct rollout id asks the cache for a fresh sample of the same request.
@@ -102,6 +130,7 @@ pub struct LmRequest {
 }
 
 impl LmRequest {
+    /// A request with these messages and default parameters.
     pub fn new(messages: Vec<Message>) -> Self {
         LmRequest {
             messages,
@@ -114,19 +143,25 @@ impl LmRequest {
 /// caching at the provider) or, for request-cache hits, the whole call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Prompt tokens.
     pub input_tokens: u64,
+    /// Completion tokens.
     pub output_tokens: u64,
+    /// Prompt tokens served from a cache (part of `input_tokens`).
     pub cached_tokens: u64,
+    /// What the call cost, in US dollars (0 when the model has no known price).
     pub cost_usd: f64,
 }
 
 impl Usage {
+    /// Adds `other`'s counts and cost to these.
     pub fn add(&mut self, other: &Usage) {
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
         self.cached_tokens += other.cached_tokens;
         self.cost_usd += other.cost_usd;
     }
+    /// Input plus output tokens.
     pub fn total_tokens(&self) -> u64 {
         self.input_tokens + self.output_tokens
     }
@@ -135,9 +170,12 @@ impl Usage {
 /// What an LM answered, and what it took.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LmResponse {
+    /// The completion.
     pub text: String,
+    /// Why generation stopped, in OpenAI's words (`stop`, `length`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// Tokens and cost of this call.
     pub usage: Usage,
     /// The model that answered, as the provider reported it.
     pub model: String,
@@ -147,6 +185,7 @@ pub struct LmResponse {
     /// Retries made before this answer.
     #[serde(default)]
     pub retries: u32,
+    /// Wall time of the call, retries included, in milliseconds.
     #[serde(default)]
     pub latency_ms: f64,
 }
@@ -154,28 +193,65 @@ pub struct LmResponse {
 /// LM failures. Each says what went wrong without leaking secrets.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LmError {
+    /// The client or its cache is misconfigured (no key, an unknown provider, a bad
+    /// URL, a cache directory that cannot be created).
     #[error("LM configuration: {0}")]
     Config(String),
+    /// The provider answered with an error status.
     #[error("{provider} returned HTTP {status}: {body}")]
     Http {
+        /// The provider's name.
         provider: String,
+        /// The HTTP status code.
         status: u16,
+        /// The error message from the body (secrets removed, cut short).
         body: String,
     },
+    /// Still rate limited when the retries ran out.
     #[error("{provider} rate limited the request (HTTP 429) after {attempts} attempts")]
-    RateLimited { provider: String, attempts: u32 },
+    RateLimited {
+        /// The provider's name.
+        provider: String,
+        /// Attempts made, the first included.
+        attempts: u32,
+    },
+    /// An attempt took longer than the client's timeout.
     #[error("{provider} request timed out after {after:?}")]
-    Timeout { provider: String, after: Duration },
+    Timeout {
+        /// The provider's name.
+        provider: String,
+        /// The timeout that ran out.
+        after: Duration,
+    },
+    /// The provider could not be reached.
     #[error("cannot connect to {provider}: {message}")]
-    Connection { provider: String, message: String },
+    Connection {
+        /// The provider's name.
+        provider: String,
+        /// What the transport reported.
+        message: String,
+    },
+    /// The response could not be read (not JSON, or missing the completion).
     #[error("{provider} sent a response Sigil cannot read: {message}")]
-    BadResponse { provider: String, message: String },
+    BadResponse {
+        /// The provider's name.
+        provider: String,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// The request asks for something this LM cannot do.
     #[error("the LM does not support {0}")]
     Unsupported(String),
     /// The prompt does not fit the model's context window (ReAct drops the oldest
     /// steps of its trajectory and tries again).
     #[error("{provider}: the prompt exceeds the context window: {message}")]
-    ContextWindowExceeded { provider: String, message: String },
+    ContextWindowExceeded {
+        /// Who reported it.
+        provider: String,
+        /// What the provider said.
+        message: String,
+    },
+    /// Any other failure (an LM implemented outside Sigil may use this).
     #[error("{0}")]
     Other(String),
 }

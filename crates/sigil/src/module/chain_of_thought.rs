@@ -12,6 +12,8 @@ pub struct ChainOfThought {
 }
 
 impl ChainOfThought {
+    /// `signature` with a `reasoning` output first; its instructions are kept. Fails if it
+    /// already has a `reasoning` field.
     pub fn new(signature: Signature) -> Result<Self, SignatureError> {
         // DSPy 3.4's reasoning field: default description `${reasoning}`, prefix `Reasoning:`.
         let reasoning = Field::new("reasoning", FieldType::Str);
@@ -26,18 +28,22 @@ impl ChainOfThought {
         })
     }
 
+    /// `ChainOfThought::parse("question -> answer")`, for string signatures.
     pub fn parse(signature: &str) -> Result<Self, SignatureError> {
         ChainOfThought::new(Signature::parse(signature)?)
     }
 
+    /// Sets the instructions.
     pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
         self.predict = self.predict.with_instructions(instructions);
         self
     }
 
+    /// The predictor inside (the one optimizers see).
     pub fn predict(&self) -> &Predict {
         &self.predict
     }
+    /// The predictor inside, to change its demos or signature.
     pub fn predict_mut(&mut self) -> &mut Predict {
         &mut self.predict
     }

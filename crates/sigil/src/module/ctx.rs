@@ -13,8 +13,10 @@ use crate::trace::{Hook, ProgramInfo, SpanGuard, SpanParent, StartData, Tracing}
 /// The state an optimizer can set on one predictor.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PredictorState {
+    /// Instructions to use instead of the predictor's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
+    /// Demos to use instead of the predictor's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub demos: Option<Vec<Example>>,
 }
@@ -24,19 +26,23 @@ pub struct PredictorState {
 /// a call; the program itself is never mutated.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Overlay {
+    /// Per predictor path, what to replace.
     pub predictors: IndexMap<String, PredictorState>,
 }
 
 impl Overlay {
+    /// The state for the predictor at `path`.
     pub fn get(&self, path: &str) -> Option<&PredictorState> {
         self.predictors.get(path)
     }
+    /// Sets the instructions of the predictor at `path`.
     pub fn set_instructions(&mut self, path: &str, instructions: impl Into<String>) {
         self.predictors
             .entry(path.to_string())
             .or_default()
             .instructions = Some(instructions.into());
     }
+    /// Sets the demos of the predictor at `path`.
     pub fn set_demos(&mut self, path: &str, demos: Vec<Example>) {
         self.predictors.entry(path.to_string()).or_default().demos = Some(demos);
     }
@@ -73,6 +79,7 @@ impl Ctx {
         Ctx::from_arc(Arc::new(lm))
     }
 
+    /// [`Ctx::new`] for an LM already shared.
     pub fn from_arc(lm: Arc<dyn Lm>) -> Self {
         Ctx {
             lm,
@@ -88,6 +95,7 @@ impl Ctx {
         }
     }
 
+    /// The LM predictors call, unless one is set for their path.
     pub fn lm(&self) -> &Arc<dyn Lm> {
         &self.lm
     }
@@ -95,18 +103,23 @@ impl Ctx {
     pub fn lm_for(&self, path: &str) -> &Arc<dyn Lm> {
         self.lm_by_path.get(path).unwrap_or(&self.lm)
     }
+    /// The adapter that formats prompts and parses completions.
     pub fn adapter(&self) -> &Arc<dyn Adapter> {
         &self.adapter
     }
+    /// What `Predict` does when a parse fails.
     pub fn fallback(&self) -> &FallbackPolicy {
         &self.fallback
     }
+    /// Default LM parameters; a predictor's own parameters take precedence.
     pub fn params(&self) -> &LmParams {
         &self.params
     }
+    /// The rollout id sent with every request (see [`LmRequest::rollout_id`](crate::lm::LmRequest::rollout_id)).
     pub fn rollout_id(&self) -> Option<u64> {
         self.rollout_id
     }
+    /// The overlay in scope, if any.
     pub fn overlay(&self) -> Option<&Overlay> {
         self.overlay.as_deref()
     }
@@ -137,9 +150,12 @@ impl Ctx {
         }
     }
 
+    /// This ctx with another LM.
     pub fn with_lm(&self, lm: Arc<dyn Lm>) -> Self {
         Ctx { lm, ..self.clone() }
     }
+    /// This ctx with another LM for the predictor at `path` (a stronger model for one step,
+    /// say).
     pub fn with_lm_for(&self, path: &str, lm: Arc<dyn Lm>) -> Self {
         let mut map = (*self.lm_by_path).clone();
         map.insert(path.to_string(), lm);
@@ -148,6 +164,7 @@ impl Ctx {
             ..self.clone()
         }
     }
+    /// This ctx with another adapter.
     pub fn with_adapter(&self, adapter: impl Adapter + 'static) -> Self {
         Ctx {
             adapter: Arc::new(adapter),
@@ -162,24 +179,28 @@ impl Ctx {
             ..self.clone()
         }
     }
+    /// This ctx with another fallback policy.
     pub fn with_fallback(&self, fallback: FallbackPolicy) -> Self {
         Ctx {
             fallback,
             ..self.clone()
         }
     }
+    /// This ctx with other default LM parameters.
     pub fn with_params(&self, params: LmParams) -> Self {
         Ctx {
             params,
             ..self.clone()
         }
     }
+    /// This ctx with another rollout id (`None`: none).
     pub fn with_rollout_id(&self, rollout_id: Option<u64>) -> Self {
         Ctx {
             rollout_id,
             ..self.clone()
         }
     }
+    /// This ctx with `overlay` in scope (`None` removes one).
     pub fn with_overlay(&self, overlay: Option<Arc<Overlay>>) -> Self {
         Ctx {
             overlay,
@@ -244,6 +265,7 @@ impl Ctx {
     pub fn is_tracing(&self) -> bool {
         self.tracing.as_ref().is_some_and(|t| !t.is_empty())
     }
+    /// The program set with [`Ctx::with_program`], once a hook is registered.
     pub fn program_info(&self) -> Option<&ProgramInfo> {
         self.tracing.as_ref().and_then(|t| t.program.as_deref())
     }

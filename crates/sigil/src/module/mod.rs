@@ -27,12 +27,31 @@ use crate::lm::LmError;
 /// Why a module call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ModuleError {
+    /// The inputs did not fit a predictor's signature.
     #[error("at predictor `{path}`: {source}")]
-    Format { path: String, source: FormatError },
+    Format {
+        /// The predictor's path.
+        path: String,
+        /// What did not fit.
+        source: FormatError,
+    },
+    /// A completion did not parse (after the fallback, if any).
     #[error("at predictor `{path}`: {source}")]
-    Parse { path: String, source: ParseError },
+    Parse {
+        /// The predictor's path.
+        path: String,
+        /// The parse error, with the raw completion.
+        source: ParseError,
+    },
+    /// The LM call failed.
     #[error("at predictor `{path}`: {source}")]
-    Lm { path: String, source: LmError },
+    Lm {
+        /// The predictor's path.
+        path: String,
+        /// The LM's error.
+        source: LmError,
+    },
+    /// Any other failure (a program's own).
     #[error("{0}")]
     Other(String),
 }

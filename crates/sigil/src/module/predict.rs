@@ -43,6 +43,7 @@ impl Clone for Predict {
 }
 
 impl Predict {
+    /// A predictor for `signature`, with no demos or parameters of its own.
     pub fn new(signature: Signature) -> Self {
         Predict {
             signature: Arc::new(signature),
@@ -57,38 +58,47 @@ impl Predict {
         Ok(Predict::new(Signature::parse(signature)?))
     }
 
+    /// Sets the instructions.
     pub fn with_instructions(mut self, instructions: impl Into<String>) -> Self {
         self.signature = Arc::new(self.signature.with_instructions(instructions));
         self.clear_prefix_cache();
         self
     }
+    /// Sets the demos.
     pub fn with_demos(mut self, demos: Vec<Example>) -> Self {
         self.demos = demos;
         self.clear_prefix_cache();
         self
     }
+    /// Sets LM parameters for this predictor; unset ones come from the ctx.
     pub fn with_params(mut self, params: LmParams) -> Self {
         self.params = params;
         self
     }
 
+    /// The signature, with its instructions.
     pub fn signature(&self) -> &Signature {
         &self.signature
     }
+    /// The predictor's own demos.
     pub fn demos(&self) -> &[Example] {
         &self.demos
     }
+    /// The predictor's own LM parameters.
     pub fn params(&self) -> &LmParams {
         &self.params
     }
+    /// Replaces the signature.
     pub fn set_signature(&mut self, signature: Signature) {
         self.signature = Arc::new(signature);
         self.clear_prefix_cache();
     }
+    /// Replaces the demos.
     pub fn set_demos(&mut self, demos: Vec<Example>) {
         self.demos = demos;
         self.clear_prefix_cache();
     }
+    /// Replaces the instructions.
     pub fn set_instructions(&mut self, instructions: impl Into<String>) {
         self.signature = Arc::new(self.signature.with_instructions(instructions));
         self.clear_prefix_cache();

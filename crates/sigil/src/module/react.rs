@@ -36,10 +36,14 @@ const TRUNCATION_ATTEMPTS: usize = 3;
 /// Why a ReAct program cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ReActError {
+    /// The signature (or one ReAct derives from it) is invalid, e.g. it already has a
+    /// field named `trajectory`.
     #[error(transparent)]
     Signature(#[from] SignatureError),
+    /// Two tools have this name.
     #[error("two tools are named {0:?}")]
     DuplicateTool(String),
+    /// A tool is named `finish`, which ReAct adds itself.
     #[error("a tool may not be named \"finish\": ReAct adds its own finish tool")]
     FinishTool,
 }

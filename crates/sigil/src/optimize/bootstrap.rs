@@ -251,6 +251,7 @@ impl BootstrapFewShot {
     pub fn new(metric: impl Metric + 'static) -> Self {
         Self::with_metric(Arc::new(metric))
     }
+    /// [`BootstrapFewShot::new`] with a shared metric.
     pub fn with_metric(metric: Arc<dyn Metric>) -> Self {
         BootstrapFewShot {
             metric,
@@ -266,14 +267,17 @@ impl BootstrapFewShot {
             config: EngineConfig::default(),
         }
     }
+    /// A trace passes when its score is at least `t` (default: when it is nonzero).
     pub fn metric_threshold(mut self, t: f64) -> Self {
         self.settings.threshold = Some(t);
         self
     }
+    /// Bootstrapped demos per predictor, at most.
     pub fn max_bootstrapped_demos(mut self, n: usize) -> Self {
         self.settings.max_bootstrapped = n;
         self
     }
+    /// Bootstrapped demos are topped up with labeled training examples to this many per predictor.
     pub fn max_labeled_demos(mut self, n: usize) -> Self {
         self.settings.max_labeled = n;
         self
@@ -303,6 +307,7 @@ impl BootstrapFewShot {
         self.settings.teacher_overlay = Some(overlay);
         self
     }
+    /// The engine's settings (seed, concurrency, budget, checkpoint, ...).
     pub fn config(mut self, config: EngineConfig) -> Self {
         self.config = config;
         self

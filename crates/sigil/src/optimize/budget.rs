@@ -22,8 +22,11 @@ use crate::lm::{Lm, LmError, LmRequest, LmResponse, OutputConstraint, Price, Pri
 /// Limits on what an optimization may spend. `None` is no limit.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
+    /// LM calls, counting only those the provider answers.
     pub max_calls: Option<u64>,
+    /// Input plus output tokens.
     pub max_tokens: Option<u64>,
+    /// Cost in US dollars.
     pub max_cost_usd: Option<f64>,
     /// Output tokens reserved per call when the request sets no `max_tokens` (default 1024).
     pub output_reserve: Option<u32>,
@@ -32,29 +35,36 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// No limits.
     pub fn unlimited() -> Self {
         Budget::default()
     }
+    /// Sets [`Budget::max_calls`].
     pub fn max_calls(mut self, n: u64) -> Self {
         self.max_calls = Some(n);
         self
     }
+    /// Sets [`Budget::max_tokens`].
     pub fn max_tokens(mut self, n: u64) -> Self {
         self.max_tokens = Some(n);
         self
     }
+    /// Sets [`Budget::max_cost_usd`].
     pub fn max_cost_usd(mut self, usd: f64) -> Self {
         self.max_cost_usd = Some(usd);
         self
     }
+    /// Sets [`Budget::output_reserve`].
     pub fn output_reserve(mut self, tokens: u32) -> Self {
         self.output_reserve = Some(tokens);
         self
     }
+    /// Sets [`Budget::price`].
     pub fn price(mut self, price: Price) -> Self {
         self.price = Some(price);
         self
     }
+    /// Whether no limit is set.
     pub fn is_unlimited(&self) -> bool {
         self.max_calls.is_none() && self.max_tokens.is_none() && self.max_cost_usd.is_none()
     }
@@ -91,9 +101,13 @@ impl fmt::Display for Budget {
 /// LM spend: provider calls (cache hits excluded), tokens and cost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Spend {
+    /// Calls the provider answered.
     pub lm_calls: u64,
+    /// Input tokens.
     pub input_tokens: u64,
+    /// Output tokens.
     pub output_tokens: u64,
+    /// Cost in US dollars.
     pub cost_usd: f64,
     /// Calls answered from the request cache (free).
     #[serde(default)]
@@ -101,9 +115,11 @@ pub struct Spend {
 }
 
 impl Spend {
+    /// Input plus output tokens.
     pub fn total_tokens(&self) -> u64 {
         self.input_tokens + self.output_tokens
     }
+    /// Adds `other` to this.
     pub fn add(&mut self, other: &Spend) {
         self.lm_calls += other.lm_calls;
         self.input_tokens += other.input_tokens;
@@ -164,13 +180,13 @@ struct Ledger {
 
 /// The shared account of one optimization: every [`BudgetedLm`] made from it draws on it.
 #[derive(Debug)]
-pub struct BudgetState {
+pub(crate) struct BudgetState {
     budget: Budget,
     ledger: Mutex<Ledger>,
 }
 
 impl BudgetState {
-    pub fn new(budget: Budget, already_spent: Spend) -> Arc<Self> {
+    pub(crate) fn new(budget: Budget, already_spent: Spend) -> Arc<Self> {
         Arc::new(BudgetState {
             budget,
             ledger: Mutex::new(Ledger {
@@ -183,21 +199,21 @@ impl BudgetState {
         // A poisoned ledger only means a panic elsewhere mid-update; its numbers are still the best we have.
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
     }
-    pub fn spent(&self) -> Spend {
+    pub(crate) fn spent(&self) -> Spend {
         self.ledger().spent
     }
     /// How many calls were refused so far.
-    pub fn refused(&self) -> u64 {
+    pub(crate) fn refused(&self) -> u64 {
         self.ledger().refused
     }
     /// The price used for cost limits for `model_id`.
-    pub fn price_for(&self, model_id: &str) -> Option<Price> {
+    pub(crate) fn price_for(&self, model_id: &str) -> Option<Price> {
         self.budget
             .price
             .or_else(|| PriceTable::shared_builtin().get(model_id).copied())
     }
     /// Wraps `lm` so its calls draw on this budget.
-    pub fn wrap(self: &Arc<Self>, lm: Arc<dyn Lm>) -> Arc<dyn Lm> {
+    pub(crate) fn wrap(self: &Arc<Self>, lm: Arc<dyn Lm>) -> Arc<dyn Lm> {
         let price = self.price_for(&lm.model_id());
         Arc::new(BudgetedLm {
             inner: lm,
@@ -209,7 +225,7 @@ impl BudgetState {
 
 /// An LM that refuses calls past its [`Budget`]. Refusals are `LmError::Other`
 /// whose message starts with `budget exhausted`.
-pub struct BudgetedLm {
+pub(crate) struct BudgetedLm {
     inner: Arc<dyn Lm>,
     state: Arc<BudgetState>,
     price: Option<Price>,

@@ -17,7 +17,9 @@ use crate::trace::{Hook, HookError, SpanEnd, SpanStart};
 pub struct CapturedCall {
     /// The predictor's path in the program (`""` for a bare predictor).
     pub path: String,
+    /// The call's inputs.
     pub inputs: Example,
+    /// The fields it produced.
     pub outputs: Fields,
 }
 
@@ -54,6 +56,7 @@ pub struct DemoCapture {
 }
 
 impl DemoCapture {
+    /// An empty capture, shared so it can be registered as a hook and read afterwards.
     pub fn new() -> Arc<Self> {
         Arc::new(DemoCapture::default())
     }

@@ -37,6 +37,7 @@ struct Scored {
 }
 
 impl Copro {
+    /// DSPy's defaults: breadth 10, depth 3, temperature 1.4.
     pub fn new(metric: impl Metric + 'static) -> Self {
         Copro {
             metric: Arc::new(metric),
@@ -57,6 +58,7 @@ impl Copro {
         self.depth = n;
         self
     }
+    /// Temperature of instruction proposals.
     pub fn init_temperature(mut self, t: f64) -> Self {
         self.init_temperature = t;
         self
@@ -66,6 +68,7 @@ impl Copro {
         self.prompt_lm = Some(lm);
         self
     }
+    /// The engine's settings (seed, concurrency, budget, checkpoint, ...).
     pub fn config(mut self, config: EngineConfig) -> Self {
         self.config = config;
         self

@@ -88,6 +88,7 @@ impl EngineConfig {
         self.concurrency = n.max(1);
         self
     }
+    /// Limits on what the run may spend.
     pub fn budget(mut self, budget: Budget) -> Self {
         self.budget = budget;
         self
@@ -107,6 +108,7 @@ impl EngineConfig {
         self.progress = show;
         self
     }
+    /// Adds an observer of the run's events.
     pub fn observer(mut self, observer: Arc<dyn OptimizerObserver>) -> Self {
         self.observers.push(observer);
         self

@@ -31,6 +31,7 @@ impl LabeledFewShot {
         self.sample = sample;
         self
     }
+    /// The sampling seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self

@@ -63,7 +63,7 @@ mod report;
 pub mod tpe;
 
 pub use bootstrap::BootstrapFewShot;
-pub use budget::{Budget, BudgetedLm, Spend, SpendEstimate};
+pub use budget::{Budget, Spend, SpendEstimate};
 pub use capture::{CapturedCall, DemoCapture};
 pub use copro::Copro;
 pub use data::example_id;
@@ -75,7 +75,6 @@ pub use observer::{
     CandidateSummary, OptimizerObserver, PredictorChoice, RecordingObserver, RunEnd, RunStart,
     TrialEvent, TrialKind,
 };
-pub use proposer::PROMPTING_TIPS;
 pub use random_search::BootstrapFewShotWithRandomSearch;
 pub use report::{HeldOutReport, held_out_report, held_out_report_with};
 
@@ -91,42 +90,76 @@ use crate::module::{Ctx, Module, Overlay};
 /// Why an optimizer could not run. Every input problem is reported before any LM spend.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum OptimizeError {
+    /// No training examples.
     #[error("the trainset is empty")]
     EmptyTrainset,
+    /// No validation examples.
     #[error("the valset is empty")]
     EmptyValset,
+    /// Two datasets share examples.
     #[error(
         "{count} example(s) are in both the {a} and the {b} (first: {a} #{a_index} = {b} #{b_index}); \
          scores on overlapping data are not honest"
     )]
     Overlap {
+        /// The first dataset (`trainset`, `valset`, `testset`).
         a: &'static str,
+        /// The second dataset.
         b: &'static str,
+        /// How many examples they share.
         count: usize,
+        /// The first shared example's index in `a`.
         a_index: usize,
+        /// Its index in `b`.
         b_index: usize,
     },
+    /// An example cannot be used (no inputs marked, no labels, a label the metric
+    /// cannot read).
     #[error("{set} example #{index} is unusable: {reason}")]
     BadExample {
+        /// The dataset.
         set: &'static str,
+        /// The example's index in it.
         index: usize,
+        /// What is wrong with it.
         reason: String,
     },
+    /// The program has no `Predict` to optimize.
     #[error("the program has no predictors to optimize")]
     NoPredictors,
+    /// A setting is out of range.
     #[error("invalid optimizer setting: {0}")]
     Config(String),
+    /// The estimate says the budget cannot pay even for the baseline evaluation.
     #[error(
         "the budget ({budget}) cannot pay for the baseline, which needs about {needed}; \
          no LM call was made"
     )]
-    BudgetTooSmall { budget: String, needed: String },
+    BudgetTooSmall {
+        /// The budget, as text.
+        budget: String,
+        /// The baseline's estimated spend, as text.
+        needed: String,
+    },
+    /// The budget ran out (an optimizer that has a best candidate returns it instead,
+    /// with [`StopReason::BudgetExhausted`]).
     #[error("the LM budget is exhausted ({spent})")]
-    BudgetExhausted { spent: String },
+    BudgetExhausted {
+        /// What was spent, as text.
+        spent: String,
+    },
+    /// The checkpoint could not be read, written or resumed.
     #[error("checkpoint {path}: {reason}")]
-    Checkpoint { path: String, reason: String },
+    Checkpoint {
+        /// The checkpoint file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// An evaluation failed.
     #[error("evaluation failed: {0}")]
     Eval(#[from] EvalError),
+    /// Any other failure.
     #[error("{0}")]
     Other(String),
 }
@@ -144,20 +177,30 @@ pub enum StopReason {
 /// The record of one scored candidate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrialRecord {
+    /// 1-based, in the order trials were scored.
     pub trial: usize,
+    /// Whether it was scored on the whole valset or a minibatch.
     pub kind: TrialKind,
+    /// What the candidate sets, per predictor.
     pub candidate: CandidateSummary,
+    /// Its mean score.
     pub score: f64,
+    /// Examples scored.
     pub n_examples: usize,
+    /// Examples that failed.
     pub errors: usize,
+    /// Tokens and cost of the trial's program calls.
     pub usage: crate::lm::Usage,
+    /// LM calls the trial made.
     pub lm_calls: u64,
 }
 
 /// What an optimizer found: the best overlay, its validation score, and every trial.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Compiled {
+    /// The optimizer's name.
     pub optimizer: String,
+    /// The run's seed.
     pub seed: u64,
     /// The best candidate: instructions and demos per predictor path.
     pub overlay: Overlay,
@@ -165,9 +208,11 @@ pub struct Compiled {
     pub score: Option<f64>,
     /// The unoptimized program's valset score, when measured.
     pub baseline_score: Option<f64>,
+    /// Every scored candidate, in order.
     pub trials: Vec<TrialRecord>,
     /// LM spend of the optimization (provider calls; cache hits are free).
     pub spend: Spend,
+    /// Why the run ended early, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<StopReason>,
     /// Ids ([`example_id`]) of the train and val examples, so a test set can be checked for overlap.
@@ -184,6 +229,7 @@ impl Compiled {
 /// An optimizer: program + trainset + valset + metric -> [`Compiled`].
 #[async_trait]
 pub trait Optimizer: Send + Sync {
+    /// The optimizer's name, as in artifacts and spans (`BootstrapFewShot`, ...).
     fn name(&self) -> &'static str;
 
     /// The spend this run would need, computed without any LM call.
@@ -195,6 +241,7 @@ pub trait Optimizer: Send + Sync {
         ctx: &Ctx,
     ) -> SpendEstimate;
 
+    /// Searches for the best overlay for `program`.
     async fn compile(
         &self,
         program: &dyn Module,

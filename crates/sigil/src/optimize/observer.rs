@@ -27,6 +27,7 @@ pub struct PredictorChoice {
     /// Index of the instruction among the optimizer's candidates for this predictor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instruction_index: Option<usize>,
+    /// The instruction, when the candidate changes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instruction: Option<String>,
     /// Index of the demo set among the optimizer's candidates for this predictor.
@@ -42,22 +43,30 @@ pub struct PredictorChoice {
 pub struct CandidateSummary {
     /// A short label (e.g. `zero-shot`, `seed 3`, `instruction 2 / demos 1`).
     pub label: String,
+    /// Per predictor path, what the candidate sets.
     pub predictors: IndexMap<String, PredictorChoice>,
 }
 
 /// One scored candidate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrialEvent {
+    /// The optimizer's name.
     pub optimizer: String,
     /// 1-based, in the order trials were scored.
     pub trial: usize,
+    /// Whether it was scored on the whole valset or a minibatch.
     pub kind: TrialKind,
+    /// What the candidate sets.
     pub candidate: CandidateSummary,
+    /// Its mean score.
     pub score: f64,
+    /// Examples scored.
     pub n_examples: usize,
+    /// Examples that failed.
     pub errors: usize,
     /// Tokens and cost of this trial's program calls.
     pub usage: Usage,
+    /// LM calls the trial made.
     pub lm_calls: u64,
     /// The best full-valset score so far, after this trial.
     pub best_score: Option<f64>,
@@ -68,27 +77,38 @@ pub struct TrialEvent {
 /// The start of a run, after the dry-run estimate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunStart {
+    /// The optimizer's name.
     pub optimizer: String,
+    /// The run's seed.
     pub seed: u64,
+    /// What the run is expected to spend.
     pub estimate: SpendEstimate,
+    /// Steps read back from a checkpoint rather than run.
     pub resumed_steps: usize,
 }
 
 /// The end of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunEnd {
+    /// The optimizer's name.
     pub optimizer: String,
+    /// The best score found, if any.
     pub best_score: Option<f64>,
+    /// Trials scored.
     pub trials: usize,
+    /// What the run spent.
     pub spend: Spend,
+    /// Why the run ended early, if it did.
     pub stopped: Option<super::StopReason>,
 }
 
 /// Receives an optimization's events. Every method has an empty default.
 pub trait OptimizerObserver: Send + Sync {
+    /// The run started (after its estimate was checked against the budget).
     fn on_start(&self, start: &RunStart) {
         let _ = start;
     }
+    /// A candidate was scored.
     fn on_trial(&self, trial: &TrialEvent) {
         let _ = trial;
     }
@@ -96,6 +116,7 @@ pub trait OptimizerObserver: Send + Sync {
     fn on_phase(&self, optimizer: &str, phase: &str) {
         let _ = (optimizer, phase);
     }
+    /// The run ended.
     fn on_end(&self, end: &RunEnd) {
         let _ = end;
     }
@@ -111,24 +132,29 @@ pub struct RecordingObserver {
 }
 
 impl RecordingObserver {
+    /// An empty recorder.
     pub fn new() -> Self {
         Self::default()
     }
+    /// The trials so far.
     pub fn trials(&self) -> Vec<TrialEvent> {
         self.trials
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+    /// The run starts so far.
     pub fn starts(&self) -> Vec<RunStart> {
         self.starts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
+    /// The run ends so far.
     pub fn ends(&self) -> Vec<RunEnd> {
         self.ends.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
+    /// The phases so far.
     pub fn phases(&self) -> Vec<String> {
         self.phases
             .lock()
@@ -166,7 +192,7 @@ impl OptimizerObserver for RecordingObserver {
 
 impl CandidateSummary {
     /// Describes `overlay`: each predictor's instruction (if set) and demo ids.
-    pub fn from_overlay(label: impl Into<String>, overlay: &crate::module::Overlay) -> Self {
+    pub(crate) fn from_overlay(label: impl Into<String>, overlay: &crate::module::Overlay) -> Self {
         let predictors = overlay
             .predictors
             .iter()

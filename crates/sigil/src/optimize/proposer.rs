@@ -16,7 +16,7 @@ use crate::rng::SeededRng;
 use crate::signature::{Signature, SignatureError};
 
 /// Tips the proposer picks from at random, one per proposal (name, text; `none` adds no tip).
-pub const PROMPTING_TIPS: [(&str, &str); 6] = [
+const PROMPTING_TIPS: [(&str, &str); 6] = [
     ("none", ""),
     (
         "creative",

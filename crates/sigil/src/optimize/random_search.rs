@@ -54,18 +54,23 @@ impl BootstrapFewShotWithRandomSearch {
             config: EngineConfig::default(),
         }
     }
+    /// Bootstrapped demos per predictor, at most.
     pub fn max_bootstrapped_demos(mut self, n: usize) -> Self {
         self.settings.max_bootstrapped = n;
         self
     }
+    /// Bootstrapped demos are topped up with labeled examples to this many per predictor; the
+    /// labeled-only candidate has this many.
     pub fn max_labeled_demos(mut self, n: usize) -> Self {
         self.settings.max_labeled = n;
         self
     }
+    /// Bootstrap attempts per training example.
     pub fn max_rounds(mut self, n: usize) -> Self {
         self.settings.max_rounds = n.max(1);
         self
     }
+    /// A trace passes when its score is at least `t` (default: when it is nonzero).
     pub fn metric_threshold(mut self, t: f64) -> Self {
         self.settings.threshold = Some(t);
         self
@@ -75,6 +80,7 @@ impl BootstrapFewShotWithRandomSearch {
         self.num_candidates = n;
         self
     }
+    /// Stops at the first candidate scoring at least `score`.
     pub fn stop_at_score(mut self, score: f64) -> Self {
         self.stop_at_score = Some(score);
         self
@@ -84,10 +90,12 @@ impl BootstrapFewShotWithRandomSearch {
         self.labeled_sample = sample;
         self
     }
+    /// The LM the teacher runs with while bootstrapping (default: the context's LM).
     pub fn teacher_lm(mut self, lm: Arc<dyn Lm>) -> Self {
         self.teacher_lm = Some(lm);
         self
     }
+    /// The engine's settings (seed, concurrency, budget, checkpoint, ...).
     pub fn config(mut self, config: EngineConfig) -> Self {
         self.config = config;
         self

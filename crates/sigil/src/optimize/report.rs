@@ -15,7 +15,9 @@ use crate::module::{Ctx, Module};
 /// bootstrap CI, and the paired bootstrap CI of the difference (compiled - baseline).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HeldOutReport {
+    /// The program without the overlay.
     pub baseline: EvalReport,
+    /// The program with the compiled overlay.
     pub compiled: EvalReport,
     /// Compiled minus baseline.
     pub difference: PairedComparison,

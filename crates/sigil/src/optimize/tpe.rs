@@ -44,13 +44,13 @@ impl Default for TpeConfig {
 }
 
 /// How many of `n` observations form the "below" (good) group.
-pub fn gamma(n: usize) -> usize {
+fn gamma(n: usize) -> usize {
     n.div_ceil(10).min(25)
 }
 
 /// Kernel weights of `n` observations in trial order: flat for fewer than 25, else the
 /// older ones ramp up linearly from `1/n` and the newest 25 weigh 1.
-pub fn observation_weights(n: usize) -> Vec<f64> {
+fn observation_weights(n: usize) -> Vec<f64> {
     if n < 25 {
         return vec![1.0; n];
     }
@@ -164,6 +164,7 @@ impl TpeSampler {
         Self::with_config(choices, seed, TpeConfig::default())
     }
 
+    /// A sampler with other settings.
     pub fn with_config(choices: Vec<usize>, seed: u64, config: TpeConfig) -> Self {
         let choices = choices.into_iter().map(|n| n.max(1)).collect();
         TpeSampler {
@@ -230,6 +231,7 @@ impl TpeSampler {
         }
     }
 
+    /// Every point told so far, with its value.
     pub fn observations(&self) -> &[(Vec<usize>, f64)] {
         &self.observations
     }

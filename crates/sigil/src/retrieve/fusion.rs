@@ -12,14 +12,14 @@ use async_trait::async_trait;
 use super::{Passage, RetrieveError, Retriever};
 
 /// The usual RRF constant.
-pub const DEFAULT_RRF_K: f32 = 60.0;
+const DEFAULT_RRF_K: f32 = 60.0;
 
 /// Fuses ranked lists (each best first) by reciprocal rank. Passages are matched by
 /// id; the first list that has a passage supplies its text and metadata; the
 /// passage's `score` becomes its fused score. Ties keep the order of first appearance.
 ///
 /// ```
-/// use sigil::retrieve::{Passage, fusion::reciprocal_rank_fusion};
+/// use sigil::retrieve::{Passage, reciprocal_rank_fusion};
 /// let p = |id: &str| Passage { id: id.into(), text: id.into(), score: 0.0, metadata: Default::default() };
 /// let fused = reciprocal_rank_fusion(&[vec![p("a"), p("b")], vec![p("b"), p("c")]], 60.0);
 /// assert_eq!(fused[0].id, "b");

@@ -1,16 +1,23 @@
 //! Retrieval: the [`Retriever`] and [`Embedder`] traits every index and remote service
-//! implements, and the passages they return.
+//! implements, the [`Passage`]s they return, and the [`Retrieve`] module that puts a
+//! retriever into a program.
+//!
+//! [`ColBertV2`] queries a ColBERTv2 server as DSPy does and [`OpenAiEmbedder`] any
+//! OpenAI-compatible embeddings endpoint. [`RrfRetriever`] fuses several retrievers
+//! by reciprocal rank ([`reciprocal_rank_fusion`]: each passage scores the sum of
+//! `1 / (k + rank)` over the lists, so retrievers with incomparable scores can be
+//! combined). [`traced_search`] records a search of your own as a retrieval span.
 //!
 //! Indexes that need heavy crates (tantivy for BM25, the embedded BERT encoder) live
 //! outside this crate and implement these traits; this module stays light.
 
-pub mod fusion;
+mod fusion;
 mod module;
-pub mod remote;
+mod remote;
 mod traced;
 
 pub use fusion::{RrfRetriever, reciprocal_rank_fusion};
-pub use module::{Retrieve, passages_prediction};
+pub use module::Retrieve;
 pub use remote::{ColBertV2, OpenAiEmbedder};
 pub use traced::traced_search;
 
@@ -43,7 +50,12 @@ pub enum RetrieveError {
     Query(String),
     /// A remote retriever or embedding endpoint failed or was unreachable.
     #[error("remote retriever {url}: {reason}")]
-    Remote { url: String, reason: String },
+    Remote {
+        /// The endpoint.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
     /// The embedding model failed.
     #[error("embedding model: {0}")]
     Model(String),

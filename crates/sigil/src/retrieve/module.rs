@@ -90,7 +90,7 @@ impl Retrieve {
 }
 
 /// The module's output for `passages`: texts, ids and scores, best first.
-pub fn passages_prediction(passages: &[Passage]) -> Prediction {
+fn passages_prediction(passages: &[Passage]) -> Prediction {
     let mut out = Prediction::default();
     out.insert(
         "passages",

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::{Embedder, Passage, RetrieveError, Retriever};
 
 /// The hosted ColBERTv2 servers serve at most this many passages per query.
-pub const COLBERT_MAX_K: usize = 100;
+const COLBERT_MAX_K: usize = 100;
 
 /// A ColBERTv2 search server, spoken to as DSPy's `dspy.ColBERTv2` does:
 /// `GET {url}?query=...&k=...` (or a JSON `POST` of the same two fields) answering

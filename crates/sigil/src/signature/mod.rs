@@ -22,14 +22,18 @@ use serde_json::{Map, Value, json};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldKind {
+    /// Given to the LM.
     Input,
+    /// Produced by the LM.
     Output,
 }
 
 /// One named, typed field of a signature.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Field {
+    /// The field's name, an identifier.
     pub name: String,
+    /// The field's type.
     #[serde(rename = "type")]
     pub ty: FieldType,
     /// Description shown to the LM; `None` renders as DSPy's default (`${name}`-style).
@@ -41,6 +45,7 @@ pub struct Field {
 }
 
 impl Field {
+    /// A field with no description or prefix of its own.
     pub fn new(name: impl Into<String>, ty: FieldType) -> Self {
         Field {
             name: name.into(),
@@ -49,6 +54,7 @@ impl Field {
             prefix: None,
         }
     }
+    /// Sets the description.
     pub fn with_desc(mut self, desc: impl Into<String>) -> Self {
         self.desc = Some(desc.into());
         self
@@ -70,7 +76,7 @@ impl Field {
 }
 
 /// DSPy's rule for turning a field name into a prompt prefix.
-pub fn infer_prefix(name: &str) -> String {
+pub(crate) fn infer_prefix(name: &str) -> String {
     let mut words: Vec<String> = Vec::new();
     for part in name.split('_').filter(|p| !p.is_empty()) {
         // Split camelCase boundaries as DSPy does.
@@ -109,18 +115,26 @@ pub fn infer_prefix(name: &str) -> String {
 /// Errors from building or editing a signature.
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
+    /// The string form did not parse.
     #[error(transparent)]
     Parse(#[from] SignatureParseError),
+    /// Two fields have this name.
     #[error("field `{0}` appears more than once in the signature")]
     DuplicateField(String),
+    /// No field has this name.
     #[error("no field named `{0}` in the signature")]
     NoSuchField(String),
+    /// This name is not an identifier.
     #[error("field name `{0}` is not a valid identifier")]
     BadFieldName(String),
+    /// An insert position past the end of the fields.
     #[error("insert position {index} is past the end of the {kind:?} fields ({len})")]
     BadIndex {
+        /// Inputs or outputs.
         kind: FieldKind,
+        /// The position asked for.
         index: usize,
+        /// How many fields of that kind there are.
         len: usize,
     },
 }
@@ -188,18 +202,22 @@ impl Signature {
         self.instructions.as_deref()
     }
 
+    /// The input fields, in order.
     pub fn inputs(&self) -> &[Field] {
         &self.inputs
     }
+    /// The output fields, in order.
     pub fn outputs(&self) -> &[Field] {
         &self.outputs
     }
+    /// Every field, inputs first, with its side.
     pub fn fields(&self) -> impl Iterator<Item = (FieldKind, &Field)> {
         self.inputs
             .iter()
             .map(|f| (FieldKind::Input, f))
             .chain(self.outputs.iter().map(|f| (FieldKind::Output, f)))
     }
+    /// The field named `name`.
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.inputs
             .iter()
@@ -207,6 +225,7 @@ impl Signature {
             .find(|f| f.name == name)
     }
 
+    /// This signature with other instructions.
     pub fn with_instructions(&self, instructions: impl Into<String>) -> Self {
         let mut s = self.clone();
         s.instructions = Some(instructions.into());
@@ -230,15 +249,18 @@ impl Signature {
         Ok(s)
     }
 
+    /// Adds `field` before the other fields of its side.
     pub fn prepend(&self, kind: FieldKind, field: Field) -> Result<Self, SignatureError> {
         self.insert(kind, 0, field)
     }
 
+    /// Adds `field` after the other fields of its side.
     pub fn append(&self, kind: FieldKind, field: Field) -> Result<Self, SignatureError> {
         let len = self.side(kind).len();
         self.insert(kind, len, field)
     }
 
+    /// Adds `field` at `index` among the fields of its side.
     pub fn insert(
         &self,
         kind: FieldKind,
@@ -262,6 +284,7 @@ impl Signature {
         Ok(s)
     }
 
+    /// Removes the field named `name`.
     pub fn delete(&self, name: &str) -> Result<Self, SignatureError> {
         let mut s = self.clone();
         let before = s.inputs.len() + s.outputs.len();
@@ -324,6 +347,7 @@ fn default_instructions(inputs: &[Field], outputs: &[Field]) -> String {
 
 /// Types that declare a signature at compile time (`#[derive(Signature)]`).
 pub trait TypedSignature {
+    /// The declared signature.
     fn signature() -> Signature;
 }
 

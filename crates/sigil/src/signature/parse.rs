@@ -10,8 +10,11 @@ use super::{Field, FieldType};
 pub struct SignatureParseError {
     /// 1-based column (in characters) of the offending token.
     pub column: usize,
+    /// What the parser expected there.
     pub expected: String,
+    /// What it found.
     pub found: String,
+    /// The whole signature string.
     pub input: String,
     marker: String,
 }

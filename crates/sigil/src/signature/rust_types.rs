@@ -17,6 +17,7 @@ use serde_json::Value;
     note = "derive `SigilEnum` on a fieldless enum, or `schemars::JsonSchema` and `SigilObject` on a struct, or implement `sigil::signature::SigilType`"
 )]
 pub trait SigilType {
+    /// The field type of `Self`.
     fn field_type() -> FieldType;
 }
 

@@ -11,27 +11,39 @@ use serde_json::{Value, json};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FieldType {
+    /// Text (`str`).
     Str,
+    /// An integer (`int`).
     Int,
+    /// A number (`float`).
     Float,
+    /// `true` or `false` (`bool`).
     Bool,
+    /// A list (`list[T]`).
     List {
+        /// The type of each item.
         item: Box<FieldType>,
     },
     /// A dictionary with string keys.
     Dict {
+        /// The type of each value.
         value: Box<FieldType>,
     },
+    /// A value that may be absent (`Optional[T]`).
     Optional {
+        /// The type when present.
         inner: Box<FieldType>,
     },
     /// One of a fixed set of strings (`enum[a, b]` in the string form, a Rust enum in the derive).
     Literal {
+        /// The allowed strings.
         choices: Vec<String>,
     },
     /// A nested object; `schema` is its JSON schema (from the Rust type in the derive).
     Object {
+        /// The object type's name.
         name: String,
+        /// Its JSON schema.
         schema: Value,
     },
     /// Any JSON value (Python's `Any`): `dict[str, Any]` is a JSON object of anything,
@@ -40,21 +52,25 @@ pub enum FieldType {
 }
 
 impl FieldType {
+    /// `list[item]`.
     pub fn list(item: FieldType) -> Self {
         FieldType::List {
             item: Box::new(item),
         }
     }
+    /// `dict[str, value]`.
     pub fn dict(value: FieldType) -> Self {
         FieldType::Dict {
             value: Box::new(value),
         }
     }
+    /// `Optional[inner]`.
     pub fn optional(inner: FieldType) -> Self {
         FieldType::Optional {
             inner: Box::new(inner),
         }
     }
+    /// One of `choices`.
     pub fn literal<S: Into<String>>(choices: impl IntoIterator<Item = S>) -> Self {
         FieldType::Literal {
             choices: choices.into_iter().map(Into::into).collect(),

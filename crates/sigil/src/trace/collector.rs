@@ -27,6 +27,7 @@ pub struct SinkError(pub String);
 /// Called on the collector's thread with batches in end order (a child before its
 /// parent). A sink that fails or panics is reported once; the others still get spans.
 pub trait SpanSink: Send + Sync {
+    /// Takes a batch of finished spans.
     fn export(&self, spans: &[Span]) -> Result<(), SinkError>;
     /// Makes everything exported so far durable or sent.
     fn flush(&self) -> Result<(), SinkError> {
@@ -45,9 +46,11 @@ pub struct MemorySink {
 }
 
 impl MemorySink {
+    /// A copy of the spans received so far.
     pub fn spans(&self) -> Vec<Span> {
         lock(&self.spans).clone()
     }
+    /// The spans received so far, leaving the sink empty.
     pub fn take(&self) -> Vec<Span> {
         std::mem::take(&mut *lock(&self.spans))
     }
@@ -213,6 +216,7 @@ pub struct CollectorBuilder {
 }
 
 impl CollectorBuilder {
+    /// Adds a sink; every sink gets every span.
     pub fn sink(mut self, sink: Arc<dyn SpanSink>) -> Self {
         self.sinks.push(sink);
         self
@@ -238,6 +242,7 @@ impl CollectorBuilder {
         self
     }
 
+    /// Starts the collector's thread. Register the collector on a ctx with `Ctx::with_hook`.
     pub fn build(self) -> Arc<SpanCollector> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
@@ -297,6 +302,7 @@ pub struct SpanCollector {
 }
 
 impl SpanCollector {
+    /// A builder with no sinks and the defaults below.
     pub fn builder() -> CollectorBuilder {
         CollectorBuilder {
             sinks: Vec::new(),
@@ -345,6 +351,7 @@ impl SpanCollector {
         }
     }
 
+    /// The counters so far.
     pub fn stats(&self) -> CollectorStats {
         CollectorStats {
             received: lock(&self.shared.queue).received,

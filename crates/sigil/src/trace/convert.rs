@@ -329,7 +329,7 @@ fn usage(put: &mut impl FnMut(&str, AttrValue), u: &Usage) {
 
 /// Serialisation behind a `dyn`, so `json(&x)` works for any serialisable value.
 mod erased {
-    pub trait Json {
+    pub(crate) trait Json {
         fn to_json(&self) -> String;
     }
     impl<T: serde::Serialize + ?Sized> Json for T {

@@ -37,7 +37,9 @@ const OTLP_ENDPOINTS: [&str; 2] = [
     "{var}=`{value}` is not a switch (use 0/false/off/no or 1/true/on/yes); it stays on, so this is recorded"
 )]
 pub struct TraceFlagError {
+    /// The variable's name.
     pub var: String,
+    /// The value found.
     pub value: String,
 }
 

@@ -15,53 +15,86 @@ use crate::adapter::{Fields, FormatError, ParseError};
 use crate::data::{Example, Prediction};
 use crate::lm::{Lm, LmError, LmParams, LmRequest, LmResponse, Message, OutputConstraint, Usage};
 
-/// What a span started with.
+/// What a span started with, one variant per [`SpanKind`].
 #[derive(Clone, Debug)]
 pub enum StartData {
+    /// A module call.
     Module {
+        /// The inputs it was called with.
         inputs: Arc<Example>,
     },
+    /// An LM request.
     Lm {
+        /// The LM's model id.
         model_id: Arc<str>,
+        /// The messages, parameters and constraint sent.
         input: Arc<LmInput>,
     },
+    /// The adapter formatting a request.
     Format {
+        /// The adapter's name (`chat`, `json`).
         adapter: &'static str,
+        /// How many demos were formatted.
         demos: usize,
+        /// The inputs formatted.
         inputs: Arc<Example>,
     },
+    /// The adapter parsing a completion.
     Parse {
+        /// The adapter's name.
         adapter: &'static str,
+        /// The completion parsed.
         completion: Arc<str>,
+        /// Whether this is the JSON fallback's retry after the first adapter failed.
         fallback: bool,
     },
+    /// A tool call.
     Tool {
+        /// The tool's name.
         tool: Arc<str>,
+        /// Its arguments.
         args: Arc<Value>,
     },
+    /// A retrieval hop.
     Retrieval {
+        /// The query.
         query: Arc<str>,
+        /// How many passages were asked for, if a number was.
         k: Option<usize>,
     },
+    /// An evaluation run.
     Evaluate {
+        /// The program's name.
         program: Arc<str>,
+        /// The metric's name.
         metric: Arc<str>,
+        /// How many examples are scored.
         examples: usize,
     },
+    /// A compile run.
     Compile {
+        /// The optimizer's name.
         optimizer: Arc<str>,
+        /// The program's name.
         program: Arc<str>,
+        /// Training examples.
         trainset: usize,
+        /// Validation examples.
         valset: usize,
+        /// The optimizer's settings, as JSON.
         config: Arc<Value>,
     },
+    /// An optimizer trial.
     Trial {
+        /// The trial's number in its run, from 1.
         index: u64,
+        /// The candidate tried, as JSON.
         candidate: Arc<Value>,
     },
 }
 
 impl StartData {
+    /// The kind of span this starts.
     pub fn kind(&self) -> SpanKind {
         match self {
             StartData::Module { .. } => SpanKind::Module,
@@ -82,8 +115,11 @@ impl StartData {
 /// output constraint.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LmInput {
+    /// The leading messages shared by every call of a predictor (system message, demos).
     pub prefix: Arc<[Message]>,
+    /// This call's own messages, after the prefix.
     pub turns: Vec<Message>,
+    /// The sampling parameters.
     pub params: LmParams,
     /// `choice`, `chat_fields` or `json_schema`.
     pub constraint: Option<&'static str>,
@@ -106,7 +142,7 @@ impl LmInput {
 }
 
 /// The short name of a constraint's kind.
-pub fn constraint_kind(c: &OutputConstraint) -> &'static str {
+pub(crate) fn constraint_kind(c: &OutputConstraint) -> &'static str {
     match c {
         OutputConstraint::Choice { .. } => "choice",
         OutputConstraint::ChatFields { .. } => "chat_fields",
@@ -117,11 +153,14 @@ pub fn constraint_kind(c: &OutputConstraint) -> &'static str {
 /// A failure, as spans record it: the error's type and its message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ErrorInfo {
+    /// The kind of error (`lm`, `parse`, `format`, ...), recorded as `error.type`.
     pub kind: &'static str,
+    /// The error's message.
     pub message: String,
 }
 
 impl ErrorInfo {
+    /// An error of `kind` with `message`.
     pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
         ErrorInfo {
             kind,
@@ -133,17 +172,24 @@ impl ErrorInfo {
 /// A module's result, as its end event carries it.
 #[derive(Clone, Debug)]
 pub struct ModuleOutput {
+    /// The output fields.
     pub outputs: Arc<Fields>,
+    /// The LM usage of the call and everything under it.
     pub usage: Usage,
+    /// LM calls made.
     pub lm_calls: u32,
+    /// Parses that needed the JSON fallback.
     pub fallbacks: u32,
 }
 
 /// What an evaluation found.
 #[derive(Clone, Debug, Default)]
 pub struct EvalSummary {
+    /// The mean score.
     pub mean: f64,
+    /// Examples that failed to run or score.
     pub errors: usize,
+    /// The LM usage of the whole run.
     pub usage: Usage,
     /// Each example's inputs and score, in example order (for per-example views).
     pub example_scores: Arc<Vec<(Example, f64)>>,
@@ -152,23 +198,32 @@ pub struct EvalSummary {
 /// What a compile run produced.
 #[derive(Clone, Debug, Default)]
 pub struct CompileSummary {
+    /// The best validation score, if any trial was scored.
     pub best_score: Option<f64>,
+    /// The content hash of the artifact written, if one was.
     pub artifact_hash: Option<String>,
+    /// Trials run.
     pub trials: u64,
 }
 
 /// What a span ended with. `Err` ends it with an error status.
 #[derive(Clone, Debug)]
 pub enum EndData {
+    /// A module's outputs.
     Module(Result<ModuleOutput, ErrorInfo>),
+    /// The LM's response.
     Lm(Result<Arc<LmResponse>, ErrorInfo>),
     /// The number of messages formatted.
     Format(Result<usize, ErrorInfo>),
+    /// The parsed fields.
     Parse(Result<Arc<Fields>, ErrorInfo>),
+    /// The tool's result.
     Tool(Result<Arc<Value>, ErrorInfo>),
     /// The passages found.
     Retrieval(Result<Arc<Vec<String>>, ErrorInfo>),
+    /// What the evaluation found.
     Evaluate(Result<EvalSummary, ErrorInfo>),
+    /// What the compile run produced.
     Compile(Result<CompileSummary, ErrorInfo>),
     /// The candidate's score.
     Trial(Result<Option<f64>, ErrorInfo>),
@@ -177,6 +232,7 @@ pub enum EndData {
 }
 
 impl EndData {
+    /// The error it ended with, if any (not [`EndData::Cancelled`]).
     pub fn error(&self) -> Option<&ErrorInfo> {
         match self {
             EndData::Module(Err(e))
@@ -245,10 +301,13 @@ impl LmSource<'_> {
 /// copy for a hook that wants to keep it.
 #[derive(Clone, Copy)]
 pub struct SpanStart<'a> {
+    /// The trace the span belongs to.
     pub trace_id: TraceId,
     /// The call id: pairs this start with its end; also the span id.
     pub call_id: SpanId,
+    /// The parent span, `None` for a root.
     pub parent_id: Option<SpanId>,
+    /// Nanoseconds since the Unix epoch.
     pub start_ns: u64,
     /// What program is running and whether it was compiled (from the ctx).
     pub program: Option<&'a ProgramInfo>,
@@ -270,6 +329,7 @@ impl std::fmt::Debug for SpanStart<'_> {
 }
 
 impl<'a> SpanStart<'a> {
+    /// What the span stands for.
     pub fn kind(&self) -> SpanKind {
         match self.source {
             StartSource::Data(d) => d.kind(),
@@ -287,6 +347,7 @@ impl<'a> SpanStart<'a> {
             _ => Cow::Borrowed(self.name),
         }
     }
+    /// This span as the parent of spans opened under it.
     pub fn parent(&self) -> SpanParent {
         SpanParent {
             trace_id: self.trace_id,
@@ -393,10 +454,11 @@ pub(crate) enum EndSource<'a> {
 /// A span's end event. Borrowed like [`SpanStart`].
 #[derive(Clone, Copy)]
 pub struct SpanEnd<'a> {
+    /// Nanoseconds since the Unix epoch.
     pub end_ns: u64,
     /// Events recorded while the span was open (fallbacks, retries, custom).
     pub events: &'a [SpanEvent],
-    /// Extra attributes set by the emitter ([`SpanGuard::set_attribute`]).
+    /// Extra attributes set by the emitter ([`SpanGuard::set_attribute`](super::SpanGuard::set_attribute)).
     pub attributes: &'a [(String, AttrValue)],
     pub(crate) source: EndSource<'a>,
 }

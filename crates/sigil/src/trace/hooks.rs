@@ -14,9 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::collector::{Record, SpanQueue};
+pub(crate) use super::events::constraint_kind;
 pub use super::events::{
     CompileSummary, EndData, ErrorInfo, EvalSummary, LmInput, ModuleOutput, SpanEnd, SpanStart,
-    StartData, constraint_kind,
+    StartData,
 };
 pub(crate) use super::events::{EndSource, LmSource, StartSource};
 use super::ids::{SpanId, TraceId};
@@ -38,7 +39,9 @@ pub fn now_ns() -> u64 {
 /// tasks (each holds its own ctx).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SpanParent {
+    /// The trace.
     pub trace_id: TraceId,
+    /// The parent span.
     pub span_id: SpanId,
     /// False when the trace was not sampled: spans under it are not recorded.
     pub sampled: bool,
@@ -67,10 +70,12 @@ pub struct HookError(pub String);
 /// }
 /// ```
 pub trait Hook: Send + Sync {
+    /// Called when a span starts.
     fn on_start(&self, start: &SpanStart<'_>) -> Result<(), HookError> {
         let _ = start;
         Ok(())
     }
+    /// Called when a span ends, with its start event again.
     fn on_end(&self, start: &SpanStart<'_>, end: &SpanEnd<'_>) -> Result<(), HookError> {
         let _ = (start, end);
         Ok(())
@@ -96,7 +101,7 @@ struct Registered {
 }
 
 /// The hooks of a ctx and the program they trace. Shared by every clone of the ctx.
-pub struct Tracing {
+pub(crate) struct Tracing {
     all: Vec<Arc<dyn Hook>>,
     /// Hooks that get the borrowed events (every hook but the collectors).
     hooks: Vec<Registered>,
@@ -158,7 +163,7 @@ impl Tracing {
     pub(crate) fn hooks(&self) -> Vec<Arc<dyn Hook>> {
         self.all.clone()
     }
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.all.is_empty()
     }
     /// Whether some hook takes the borrowed events of a span in a sampled trace (or,
@@ -364,6 +369,7 @@ impl SpanGuard {
         }
     }
 
+    /// Whether the span is recorded (some hook is registered and the trace is sampled).
     pub fn is_recording(&self) -> bool {
         self.inner.is_some()
     }
@@ -470,7 +476,7 @@ pub(crate) struct OwnedStart {
 }
 
 impl OwnedStart {
-    pub fn kind(&self) -> SpanKind {
+    pub(crate) fn kind(&self) -> SpanKind {
         self.data.kind()
     }
 }

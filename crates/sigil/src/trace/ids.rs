@@ -16,6 +16,7 @@ pub struct TraceId(pub u128);
 pub struct SpanId(pub u64);
 
 impl TraceId {
+    /// A new id, unique in this process.
     pub fn new() -> Self {
         TraceId((u128::from(next_u64()) << 64) | u128::from(next_u64()))
     }
@@ -23,6 +24,7 @@ impl TraceId {
     pub fn to_hex(self) -> String {
         format!("{:032x}", self.0)
     }
+    /// Reads [`TraceId::to_hex`]'s form; `None` for anything else, or zero.
     pub fn from_hex(s: &str) -> Option<Self> {
         if s.len() != 32 {
             return None;
@@ -32,12 +34,14 @@ impl TraceId {
             .filter(|v| *v != 0)
             .map(TraceId)
     }
+    /// The 16 big-endian bytes, as OTLP sends them.
     pub fn to_bytes(self) -> [u8; 16] {
         self.0.to_be_bytes()
     }
 }
 
 impl SpanId {
+    /// A new id, unique in this process.
     pub fn new() -> Self {
         SpanId(next_u64())
     }
@@ -45,6 +49,7 @@ impl SpanId {
     pub fn to_hex(self) -> String {
         format!("{:016x}", self.0)
     }
+    /// Reads [`SpanId::to_hex`]'s form; `None` for anything else, or zero.
     pub fn from_hex(s: &str) -> Option<Self> {
         if s.len() != 16 {
             return None;
@@ -54,6 +59,7 @@ impl SpanId {
             .filter(|v| *v != 0)
             .map(SpanId)
     }
+    /// The 8 big-endian bytes, as OTLP sends them.
     pub fn to_bytes(self) -> [u8; 8] {
         self.0.to_be_bytes()
     }

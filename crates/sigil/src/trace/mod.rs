@@ -52,16 +52,17 @@ mod span;
 use std::sync::Arc;
 
 pub use collector::{
-    CollectorBuilder, CollectorStats, MemorySink, SinkError, SpanCollector, SpanQueue, SpanSink,
+    CollectorBuilder, CollectorStats, MemorySink, SinkError, SpanCollector, SpanSink,
 };
 pub use env::{TraceEnv, TraceFlagError};
 pub use hooks::{
     CompileSummary, EndData, ErrorInfo, EvalSummary, Hook, HookError, LmInput, ModuleOutput,
-    SpanEnd, SpanGuard, SpanParent, SpanStart, StartData, Tracing, constraint_kind, now_ns,
+    SpanEnd, SpanGuard, SpanParent, SpanStart, StartData, now_ns,
 };
+pub(crate) use hooks::{Tracing, constraint_kind};
 pub use ids::{SpanId, TraceId};
 pub(crate) use predict::{CallData, LmCall, PredictTrace};
-pub use privacy::{Privacy, redact_secrets};
+pub use privacy::Privacy;
 pub use program::ProgramInfo;
 pub use span::{AttrValue, Attributes, Span, SpanEvent, SpanKind, SpanStatus, keys};
 

@@ -53,14 +53,17 @@ impl Privacy {
         super::env::TraceEnv::from_env().privacy
     }
 
+    /// Sets [`Privacy::record_inputs`].
     pub fn inputs(mut self, on: bool) -> Self {
         self.record_inputs = on;
         self
     }
+    /// Sets [`Privacy::record_outputs`].
     pub fn outputs(mut self, on: bool) -> Self {
         self.record_outputs = on;
         self
     }
+    /// Sets [`Privacy::record_messages`].
     pub fn messages(mut self, on: bool) -> Self {
         self.record_messages = on;
         self
@@ -74,7 +77,15 @@ impl Privacy {
         self
     }
 
-    /// `text` with secrets replaced, per these settings.
+    /// `text` with secrets replaced, per these settings: the registered values, and
+    /// (unless [`Privacy::redact_secrets`] is off) strings that look like API keys,
+    /// bearer tokens and `password=...` values.
+    ///
+    /// ```
+    /// let s = sigil::trace::Privacy::default()
+    ///     .clean("key sk-abcdefghijklmnop1234 and Bearer abcdefghijklmnopqrst".into());
+    /// assert_eq!(s, "key [REDACTED] and Bearer [REDACTED]");
+    /// ```
     pub fn clean(&self, text: String) -> String {
         let mut out = text;
         for v in &self.redact_values {
@@ -145,12 +156,7 @@ fn is_key_char(c: u8) -> bool {
 
 /// Replaces strings that look like API keys, bearer tokens and `password=...` values
 /// with `[REDACTED]`. Borrowed when there is nothing to replace.
-///
-/// ```
-/// let s = sigil::trace::redact_secrets("key sk-abcdefghijklmnop1234 and Bearer abcdefghijklmnopqrst");
-/// assert_eq!(s, "key [REDACTED] and Bearer [REDACTED]");
-/// ```
-pub fn redact_secrets(text: &str) -> Cow<'_, str> {
+pub(crate) fn redact_secrets(text: &str) -> Cow<'_, str> {
     let b = text.as_bytes();
     let mut out: Option<String> = None;
     let mut copied = 0; // bytes of `text` already accounted for in `out`

@@ -14,6 +14,7 @@ use sigil::lm::Role;
 use sigil::module::Overlay;
 use sigil::optimize::{Compiled, Spend};
 use sigil::prelude::*;
+use sigil::signature::{Field, FieldType};
 
 use crate::artifact_dspy_common;
 

@@ -3,6 +3,7 @@
 
 use sigil::artifact::{Artifact, ArtifactError, Difference};
 use sigil::prelude::*;
+use sigil::signature::FieldKind;
 
 use crate::artifact_dspy_common;
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sigil::adapter::FallbackPolicy;
+use sigil::adapter::{Adapter, FallbackPolicy};
 use sigil::lm::Role;
 use sigil::module::Overlay;
 use sigil::optimize::DemoCapture;

@@ -34,6 +34,7 @@ pub enum Auto {
 }
 
 impl Auto {
+    /// Instruction and demo-set candidates per predictor.
     pub fn candidates(self) -> usize {
         match self {
             Auto::Light => 6,
@@ -41,6 +42,7 @@ impl Auto {
             Auto::Heavy => 18,
         }
     }
+    /// The largest valset used; a larger one is sampled down.
     pub fn valset_size(self) -> usize {
         match self {
             Auto::Light => 100,
@@ -92,6 +94,7 @@ struct Plan {
 }
 
 impl MiproV2 {
+    /// DSPy's defaults (see the type's docs).
     pub fn new(metric: impl Metric + 'static) -> Self {
         MiproV2 {
             metric: Arc::new(metric),
@@ -122,10 +125,12 @@ impl MiproV2 {
         self.auto = auto;
         self
     }
+    /// Instruction and demo-set candidates per predictor (without `auto`).
     pub fn num_candidates(mut self, n: usize) -> Self {
         self.num_candidates = Some(n);
         self
     }
+    /// Search trials (without `auto`).
     pub fn num_trials(mut self, n: usize) -> Self {
         self.num_trials = Some(n);
         self
@@ -135,26 +140,33 @@ impl MiproV2 {
         self.prompt_lm = Some(lm);
         self
     }
+    /// The LM the teacher runs with while bootstrapping demos (default: the context's LM).
     pub fn teacher_lm(mut self, lm: Arc<dyn Lm>) -> Self {
         self.teacher_lm = Some(lm);
         self
     }
+    /// Bootstrapped demos per demo set, at most (0 with no labeled demos either: instructions only).
     pub fn max_bootstrapped_demos(mut self, n: usize) -> Self {
         self.max_bootstrapped = n;
         self
     }
+    /// Demo sets are topped up with labeled examples to this many demos; one demo set is
+    /// labeled examples only.
     pub fn max_labeled_demos(mut self, n: usize) -> Self {
         self.max_labeled = n;
         self
     }
+    /// A bootstrapped trace passes when its score is at least `t` (default: when it is nonzero).
     pub fn metric_threshold(mut self, t: f64) -> Self {
         self.threshold = Some(t);
         self
     }
+    /// Whether trials score minibatches of the valset, with periodic full evaluations.
     pub fn minibatch(mut self, on: bool) -> Self {
         self.minibatch = on;
         self
     }
+    /// Examples per minibatch.
     pub fn minibatch_size(mut self, n: usize) -> Self {
         self.minibatch_size = n.max(1);
         self
@@ -183,6 +195,7 @@ impl MiproV2 {
         self.proposer.fewshot_aware = fewshot;
         self
     }
+    /// The engine's settings (seed, concurrency, budget, checkpoint, ...).
     pub fn config(mut self, config: EngineConfig) -> Self {
         self.config = config;
         self

@@ -9,8 +9,10 @@
 //! `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL` (only `http/protobuf`), `OTEL_SERVICE_NAME`
 //! and `OTEL_RESOURCE_ATTRIBUTES`. `PHOENIX_PROJECT_NAME` sets Phoenix's project.
 //!
-//! Every span carries three attribute vocabularies (see [`export_attributes`]), so
-//! each backend shows LM calls, token counts, inputs and outputs natively.
+//! Every span carries three attribute vocabularies: its own (Sigil's and the
+//! OpenTelemetry GenAI names, [`keys`](super::keys)) plus the OpenInference and
+//! Langfuse names, so each backend shows LM calls, token counts, inputs and outputs
+//! natively.
 //!
 //! Export runs on its own thread with a bounded queue: a slow or unreachable
 //! collector never slows the program; failures are reported once on stderr and
@@ -29,7 +31,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use vocab::{export_attributes, langfuse_type, openinference_kind};
+pub(crate) use vocab::export_attributes;
 
 use super::collector::{SinkError, SpanSink};
 use super::span::{AttrValue, Span, SpanKind, SpanStatus};
@@ -38,12 +40,21 @@ use proto::Writer;
 /// Exporter configuration problems.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OtlpError {
+    /// The protocol variable names something other than `http/protobuf`.
     #[error("OTLP: unsupported protocol `{0}` (Sigil exports http/protobuf)")]
     Protocol(String),
+    /// The endpoint is not an http:// or https:// URL.
     #[error("OTLP: bad endpoint `{0}` (expected http:// or https:// URL)")]
     Endpoint(String),
+    /// A variable could not be read.
     #[error("OTLP: bad {var}: {message}")]
-    Config { var: String, message: String },
+    Config {
+        /// The variable.
+        var: String,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// The HTTP client or the exporter's thread could not be started.
     #[error("OTLP: cannot start the exporter: {0}")]
     Start(String),
 }
@@ -55,6 +66,7 @@ pub struct OtlpConfig {
     pub endpoint: String,
     /// Extra HTTP headers (often credentials: never printed).
     pub headers: Vec<(String, String)>,
+    /// Per export request.
     pub timeout: Duration,
     /// Resource attributes (`service.name` and friends).
     pub resource: BTreeMap<String, String>,
@@ -153,10 +165,12 @@ impl OtlpConfig {
         Ok(cfg)
     }
 
+    /// Adds an HTTP header sent with every request.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
+    /// Sets a resource attribute.
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.resource.insert(key.into(), value.into());
         self
@@ -197,7 +211,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// The protobuf body of an `ExportTraceServiceRequest` for `spans`.
-pub fn encode_request(spans: &[Span], resource: &BTreeMap<String, String>) -> Vec<u8> {
+pub(crate) fn encode_request(spans: &[Span], resource: &BTreeMap<String, String>) -> Vec<u8> {
     let mut w = Writer::default();
     // ExportTraceServiceRequest.resource_spans = 1
     w.message(1, |rs| {
@@ -282,6 +296,7 @@ impl OtlpExporter {
         Self::new(OtlpConfig::from_env()?)
     }
 
+    /// Starts the exporter's thread.
     pub fn new(config: OtlpConfig) -> Result<Self, OtlpError> {
         let (tx, rx) = sync_channel::<Job>(64);
         let stats = Arc::new(ExportStats::default());
@@ -306,6 +321,7 @@ impl OtlpExporter {
         })
     }
 
+    /// The configuration it sends with.
     pub fn config(&self) -> &OtlpConfig {
         &self.config
     }

@@ -26,45 +26,45 @@ impl Writer {
     fn key(&mut self, field: u32, wire: u8) {
         self.varint(u64::from(field << 3 | u32::from(wire)));
     }
-    pub fn uint(&mut self, field: u32, v: u64) {
+    pub(crate) fn uint(&mut self, field: u32, v: u64) {
         if v != 0 {
             self.key(field, VARINT);
             self.varint(v);
         }
     }
-    pub fn int64(&mut self, field: u32, v: i64) {
+    pub(crate) fn int64(&mut self, field: u32, v: i64) {
         self.key(field, VARINT);
         self.varint(v as u64);
     }
-    pub fn bool(&mut self, field: u32, v: bool) {
+    pub(crate) fn bool(&mut self, field: u32, v: bool) {
         self.key(field, VARINT);
         self.varint(u64::from(v));
     }
-    pub fn double(&mut self, field: u32, v: f64) {
+    pub(crate) fn double(&mut self, field: u32, v: f64) {
         self.key(field, FIXED64);
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
-    pub fn fixed64(&mut self, field: u32, v: u64) {
+    pub(crate) fn fixed64(&mut self, field: u32, v: u64) {
         self.key(field, FIXED64);
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
-    pub fn bytes(&mut self, field: u32, v: &[u8]) {
+    pub(crate) fn bytes(&mut self, field: u32, v: &[u8]) {
         self.key(field, LEN);
         self.varint(v.len() as u64);
         self.buf.extend_from_slice(v);
     }
-    pub fn string(&mut self, field: u32, v: &str) {
+    pub(crate) fn string(&mut self, field: u32, v: &str) {
         if !v.is_empty() {
             self.bytes(field, v.as_bytes());
         }
     }
-    pub fn message(&mut self, field: u32, f: impl FnOnce(&mut Writer)) {
+    pub(crate) fn message(&mut self, field: u32, f: impl FnOnce(&mut Writer)) {
         let mut inner = Writer::default();
         f(&mut inner);
         self.bytes(field, &inner.buf);
     }
     /// `KeyValue { key = 1; AnyValue value = 2 }`, `AnyValue { string 1; bool 2; int 3; double 4 }`.
-    pub fn key_value(&mut self, field: u32, key: &str, value: &AttrValue) {
+    pub(crate) fn key_value(&mut self, field: u32, key: &str, value: &AttrValue) {
         self.message(field, |kv| {
             kv.string(1, key);
             kv.message(2, |any| match value {
@@ -81,14 +81,14 @@ impl Writer {
 #[cfg(test)]
 pub(crate) mod read {
     #[derive(Debug, Clone, PartialEq)]
-    pub enum Field<'a> {
+    pub(crate) enum Field<'a> {
         Varint(u64),
         Fixed64(u64),
         Len(&'a [u8]),
         Fixed32(u32),
     }
 
-    pub fn fields(mut b: &[u8]) -> Vec<(u32, Field<'_>)> {
+    pub(crate) fn fields(mut b: &[u8]) -> Vec<(u32, Field<'_>)> {
         fn varint(b: &mut &[u8]) -> u64 {
             let mut v = 0u64;
             let mut shift = 0;

@@ -9,7 +9,7 @@ fn s(v: impl Into<String>) -> AttrValue {
 }
 
 /// OpenInference's span kind for a Sigil span.
-pub fn openinference_kind(kind: SpanKind) -> &'static str {
+pub(crate) fn openinference_kind(kind: SpanKind) -> &'static str {
     match kind {
         SpanKind::Lm => "LLM",
         SpanKind::Tool => "TOOL",
@@ -24,7 +24,7 @@ pub fn openinference_kind(kind: SpanKind) -> &'static str {
 }
 
 /// Langfuse's observation type for a Sigil span.
-pub fn langfuse_type(kind: SpanKind) -> &'static str {
+pub(crate) fn langfuse_type(kind: SpanKind) -> &'static str {
     match kind {
         SpanKind::Lm => "generation",
         SpanKind::Tool => "tool",
@@ -71,7 +71,7 @@ fn input_output(span: &Span) -> (Text, Text) {
 
 /// Every attribute to export for `span`: its own (Sigil and GenAI names) plus the
 /// OpenInference and Langfuse names.
-pub fn export_attributes(span: &Span) -> Vec<(String, AttrValue)> {
+pub(crate) fn export_attributes(span: &Span) -> Vec<(String, AttrValue)> {
     let mut out: Vec<(String, AttrValue)> = span
         .attributes
         .iter()
