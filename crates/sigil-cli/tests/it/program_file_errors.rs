@@ -83,11 +83,11 @@ fn unknown_module_metric_and_optimizer_kinds_are_named() {
     );
     let (code, err) = run_with(
         dir.path(),
-        &base.replace("name = \"a\"", "name = \"a\"\nmodule = \"react\""),
+        &base.replace("name = \"a\"", "name = \"a\"\nmodule = \"swarm\""),
     );
     assert_eq!(code, 1);
     assert!(
-        err.contains("`step[0].module`") && err.contains("unknown module \"react\""),
+        err.contains("`step[0].module`") && err.contains("unknown module \"swarm\""),
         "{err}"
     );
 
