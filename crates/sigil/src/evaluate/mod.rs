@@ -16,6 +16,8 @@ mod runner;
 mod stats;
 
 #[cfg(test)]
+mod runner_report_tests;
+#[cfg(test)]
 mod runner_tests;
 
 pub use metrics::{
