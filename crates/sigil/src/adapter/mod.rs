@@ -163,6 +163,7 @@ mod coerce;
 mod fallback;
 mod json;
 mod lenient;
+mod py_repr;
 mod value;
 
 pub use chat::ChatAdapter;
@@ -170,7 +171,7 @@ pub(crate) use chat::input_sections;
 pub(crate) use coerce::coerce_to_schema;
 pub(crate) use fallback::json_fallback;
 pub use json::JsonAdapter;
-pub(crate) use value::py_repr;
+pub(crate) use py_repr::py_repr;
 
 /// The names [`by_name`] knows: the built-in adapters.
 pub const BUILT_IN: [&str; 2] = ["chat", "json"];
