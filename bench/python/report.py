@@ -66,7 +66,7 @@ def overhead(src):
         "",
         "Predict = format + LM call + parse + trace capture. Peer: Python DSPy 3.4.1 `Predict` with `DummyLM`,",
         "ChatAdapter. `react_iteration`: one ReAct iteration (step predictor, a no-op tool, the trajectory), from runs of",
-        "10 and 2 iterations. Target: Sigil at least 100x lower.",
+        "10 and 2 iterations. Each figure is the best of three timed rounds, on both sides. Target: Sigil at least 100x lower.",
         "",
         "| case | Sigil (us/call) | DSPy (us/call) | DSPy / Sigil | target met |",
         "|---|---:|---:|---:|:---:|",

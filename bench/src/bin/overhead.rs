@@ -71,6 +71,15 @@ fn demos(n: usize) -> Vec<Example> {
         .collect()
 }
 
+/// The best of three timed rounds (a shared machine's slow phases hit single rounds).
+async fn best_of_3(module: &dyn Module, ctx: &Ctx, calls: usize) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        best = best.min(time_calls(module, ctx, calls).await);
+    }
+    best
+}
+
 async fn time_calls(module: &dyn Module, ctx: &Ctx, calls: usize) -> f64 {
     let input = Example::new().input("question", "What is the capital of France?");
     for _ in 0..calls / 10 {
@@ -113,20 +122,20 @@ fn main() {
         for n in [0usize, 4] {
             let p = Predict::parse("question -> answer").map(|p| p.with_demos(demos(n)));
             let Ok(p) = p else { std::process::exit(1) };
-            let us = time_calls(&p, &ctx, calls).await;
+            let us = best_of_3(&p, &ctx, calls).await;
             recorder.take();
             report(&format!("predict_{n}_demos"), us, calls);
         }
         let cot_answer = "[[ ## reasoning ## ]]\nIt is Paris.\n\n[[ ## answer ## ]]\nParis\n\n[[ ## completed ## ]]".to_string();
         let cot_ctx = Ctx::from_arc(Arc::new(ConstLm(cot_answer))).with_hook(recorder.clone());
         if let Ok(cot) = ChainOfThought::parse("question -> answer") {
-            let us = time_calls(&cot, &cot_ctx, calls).await;
+            let us = best_of_3(&cot, &cot_ctx, calls).await;
             recorder.take();
             report("chain_of_thought_0_demos", us, calls);
         }
         let chain = Chain { steps: (0..10).filter_map(|_| Predict::parse("question -> answer").ok()).collect() };
         let chain_calls = (calls / 10).max(100);
-        let us = time_calls(&chain, &ctx, chain_calls).await;
+        let us = best_of_3(&chain, &ctx, chain_calls).await;
         recorder.take();
         report("chain_10_deep", us, chain_calls);
 
