@@ -89,3 +89,24 @@ async fn crash_hang_and_error_results_are_tool_errors() {
         "{e}"
     );
 }
+
+/// A server that answers a call with a line that is not JSON-RPC and stays up: the
+/// call is the tool's clear error within its time limit, not a hang. (rmcp drops the
+/// unreadable line, so today this arrives as the call's timeout.)
+#[tokio::test]
+async fn malformed_json_rpc_mid_session_is_a_tool_error() {
+    let script = servers::misbehaving().with_file_name("garbage_midway.py");
+    let server = McpClient::stdio(servers::python(), [script])
+        .await
+        .expect("the handshake is fine")
+        .with_call_timeout(Duration::from_secs(3));
+    let tools = server.tools().await.unwrap();
+    assert_eq!(tools.len(), 1);
+    let start = std::time::Instant::now();
+    let e = tools[0].call(json!({})).await.unwrap_err();
+    assert!(
+        matches!(e, ToolError::Failed { .. } | ToolError::TimedOut { .. }),
+        "{e}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
