@@ -80,6 +80,7 @@ fn click_through_the_ui_in_headless_chromium() {
     for shot in [
         "01-traces",
         "02-trace-lm-span",
+        "08-react-trajectory",
         "03-compile-random-search",
         "03b-run-as-trace",
         "04-compile-copro",

@@ -56,7 +56,7 @@ try {
   await page.goto(url);
   await page.waitForSelector("#traces-table tbody tr.trace-row");
   const all = await page.locator("tr.trace-row").count();
-  check(all === 6, `6 traces (4 program calls, 2 compile runs), saw ${all}`);
+  check(all === 7, `7 traces (4 program calls, an agent run, 2 compile runs), saw ${all}`);
   await page.selectOption("#filter-compiled", "compiled");
   await page.click("#filter-apply");
   await page.waitForFunction(() => document.querySelectorAll("tr.trace-row").length === 1);
@@ -99,6 +99,23 @@ try {
   await page.waitForTimeout(300);
   check(dialogs.length === 0, `no dialog fired: ${dialogs}`);
   await shot("02-trace-lm-span");
+
+  // ---- an agent run: the ReAct span shows its trajectory as steps
+  step("trajectory");
+  await page.click("#nav-traces");
+  await page.waitForSelector("#traces-table tbody tr.trace-row");
+  await page.locator("tr.trace-row", { hasText: "time_agent" }).click();
+  await page.waitForSelector("#span-tree .span-row");
+  await page.locator('#span-tree .span-row[data-kind="module"]', { hasText: "ReAct" }).first().click();
+  await page.waitForSelector("#trajectory .trajectory-step");
+  const stepsShown = await page.locator("#trajectory .trajectory-step").count();
+  check(stepsShown === 2, `two trajectory steps, saw ${stepsShown}`);
+  const first = await text("#trajectory .trajectory-step");
+  check(first.includes("Look up the time.") && first.includes("clock") && first.includes("Asia/Tokyo") && first.includes("21:00 in Asia/Tokyo"),
+    `the first step's thought, tool call and observation: ${first}`);
+  const toolRows = await page.locator('#span-tree .span-row[data-kind="tool"]').count();
+  check(toolRows === 2, `a TOOL span per call (clock, finish), saw ${toolRows}`);
+  await shot("08-react-trajectory");
 
   // ---- compile runs: random search
   step("compile runs");

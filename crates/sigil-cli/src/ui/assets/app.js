@@ -305,6 +305,28 @@ function fieldsView(fields) {
     h("tr", {}, h("th", {}, k), h("td", {}, h("pre", { class: "text" }, typeof v === "string" ? v : JSON.stringify(v, null, 2))))));
 }
 
+/** A ReAct run's steps from its outputs' `trajectory` (thought_i, tool_name_i, ...). */
+function trajectoryOf(outputs) {
+  const o = parseJson(outputs);
+  const t = o && typeof o === "object" ? parseJson(o.trajectory) : null;
+  if (!t || typeof t !== "object" || Array.isArray(t)) return null;
+  const steps = [];
+  for (let i = 0; `thought_${i}` in t; i++) {
+    steps.push({ thought: t[`thought_${i}`], tool: t[`tool_name_${i}`], args: t[`tool_args_${i}`], observation: t[`observation_${i}`] });
+  }
+  return steps;
+}
+
+function trajectoryView(steps) {
+  const str = (v) => (typeof v === "string" ? v : JSON.stringify(v, null, 2));
+  if (!steps.length) return h("p", { class: "muted", id: "trajectory" }, "No tool was called.");
+  return h("ol", { class: "trajectory", id: "trajectory" }, steps.map((st, i) => h("li", { class: "trajectory-step" },
+    h("div", { class: "muted" }, `step ${i + 1}`),
+    h("pre", { class: "text thought" }, str(st.thought)),
+    h("div", { class: "tool-call" }, h("code", { class: "tool-name" }, str(st.tool)), " ", h("code", { class: "tool-args" }, str(st.args))),
+    h("pre", { class: "text observation" }, str(st.observation)))));
+}
+
 function spanDetail(s, parent) {
   const a = s.attrs;
   const parts = [h("h2", {}, kindBadge(s.kind), " ", s.name),
@@ -329,6 +351,8 @@ function spanDetail(s, parent) {
         : h("pre", { class: "text error-text", id: "parse-error" }, parse.attrs["sigil.parse.error"] || parse.error || "not recorded"))
         : h("p", { class: "muted" }, "No parse step follows this call.")));
   } else {
+    const traj = trajectoryOf(a["sigil.outputs"]);
+    if (traj) parts.push(h("h3", {}, "Trajectory"), trajectoryView(traj));
     const shown = Object.entries(a);
     parts.push(h("h3", {}, "Attributes"), h("table", { class: "kv attrs" }, shown.map(([k, v]) =>
       h("tr", {}, h("th", {}, k), h("td", {}, typeof v === "string" && /^[[{]/.test(v) ? h("pre", { class: "text" }, pretty(v)) : String(v))))));

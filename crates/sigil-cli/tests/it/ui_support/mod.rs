@@ -132,6 +132,36 @@ pub fn build_store(store: &Path, artifacts: &Path) {
         )
         .await
         .unwrap();
+        // An agent: a ReAct run with one tool call, then finish.
+        let agent_lm = Arc::new(ScriptedLm::new([
+            chat(&[
+                ("next_thought", "Look up the time."),
+                ("next_tool_name", "clock"),
+                ("next_tool_args", r#"{"zone": "Asia/Tokyo"}"#),
+            ]),
+            chat(&[
+                ("next_thought", "Done."),
+                ("next_tool_name", "finish"),
+                ("next_tool_args", "{}"),
+            ]),
+            chat(&[("reasoning", "The clock said so."), ("answer", "21:00")]),
+        ]));
+        let (agent_ctx, agent_collector) = traced_ctx(agent_lm, store);
+        let clock = sigil::tool::Tool::new(
+            "clock",
+            "The time in a zone.",
+            serde_json::json!({"zone": {"type": "string"}}),
+            |_| async { Ok::<_, String>("21:00 in Asia/Tokyo") },
+        );
+        sigil::module::ReAct::parse("question -> answer", vec![clock])
+            .unwrap()
+            .call(
+                &agent_ctx.with_program(sigil::trace::ProgramInfo::uncompiled("time_agent")),
+                Example::new().input("question", "What time is it in Tokyo?"),
+            )
+            .await
+            .unwrap();
+        agent_collector.flush();
         collector.flush();
 
         std::fs::create_dir_all(artifacts).unwrap();
