@@ -53,6 +53,7 @@ pub struct Tool {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     name: String,
     desc: Option<String>,
@@ -61,7 +62,7 @@ struct Inner {
     /// The arguments a call must give.
     required: Vec<String>,
     timeout: Option<Duration>,
-    run: Box<RunFn>,
+    run: Arc<RunFn>,
 }
 
 /// Why a tool call did not give a result. Inside ReAct each becomes the step's
@@ -172,18 +173,11 @@ impl Tool {
         let Value::Object(args) = args else {
             panic!("Tool::new: `args` must be a JSON object of argument schemas");
         };
-        let desc = desc.into();
         let required = without_default(&args);
-        Tool::build(
-            name.into(),
-            (!desc.is_empty()).then_some(desc),
-            args,
-            required,
-            move |a| {
-                let fut = f(a);
-                Box::pin(async move { to_result(fut.await) })
-            },
-        )
+        Tool::from_parts(name, non_empty(desc.into()), args, required, move |a| {
+            let fut = f(a);
+            Box::pin(async move { to_result(fut.await) })
+        })
     }
 
     /// A tool from a typed async fn: the arguments are the fields of `A`, their schemas
@@ -198,22 +192,15 @@ impl Tool {
         E: fmt::Display,
     {
         let (args, required) = arg_schemas::<A>();
-        let desc = desc.into();
         let f = Arc::new(f);
-        Tool::build(
-            name.into(),
-            (!desc.is_empty()).then_some(desc),
-            args,
-            required,
-            move |a| {
-                let f = f.clone();
-                Box::pin(async move {
-                    let typed: A = serde_json::from_value(Value::Object(a))
-                        .map_err(|e| format!("the arguments do not fit: {e}"))?;
-                    to_result(f(typed).await)
-                })
-            },
-        )
+        Tool::from_parts(name, non_empty(desc.into()), args, required, move |a| {
+            let f = f.clone();
+            Box::pin(async move {
+                let typed: A = serde_json::from_value(Value::Object(a))
+                    .map_err(|e| format!("the arguments do not fit: {e}"))?;
+                to_result(f(typed).await)
+            })
+        })
     }
 
     /// A tool from a name, a description, argument schemas, the names of the required
@@ -226,24 +213,14 @@ impl Tool {
         required: Vec<String>,
         run: impl Fn(Map<String, Value>) -> ToolFuture + Send + Sync + 'static,
     ) -> Tool {
-        Tool::build(name.into(), desc, args, required, run)
-    }
-
-    fn build(
-        name: String,
-        desc: Option<String>,
-        args: Map<String, Value>,
-        required: Vec<String>,
-        run: impl Fn(Map<String, Value>) -> ToolFuture + Send + Sync + 'static,
-    ) -> Tool {
         Tool {
             inner: Arc::new(Inner {
-                name,
+                name: name.into(),
                 desc,
                 args,
                 required,
                 timeout: None,
-                run: Box::new(run),
+                run: Arc::new(run),
             }),
         }
     }
@@ -255,33 +232,15 @@ impl Tool {
 
     /// The same tool under another description.
     pub fn with_desc(self, desc: impl Into<String>) -> Tool {
-        let desc = desc.into();
-        self.rebuild(|i| i.desc = (!desc.is_empty()).then_some(desc))
+        let desc = non_empty(desc.into());
+        self.rebuild(|i| i.desc = desc)
     }
 
-    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Tool {
-        let inner = match Arc::try_unwrap(self.inner) {
-            Ok(mut i) => {
-                change(&mut i);
-                i
-            }
-            Err(shared) => {
-                let s = shared.clone();
-                let mut i = Inner {
-                    name: s.name.clone(),
-                    desc: s.desc.clone(),
-                    args: s.args.clone(),
-                    required: s.required.clone(),
-                    timeout: s.timeout,
-                    run: Box::new(move |a| (shared.run)(a)),
-                };
-                change(&mut i);
-                i
-            }
-        };
-        Tool {
-            inner: Arc::new(inner),
-        }
+    /// This tool with `change` made (a copy of the shared description when the tool
+    /// is shared; the code stays shared).
+    fn rebuild(mut self, change: impl FnOnce(&mut Inner)) -> Tool {
+        change(Arc::make_mut(&mut self.inner));
+        self
     }
 
     /// The tool's name.
@@ -474,6 +433,11 @@ fn short(v: &Value) -> String {
     } else {
         s
     }
+}
+
+/// A description, or none for an empty one.
+fn non_empty(desc: String) -> Option<String> {
+    (!desc.is_empty()).then_some(desc)
 }
 
 /// The arguments without a `default`.
