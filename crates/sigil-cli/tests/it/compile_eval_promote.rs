@@ -3,16 +3,9 @@
 //! The model comes from the test set-up (scripts/test fetches it into the cache).
 
 use sigil_testkit::CliOutput;
-use std::path::Path;
 
-fn sigil(dir: &Path, args: &[&str]) -> CliOutput {
-    crate::sigil_cli()
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("CI", "1")
-        .args(args)
-        .run()
-}
+use crate::sigil_in as sigil;
+use std::path::Path;
 
 /// Status, stdout and stderr, for failure messages.
 fn text(o: &CliOutput) -> String {

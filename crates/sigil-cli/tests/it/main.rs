@@ -23,3 +23,13 @@ mod ui_token;
 fn sigil_cli() -> sigil_testkit::Cli {
     sigil_testkit::Cli::new(env!("CARGO_BIN_EXE_sigil"))
 }
+
+/// `sigil ARGS` run in `dir`, without colour and as on CI (no progress bars).
+fn sigil_in(dir: &std::path::Path, args: &[&str]) -> sigil_testkit::CliOutput {
+    sigil_cli()
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("CI", "1")
+        .args(args)
+        .run()
+}

@@ -3,18 +3,7 @@
 //! `sigil run` shows the trajectory as steps, and `sigil compile` compiles both of the
 //! agent's predictors. Bad MCP settings are errors naming the step.
 
-use std::path::Path;
-
-use sigil_testkit::CliOutput;
-
-fn sigil(dir: &Path, args: &[&str]) -> CliOutput {
-    crate::sigil_cli()
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("CI", "1")
-        .args(args)
-        .run()
-}
+use crate::sigil_in as sigil;
 
 fn python() -> String {
     std::env::var("SIGIL_TEST_MCP_PYTHON").expect(
