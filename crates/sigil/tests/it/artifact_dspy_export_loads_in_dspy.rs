@@ -18,6 +18,17 @@ use sigil::signature::{Field, FieldType};
 
 use crate::artifact_dspy_common;
 
+/// The artifact of `program` under `overlay`, as if an optimizer had found it.
+fn artifact_of(program: &dyn Module, overlay: Overlay) -> Artifact {
+    Artifact::build(
+        program,
+        &compiled(overlay),
+        &ChatAdapter,
+        sigil::artifact::Provenance::new("x"),
+    )
+    .unwrap()
+}
+
 fn compiled(overlay: Overlay) -> Compiled {
     Compiled {
         optimizer: "hand".into(),
@@ -123,13 +134,7 @@ fn two_predictor_program_with_demos_and_a_description() {
                 .set("answer", "Italy"),
         ],
     );
-    let artifact = Artifact::build(
-        &program,
-        &compiled(overlay),
-        &ChatAdapter,
-        sigil::artifact::Provenance::new("x"),
-    )
-    .unwrap();
+    let artifact = artifact_of(&program, overlay);
     loads_in_dspy("two_step", &artifact);
 }
 
@@ -146,13 +151,7 @@ fn bare_predict_with_a_prefix() {
             .input("question", "Capital of Peru?")
             .set("answer", "Lima"),
     ]);
-    let artifact = Artifact::build(
-        &program,
-        &compiled(Overlay::default()),
-        &ChatAdapter,
-        sigil::artifact::Provenance::new("x"),
-    )
-    .unwrap();
+    let artifact = artifact_of(&program, Overlay::default());
     let json = export_dspy(&artifact).unwrap();
     // A bare Predict is saved flat, as DSPy does.
     assert_eq!(json["signature"]["fields"][1]["prefix"], "Final Answer:");
@@ -164,13 +163,7 @@ fn bare_chain_of_thought() {
     let program = ChainOfThought::parse("question -> answer")
         .unwrap()
         .with_instructions("Reason, then answer.");
-    let artifact = Artifact::build(
-        &program,
-        &compiled(Overlay::default()),
-        &ChatAdapter,
-        sigil::artifact::Provenance::new("x"),
-    )
-    .unwrap();
+    let artifact = artifact_of(&program, Overlay::default());
     assert!(export_dspy(&artifact).unwrap().get("predict").is_some());
     loads_in_dspy("cot", &artifact);
 }
@@ -206,13 +199,7 @@ fn react_program_with_demos() {
                 .set("answer", "Frank Herbert"),
         ],
     );
-    let artifact = Artifact::build(
-        &program,
-        &compiled(overlay),
-        &ChatAdapter,
-        sigil::artifact::Provenance::new("x"),
-    )
-    .unwrap();
+    let artifact = artifact_of(&program, overlay);
     let json = export_dspy(&artifact).unwrap();
     assert!(
         json.get("react").is_some() && json.get("extract.predict").is_some(),
