@@ -4,7 +4,7 @@
 //! Fixtures live in `crates/sigil/tests/golden/adapters/*.json`; regenerate them
 //! with `.dev/venv-dspy/bin/python scripts/gen_adapter_goldens.py`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -14,11 +14,7 @@ use sigil::lm::{Message, Role};
 use sigil::module::ChainOfThought;
 use sigil::signature::{Field, FieldType, Signature};
 
-#[derive(Debug, Deserialize)]
-struct GoldenMessage {
-    role: Role,
-    content: String,
-}
+use crate::golden_support::{GoldenMessage, golden_dir, load_fixtures};
 
 #[derive(Debug, Deserialize)]
 struct Case {
@@ -36,26 +32,11 @@ struct Case {
 }
 
 fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/adapters")
+    golden_dir("adapters")
 }
 
 fn load_cases() -> Vec<Case> {
-    let dir = fixture_dir();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    paths
-        .iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(p)
-                .unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
-            serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("bad fixture {}: {e}", p.display()))
-        })
-        .collect()
+    load_fixtures("adapters")
 }
 
 /// The case's signature built from its recorded fields. DSPy's ChainOfThought keeps the

@@ -2,6 +2,7 @@
 //! (named for it); the `*_support`/`*_common` modules are shared helpers.
 
 mod artifact_dspy_common;
+mod golden_support;
 mod optimize_common;
 mod trace_support;
 

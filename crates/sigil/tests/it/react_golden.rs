@@ -6,24 +6,19 @@
 //! `.dev/venv-dspy/bin/python scripts/gen_react_goldens.py`.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sigil::adapter::{Adapter, ChatAdapter, JsonAdapter};
 use sigil::data::Example;
-use sigil::lm::{Message, Role};
+use sigil::lm::Message;
 use sigil::module::{Ctx, Module, ReAct};
 use sigil::signature::Signature;
 use sigil::tool::Tool;
 use sigil_testkit::{ScriptedLm, chat};
 
-#[derive(Debug, Deserialize)]
-struct GoldenMessage {
-    role: Role,
-    content: String,
-}
+use crate::golden_support::{GoldenMessage, load_fixtures};
 
 #[derive(Debug, Deserialize)]
 struct ToolSpec {
@@ -69,21 +64,7 @@ struct Case {
 }
 
 fn load_cases() -> Vec<Case> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/react");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    let cases: Vec<Case> = paths
-        .iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(p).expect("fixture");
-            serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("bad fixture {}: {e}", p.display()))
-        })
-        .collect();
+    let cases: Vec<Case> = load_fixtures("react");
     assert!(cases.len() >= 2, "only {} ReAct fixtures", cases.len());
     cases
 }
