@@ -229,16 +229,37 @@ fn grammar_client(base_url: &str) -> OpenAiClient {
     OpenAiClient::new(config).expect("client")
 }
 
-/// With `grammar(true)` the ChatAdapter's format is sent as a GBNF grammar, and the
-/// server's completion parses first time, typed fields included, with no fallback call.
-#[tokio::test]
-async fn a_grammar_makes_the_server_follow_the_chat_format() {
-    let ctx = Ctx::new(grammar_client(&server_url()))
+/// A ctx on the grammar client: greedy, room for typed fields, no fallback call.
+fn grammar_ctx() -> Ctx {
+    Ctx::new(grammar_client(&server_url()))
         .with_params(LmParams {
             max_tokens: Some(120),
             ..greedy()
         })
-        .with_fallback(FallbackPolicy::Off);
+        .with_fallback(FallbackPolicy::Off)
+}
+
+/// The `year: int`, `sure: bool` and `tags: list[str]` outputs came back typed.
+fn assert_typed_year_sure_tags(out: &Prediction) {
+    assert!(
+        out.get("year").and_then(|v| v.as_i64()).is_some(),
+        "{out:?}"
+    );
+    assert!(
+        out.get("sure").and_then(|v| v.as_bool()).is_some(),
+        "{out:?}"
+    );
+    assert!(
+        out.get("tags").and_then(|v| v.as_array()).is_some(),
+        "{out:?}"
+    );
+}
+
+/// With `grammar(true)` the ChatAdapter's format is sent as a GBNF grammar, and the
+/// server's completion parses first time, typed fields included, with no fallback call.
+#[tokio::test]
+async fn a_grammar_makes_the_server_follow_the_chat_format() {
+    let ctx = grammar_ctx();
     let p = Predict::parse(
         "question -> answer, confidence: float, year: int, sure: bool, kind: enum[city, country, river], tags: list[str]",
     )
@@ -257,22 +278,11 @@ async fn a_grammar_makes_the_server_follow_the_chat_format() {
             out.get("confidence").and_then(|v| v.as_f64()).is_some(),
             "{out:?}"
         );
-        assert!(
-            out.get("year").and_then(|v| v.as_i64()).is_some(),
-            "{out:?}"
-        );
-        assert!(
-            out.get("sure").and_then(|v| v.as_bool()).is_some(),
-            "{out:?}"
-        );
+        assert_typed_year_sure_tags(&out);
         let kind = out.get_str("kind").unwrap_or_default();
         assert!(
             ["city", "country", "river"].contains(&kind.as_str()),
             "{kind}"
-        );
-        assert!(
-            out.get("tags").and_then(|v| v.as_array()).is_some(),
-            "{out:?}"
         );
     }
 }
@@ -281,15 +291,8 @@ async fn a_grammar_makes_the_server_follow_the_chat_format() {
 /// embedded engine enforces), and the server's JSON parses first time, typed.
 #[tokio::test]
 async fn a_json_schema_grammar_makes_the_server_answer_in_the_schema() {
-    let lm = grammar_client(&server_url());
-    assert!(!lm.supports_structured_output());
-    let ctx = Ctx::new(lm)
-        .with_adapter(JsonAdapter)
-        .with_params(LmParams {
-            max_tokens: Some(120),
-            ..greedy()
-        })
-        .with_fallback(FallbackPolicy::Off);
+    assert!(!grammar_client(&server_url()).supports_structured_output());
+    let ctx = grammar_ctx().with_adapter(JsonAdapter);
     let p = Predict::parse("question -> answer, year: int, sure: bool, tags: list[str]").unwrap();
     let out = p
         .call(
@@ -299,18 +302,7 @@ async fn a_json_schema_grammar_makes_the_server_answer_in_the_schema() {
         .await
         .unwrap();
     assert_eq!((out.lm_calls, out.fallbacks), (1, 0));
-    assert!(
-        out.get("year").and_then(|v| v.as_i64()).is_some(),
-        "{out:?}"
-    );
-    assert!(
-        out.get("sure").and_then(|v| v.as_bool()).is_some(),
-        "{out:?}"
-    );
-    assert!(
-        out.get("tags").and_then(|v| v.as_array()).is_some(),
-        "{out:?}"
-    );
+    assert_typed_year_sure_tags(&out);
 }
 
 /// A `Choice` constraint sent as a grammar: the completion is one of the choices.
