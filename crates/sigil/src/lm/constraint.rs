@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::lm::OutputConstraint;
 use crate::signature::FieldType;
@@ -201,6 +201,10 @@ fn json_of_schema(s: &Value, root: &Value, depth: usize) -> Result<Arc<Node>, Co
     if depth > MAX_DEPTH {
         return Err(ConstraintError::TooDeep);
     }
+    // `{}` and `true` allow any value (JSON Schema's meaning; `Any`'s schema).
+    if *s == Value::Bool(true) || s.as_object().is_some_and(Map::is_empty) {
+        return Ok(Arc::new(Node::JsonValue));
+    }
     if let Some(r) = s.get("$ref").and_then(Value::as_str) {
         let target = resolve_ref(root, r)
             .ok_or_else(|| ConstraintError::Unsupported(format!("unresolved $ref {r}")))?;
@@ -259,8 +263,9 @@ fn json_of_schema(s: &Value, root: &Value, depth: usize) -> Result<Arc<Node>, Co
             }
             _ => {
                 let value = match s.get("additionalProperties") {
-                    Some(v @ Value::Object(_)) => json_of_schema(v, root, depth + 1)?,
-                    Some(Value::Bool(true)) => Arc::new(Node::JsonValue),
+                    Some(v @ (Value::Object(_) | Value::Bool(true))) => {
+                        json_of_schema(v, root, depth + 1)?
+                    }
                     _ => Arc::new(Node::JsonString),
                 };
                 Arc::new(Node::Map(value))

@@ -106,9 +106,6 @@ impl FieldType {
             FieldType::Float => json!({"type": "number"}),
             FieldType::Bool => json!({"type": "boolean"}),
             FieldType::List { item } => json!({"type": "array", "items": item.json_schema()}),
-            FieldType::Dict { value } if **value == FieldType::Any => {
-                json!({"type": "object", "additionalProperties": true})
-            }
             FieldType::Dict { value } => {
                 json!({"type": "object", "additionalProperties": value.json_schema()})
             }
