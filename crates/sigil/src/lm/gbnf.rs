@@ -23,7 +23,7 @@ pub fn grammar(constraint: &OutputConstraint) -> Result<String, ConstraintError>
 }
 
 /// The GBNF grammar (root rule `root`) of a compiled constraint.
-pub fn print(compiled: &CompiledConstraint) -> String {
+fn print(compiled: &CompiledConstraint) -> String {
     let mut g = Printer::default();
     let root = match &**compiled.root() {
         // The root sequence needs no parentheses.

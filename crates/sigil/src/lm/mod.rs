@@ -21,7 +21,7 @@ pub use anthropic::{ANTHROPIC_BASE_URL, AnthropicClient, AnthropicConfig};
 pub use cache::{CacheConfig, CacheKey, CacheStats, CachedLm, ResponseCache, default_cache_dir};
 pub use config::{ApiKey, LmConfig, lm_from_config, lm_from_model_id};
 pub use constraint::{CompiledConstraint, ConstraintError};
-pub use gbnf::{grammar as gbnf_grammar, print as gbnf_print};
+pub use gbnf::grammar as gbnf_grammar;
 pub use openai::{
     OLLAMA_BASE_URL, OPENAI_BASE_URL, OpenAiClient, OpenAiConfig, ResponseFormatStyle,
     TokenLimitParam,

@@ -163,11 +163,6 @@ impl ReAct {
     pub fn extract(&self) -> &ChainOfThought {
         &self.extract
     }
-    /// Mutable access to both predictors (for loading a saved program).
-    pub fn predictors_mut(&mut self) -> (&mut Predict, &mut Predict) {
-        (&mut self.react, self.extract.predict_mut())
-    }
-
     /// The trajectory text the predictors get (DSPy's `_format_trajectory`): each entry
     /// of `entries` (`thought_0`, `tool_name_0`, `tool_args_0`, `observation_0`, ...)
     /// as a `[[ ## key ## ]]` section.
