@@ -129,12 +129,11 @@ impl SpanQueue {
         let n = record.span_count();
         let queued = self.push_with(n, |q| {
             let detached = record.detach(&mut q.arena, outputs);
-            let taken = std::mem::replace(record, PredictRecord::blank());
-            q.items.push(Record::Predict(taken));
+            q.items.push(Record::Predict(record.take()));
             Some(detached)
         });
         if !queued {
-            *record = PredictRecord::blank();
+            record.reset();
         }
     }
 

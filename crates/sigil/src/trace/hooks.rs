@@ -263,7 +263,7 @@ impl Tracing {
             }
             last.push_predict(record, outputs);
         } else {
-            *record = PredictRecord::blank();
+            record.reset();
         }
     }
 }

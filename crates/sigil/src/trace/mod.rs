@@ -37,6 +37,7 @@
 //! # Ok(()) }
 //! ```
 
+mod clock;
 mod collector;
 mod convert;
 mod env;

@@ -22,8 +22,18 @@ pub(crate) struct At {
     end: u32,
 }
 
+impl At {
+    /// The same bytes, `base` further on (where a buffer copied in at `base` put them).
+    pub(crate) fn shifted(self, base: u32) -> At {
+        match (self.start.checked_add(base), self.end.checked_add(base)) {
+            (Some(start), Some(end)) => At { start, end },
+            _ => At::default(),
+        }
+    }
+}
+
 /// A growing byte buffer of copied strings and inputs.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Arena(Vec<u8>);
 
 impl Arena {
@@ -38,6 +48,13 @@ impl Arena {
     }
     pub(crate) fn shrink_to(&mut self, capacity: usize) {
         self.0.shrink_to(capacity);
+    }
+
+    /// Copies another arena's bytes in; returns where they start (for [`At::shifted`]).
+    pub(crate) fn append(&mut self, other: &Arena) -> u32 {
+        let base = u32::try_from(self.0.len()).unwrap_or(u32::MAX);
+        self.0.extend_from_slice(&other.0);
+        base
     }
 
     fn at(&self, start: usize) -> At {

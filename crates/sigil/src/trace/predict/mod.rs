@@ -19,11 +19,12 @@ mod record;
 
 pub(crate) use arena::Arena;
 pub(crate) use record::PredictRecord;
-use record::{Attempt, Held, Outcome, Stage, recycled_box, reuse};
+use record::{Attempt, Held, Outcome, Stage, Turns, recycled_box, reuse};
 
+use super::clock::CallClock;
 use super::hooks::{
     EndData, EndSource, ErrorInfo, Ids, LmSource, SpanEnd, SpanParent, SpanStart, StartSource,
-    Tracing, now_ns,
+    Tracing,
 };
 use super::ids::SpanId;
 use super::span::{AttrValue, SpanEvent, SpanKind};
@@ -51,6 +52,7 @@ pub(crate) struct PredictTrace<'t, 'd> {
     tracing: &'t Tracing,
     call: &'d CallData,
     ids: Ids,
+    clock: CallClock,
     start_ns: u64,
     /// The latest boundary's time: the next span starts there.
     last_ns: u64,
@@ -83,17 +85,20 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
             return None;
         }
         let (ids, sampled) = tracing.open_predict(parent)?;
-        let t = now_ns();
+        let clock = CallClock::start();
+        let t = clock.start_ns();
         let trace = PredictTrace {
             tracing,
             call,
             ids,
+            clock,
             start_ns: t,
             last_ns: t,
             hooks: tracing.has_event_hooks(sampled),
             capture: (sampled && tracing.has_collectors()).then(|| {
                 let mut r = recycled_box();
                 r.ids = ids;
+                r.scratch.clear();
                 r.start_ns = t;
                 r.end_ns = t;
                 r.program = tracing.program.clone();
@@ -151,13 +156,13 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
     pub(crate) fn event(&mut self, name: &str, attributes: Vec<(String, AttrValue)>) {
         self.events.push(SpanEvent {
             name: name.to_string(),
-            time_ns: now_ns(),
+            time_ns: self.clock.now_ns(),
             attributes: attributes.into_iter().collect(),
         });
     }
 
     fn tick(&mut self) -> u64 {
-        let t = now_ns().max(self.last_ns);
+        let t = self.clock.now_ns().max(self.last_ns);
         self.last_ns = t;
         t
     }
@@ -198,8 +203,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
                 error: None,
                 messages: 0,
                 prefix: None,
-                turns: Vec::new(),
-                turns_at: None,
+                turns: Turns::None,
                 lm: None,
                 params: LmParams::default(),
                 constraint: None,
@@ -227,10 +231,19 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
         self.open = None;
         if let Ok((messages, prefix)) = result {
             // The user turn is the one part of the prompt the call owns alone: kept
-            // for the LM span (the prefix is shared and cached).
-            self.turns.clear();
-            self.turns
-                .extend_from_slice(messages.get(prefix..).unwrap_or_default());
+            // for the LM span (the prefix is shared and cached). Hooks borrow it as
+            // messages; a collector's record copies it into its scratch buffer.
+            let turns = messages.get(prefix..).unwrap_or_default();
+            if self.hooks {
+                self.turns.clear();
+                self.turns.extend_from_slice(turns);
+            }
+            if let Some(c) = self.capture.as_deref_mut() {
+                let at = c.scratch.put_messages(turns);
+                if let Some(a) = c.current() {
+                    a.turns = Turns::Scratch(at);
+                }
+            }
         }
         let result = result.map(|(m, _)| m.len());
         if self.hooks {
@@ -316,15 +329,9 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
             self.tracing.dispatch_end(&s, &e, self.sampled);
         }
         let (prefix, params) = (self.prefix.take(), self.params.take());
-        let turns = if self.capture.is_some() {
-            std::mem::take(&mut self.turns)
-        } else {
-            Vec::new()
-        };
         if let Some(a) = self.attempt() {
             a.t[2] = t;
             a.prefix = prefix;
-            a.turns = turns;
             a.params = params.unwrap_or_default();
             a.constraint = call.constraint;
             match result {
@@ -473,14 +480,12 @@ impl Drop for PredictTrace<'_, '_> {
         }
         let stage = self.open;
         let (prefix, params) = (self.prefix.take(), self.params.take());
-        let turns = std::mem::take(&mut self.turns);
         if let Some(a) = self.attempt() {
             match stage {
                 Some(Stage::Format) => a.t[1] = t,
                 Some(Stage::Lm) => {
                     a.t[2] = t;
                     a.prefix = prefix;
-                    a.turns = turns;
                     a.params = params.unwrap_or_default();
                 }
                 Some(_) => {

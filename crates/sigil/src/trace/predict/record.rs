@@ -43,8 +43,7 @@ pub(super) struct Attempt {
     pub(super) messages: usize,
     pub(super) prefix: Option<Arc<[Message]>>,
     /// The turns the format step added after the cached prefix (the user turn).
-    pub(super) turns: Vec<Message>,
-    pub(super) turns_at: Option<At>,
+    pub(super) turns: Turns,
     pub(super) lm: Option<Arc<dyn Lm>>,
     pub(super) params: LmParams,
     pub(super) constraint: Option<&'static str>,
@@ -58,7 +57,17 @@ pub(super) struct Attempt {
 pub(crate) struct Detached {
     pub(crate) inputs: Option<Arc<Example>>,
     pub(crate) response: Option<Arc<LmResponse>>,
-    pub(crate) turns: Vec<Message>,
+}
+
+/// Where an attempt's turns are. The format step copies them into the record's own
+/// scratch buffer at once (the buffer keeps its capacity from call to call, so this
+/// allocates nothing, where cloning the messages allocated twice); queuing the record
+/// copies the buffer into the queue's arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Turns {
+    None,
+    Scratch(At),
+    Copied(At),
 }
 
 /// Data of the call's own: held until the record is queued, then copied into the
@@ -97,6 +106,8 @@ pub(crate) struct PredictRecord {
     pub(super) more: Vec<Attempt>,
     pub(super) outcome: Outcome,
     pub(super) events: Vec<SpanEvent>,
+    /// The attempts' turns until the record is queued ([`Turns`]).
+    pub(super) scratch: Arena,
 }
 
 impl std::fmt::Debug for PredictRecord {
@@ -135,7 +146,25 @@ impl PredictRecord {
             more: Vec::new(),
             outcome: Outcome::Cancelled,
             events: Vec::new(),
+            scratch: Arena::default(),
         }
+    }
+
+    /// Blanks the record for the thread's next call, keeping its scratch buffer.
+    pub(crate) fn reset(&mut self) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        *self = PredictRecord::blank();
+        self.scratch = scratch;
+    }
+
+    /// Takes the record's contents out (to queue them), leaving it blank with its
+    /// scratch buffer (emptied).
+    pub(crate) fn take(&mut self) -> PredictRecord {
+        let mut taken = std::mem::replace(self, PredictRecord::blank());
+        self.scratch = std::mem::take(&mut taken.scratch);
+        self.scratch.clear();
+        taken
     }
 
     pub(crate) fn span_count(&self) -> usize {
@@ -151,6 +180,7 @@ impl PredictRecord {
     /// record held, for the caller to drop once it has released the queue.
     pub(crate) fn detach(&mut self, arena: &mut Arena, outputs: Option<&Fields>) -> Detached {
         let mut own = Detached::default();
+        let base = arena.append(&self.scratch);
         if let Held::Call(e) = std::mem::replace(&mut self.inputs, Held::None) {
             self.inputs = Held::Copied(arena.put_example(&e));
             own.inputs = Some(e);
@@ -164,12 +194,8 @@ impl PredictRecord {
             .chain(self.more.iter_mut())
             .enumerate()
         {
-            if !a.turns.is_empty() {
-                a.turns_at = Some(arena.put_messages(&a.turns));
-                let turns = std::mem::take(&mut a.turns);
-                if k == 0 {
-                    own.turns = turns;
-                }
+            if let Turns::Scratch(at) = a.turns {
+                a.turns = Turns::Copied(at.shifted(base));
             }
             if let Held::Call(r) = &a.response {
                 let copy = arena.put_response(r);
@@ -256,9 +282,10 @@ impl PredictRecord {
                 Some(lm) => crate::trace::lm_span_names(&lm.model_id()),
                 None => (Arc::from(""), Arc::from("chat")),
             };
-            let turns = match a.turns_at {
-                Some(at) => arena.messages(at),
-                None => a.turns.clone(),
+            let turns = match a.turns {
+                Turns::None => Vec::new(),
+                Turns::Scratch(at) => self.scratch.messages(at),
+                Turns::Copied(at) => arena.messages(at),
             };
             let lm_end = match &response {
                 Some(r) => EndData::Lm(Ok(r.clone())),
