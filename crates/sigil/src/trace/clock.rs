@@ -1,19 +1,19 @@
-//! The clock of one traced call: the system clock, with the CPU's time-stamp counter
-//! (through `quanta`) for the boundaries that come soon after a system-clock read.
+//! The tracing clock: wall-clock nanoseconds, read from the CPU's time-stamp counter
+//! (through `quanta`) between system-clock reads.
 //!
-//! A `Predict` call reads the time at four boundaries. The system clock costs about
-//! 25 ns a read here (a vDSO call and a conversion); the counter costs a few. The
-//! counter is used only within [`COUNTER_SPAN_NS`] of the last system-clock read, so
-//! its calibration error (parts per million) moves a boundary by at most a few
-//! nanoseconds; a later boundary reads the system clock again and re-anchors. The
-//! system clock is read before the counter, so counter-derived times lag true time by
-//! the few nanoseconds between the reads rather than lead it: a span never ends after
-//! a parent that reads the system clock later. `quanta` falls back to the monotonic
-//! clock where the counter is not usable.
+//! A `Predict` call reads the time at four boundaries, and every span reads it twice.
+//! The system clock costs about 25 ns a read here (a vDSO call and a conversion); the
+//! counter costs a few. Each thread anchors the counter to the system clock and trusts
+//! it for [`COUNTER_SPAN_NS`] after the anchor, so the counter's calibration error
+//! (parts per million) moves a time by a few nanoseconds at most; a later read
+//! re-anchors. At an anchor the system clock is read before the counter, so
+//! counter-derived times lag true time by the nanoseconds between the two reads
+//! rather than lead it. Times never go backwards on a thread. `quanta` falls back to
+//! the monotonic clock where the counter is not usable.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
-
-use super::hooks::now_ns;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How long after a system-clock read the counter is trusted (100 µs).
 const COUNTER_SPAN_NS: u64 = 100_000;
@@ -23,38 +23,46 @@ fn counter() -> &'static quanta::Clock {
     CLOCK.get_or_init(quanta::Clock::new)
 }
 
-/// A call's clock: its last system-clock read and the counter at that moment.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CallClock {
-    anchor_raw: u64,
-    anchor_ns: u64,
+fn system_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
-impl CallClock {
-    /// Starts a call's clock now.
-    pub(crate) fn start() -> Self {
-        let anchor_ns = now_ns();
-        CallClock {
-            anchor_raw: counter().raw(),
-            anchor_ns,
-        }
-    }
+#[derive(Clone, Copy)]
+struct Anchor {
+    raw: u64,
+    ns: u64,
+    /// The last time this thread was given.
+    last: u64,
+}
 
-    /// Nanoseconds since the Unix epoch when the clock started.
-    pub(crate) fn start_ns(&self) -> u64 {
-        self.anchor_ns
-    }
+thread_local! {
+    static ANCHOR: Cell<Anchor> = const { Cell::new(Anchor { raw: 0, ns: 0, last: 0 }) };
+}
 
-    /// Nanoseconds since the Unix epoch, now.
-    pub(crate) fn now_ns(&mut self) -> u64 {
-        let c = counter();
-        let d = c.delta_as_nanos(self.anchor_raw, c.raw());
-        if d < COUNTER_SPAN_NS {
-            return self.anchor_ns + d;
-        }
-        *self = CallClock::start();
-        self.anchor_ns
-    }
+/// Nanoseconds since the Unix epoch, now.
+pub fn now_ns() -> u64 {
+    let c = counter();
+    let raw = c.raw();
+    ANCHOR
+        .try_with(|cell| {
+            let mut a = cell.get();
+            let d = c.delta_as_nanos(a.raw, raw);
+            let t = if a.ns != 0 && d < COUNTER_SPAN_NS {
+                a.ns + d
+            } else {
+                a.ns = system_ns();
+                a.raw = c.raw();
+                a.ns
+            };
+            a.last = a.last.max(t);
+            cell.set(a);
+            a.last
+        })
+        // A thread being torn down.
+        .unwrap_or_else(|_| system_ns())
 }
 
 #[cfg(test)]
@@ -62,19 +70,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn follows_the_system_clock() {
-        let before = now_ns();
-        let mut clock = CallClock::start();
-        let after = now_ns();
-        assert!(before <= clock.start_ns() && clock.start_ns() <= after);
+    fn follows_the_system_clock_and_never_goes_back() {
+        let before = system_ns();
+        let t0 = now_ns();
+        let after = system_ns();
+        assert!(before <= t0 + 1_000 && t0 <= after + 1_000, "{before} {t0} {after}");
         std::thread::sleep(std::time::Duration::from_millis(20));
-        // 20 ms on, past the counter's span: the system clock again.
-        let t = clock.now_ns();
-        let b = now_ns();
-        assert!(t <= b && t + 1_000_000 >= b, "{t} vs {b}");
-        assert!(t >= after + 19_000_000);
-        // Soon after a read, the counter: never ahead of the system clock.
-        let soon = clock.now_ns();
-        assert!(soon >= t && soon <= now_ns());
+        let t = now_ns();
+        let b = system_ns();
+        assert!(t <= b + 1_000 && t + 1_000_000 >= b, "{t} vs {b}");
+        assert!(t >= t0 + 19_000_000);
+        let mut last = t;
+        for _ in 0..100_000 {
+            let n = now_ns();
+            assert!(n >= last);
+            last = n;
+        }
+        // Counter-derived times stay on the system clock.
+        let s = system_ns();
+        assert!(last <= s + 1_000 && last + 1_000_000 >= s, "{last} vs {s}");
     }
 }

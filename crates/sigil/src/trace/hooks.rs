@@ -11,7 +11,6 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::collector::{Record, SpanQueue};
 pub(crate) use super::events::constraint_kind;
@@ -26,13 +25,7 @@ use super::program::ProgramInfo;
 use super::span::{AttrValue, SpanEvent, SpanKind};
 use crate::adapter::Fields;
 
-/// Nanoseconds since the Unix epoch, now.
-pub fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-}
+pub use super::clock::now_ns;
 
 /// Where a span sits: its trace and its parent span. Travels in the `Ctx`,
 /// so it survives `tokio::spawn` (move a ctx clone into the task) and concurrent

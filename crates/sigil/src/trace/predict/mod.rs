@@ -21,7 +21,7 @@ pub(crate) use arena::Arena;
 pub(crate) use record::PredictRecord;
 use record::{Attempt, Held, Outcome, Stage, Turns, recycled_box, reuse};
 
-use super::clock::CallClock;
+use super::clock::now_ns;
 use super::hooks::{
     EndData, EndSource, ErrorInfo, Ids, LmSource, SpanEnd, SpanParent, SpanStart, StartSource,
     Tracing,
@@ -52,7 +52,6 @@ pub(crate) struct PredictTrace<'t, 'd> {
     tracing: &'t Tracing,
     call: &'d CallData,
     ids: Ids,
-    clock: CallClock,
     start_ns: u64,
     /// The latest boundary's time: the next span starts there.
     last_ns: u64,
@@ -85,13 +84,11 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
             return None;
         }
         let (ids, sampled) = tracing.open_predict(parent)?;
-        let clock = CallClock::start();
-        let t = clock.start_ns();
+        let t = now_ns();
         let trace = PredictTrace {
             tracing,
             call,
             ids,
-            clock,
             start_ns: t,
             last_ns: t,
             hooks: tracing.has_event_hooks(sampled),
@@ -156,13 +153,13 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
     pub(crate) fn event(&mut self, name: &str, attributes: Vec<(String, AttrValue)>) {
         self.events.push(SpanEvent {
             name: name.to_string(),
-            time_ns: self.clock.now_ns(),
+            time_ns: now_ns(),
             attributes: attributes.into_iter().collect(),
         });
     }
 
     fn tick(&mut self) -> u64 {
-        let t = self.clock.now_ns().max(self.last_ns);
+        let t = now_ns().max(self.last_ns);
         self.last_ns = t;
         t
     }
