@@ -55,9 +55,17 @@ enum Frame {
     Pending(Arc<Node>),
     Lit(Arc<Node>, usize),
     Choice(Arc<Node>, String),
-    Num { float: bool, s: String },
+    /// A [`Node::Branch`] and the part of its key read so far.
+    Branch(Arc<Node>, String),
+    Num {
+        float: bool,
+        s: String,
+    },
     JsonStr(StrState),
-    ChatStr { len: usize, pending_nl: bool },
+    ChatStr {
+        len: usize,
+        pending_nl: bool,
+    },
     Arr(Arc<Node>, ArrState),
     Dict(Arc<Node>, ArrState),
 }
@@ -113,6 +121,7 @@ fn expand(node: &Arc<Node>, c: char) -> Vec<Frame> {
         },
         Node::Literal(_) => vec![Frame::Lit(node.clone(), 0)],
         Node::Choice(_) => vec![Frame::Choice(node.clone(), String::new())],
+        Node::Branch(_) => vec![Frame::Branch(node.clone(), String::new())],
         Node::Int => vec![Frame::Num {
             float: false,
             s: String::new(),
@@ -223,6 +232,22 @@ impl Frame {
                 } else if opts.iter().any(|o| o == prefix) {
                     Step::Pass
                 } else {
+                    Step::Reject
+                }
+            }
+            Frame::Branch(n, prefix) => {
+                let Node::Branch(branches) = &**n else {
+                    return Step::Reject;
+                };
+                prefix.push(c);
+                // No key is a prefix of another: a whole key is that branch's.
+                if let Some((_, node)) = branches.iter().find(|(k, _)| k == prefix) {
+                    return Step::ConsumedPush(vec![Frame::Pending(node.clone())]);
+                }
+                if branches.iter().any(|(k, _)| k.starts_with(prefix.as_str())) {
+                    Step::Consumed
+                } else {
+                    prefix.pop();
                     Step::Reject
                 }
             }
@@ -362,6 +387,15 @@ impl Frame {
                     .unwrap_or_default(),
                 _ => String::new(),
             },
+            Frame::Branch(n, p) => match &**n {
+                Node::Branch(b) => b
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(p.as_str()))
+                    .map(|(k, node)| k[p.len()..].to_string() + &minimal(node))
+                    .min_by_key(String::len)
+                    .unwrap_or_default(),
+                _ => String::new(),
+            },
             Frame::Num { s, .. } => {
                 if num_complete(s) {
                     String::new()
@@ -392,6 +426,11 @@ fn minimal(n: &Arc<Node>) -> String {
             .iter()
             .min_by_key(|x| x.len())
             .cloned()
+            .unwrap_or_default(),
+        Node::Branch(b) => b
+            .iter()
+            .map(|(k, node)| k.clone() + &minimal(node))
+            .min_by_key(String::len)
             .unwrap_or_default(),
         Node::Int | Node::Float | Node::JsonValue => "0".into(),
         Node::ChatText => "N/A".into(),

@@ -1,6 +1,7 @@
 //! The GBNF printer (what a llama.cpp server is sent) and the embedded engine's
 //! matcher read one compiled constraint, so they must accept and reject the same
-//! strings. For every constraint kind (Choice, ChatFields, JsonSchema) a shared corpus
+//! strings. For every constraint kind (Choice, ChatFields, ChatFieldsByChoice, JsonSchema)
+//! a shared corpus
 //! of strings is checked against both, with the expected answer; so is every prefix of
 //! each string (the matcher's "may this go on" against the grammar's), the matcher's
 //! shortest completion of each accepted prefix, and one-character edits of every
@@ -319,6 +320,82 @@ fn corpus() -> Vec<Case> {
                 &fields(&[("args", r#"{'a': 1}"#), ("value", "1")]),
                 &fields(&[("args", "{}"), ("value", "text")]),
                 &fields(&[("args", "{}"), ("value", "01")]),
+            ],
+        ),
+        case(
+            "ReAct step: the tool named decides its arguments",
+            OutputConstraint::ChatFieldsByChoice {
+                fields: vec![
+                    ("next_thought".into(), FieldType::Str),
+                    (
+                        "next_tool_name".into(),
+                        FieldType::Literal {
+                            choices: vec!["add".into(), "addr".into(), "finish".into()],
+                        },
+                    ),
+                    ("next_tool_args".into(), FieldType::dict(FieldType::Any)),
+                ],
+                choice: "next_tool_name".into(),
+                args: "next_tool_args".into(),
+                cases: vec![
+                    (
+                        "add".into(),
+                        json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}),
+                    ),
+                    (
+                        "addr".into(),
+                        json!({"type": "object", "properties": {"street": {"type": "string"}}}),
+                    ),
+                    (
+                        "finish".into(),
+                        json!({"type": "object", "properties": {}, "additionalProperties": false}),
+                    ),
+                ],
+            },
+            &[
+                &fields(&[
+                    ("next_thought", "Add them."),
+                    ("next_tool_name", "add"),
+                    ("next_tool_args", r#"{"a": 2, "b": -40}"#),
+                ]),
+                &fields(&[
+                    ("next_thought", "Look it up.\nThen answer."),
+                    ("next_tool_name", "addr"),
+                    ("next_tool_args", r#"{"street": "Main"}"#),
+                ]),
+                &fields(&[
+                    ("next_thought", "Done."),
+                    ("next_tool_name", "finish"),
+                    ("next_tool_args", "{}"),
+                ]),
+            ],
+            &[
+                &fields(&[
+                    ("next_thought", "x"),
+                    ("next_tool_name", "add"),
+                    ("next_tool_args", r#"{"street": "Main"}"#),
+                ]),
+                &fields(&[
+                    ("next_thought", "x"),
+                    ("next_tool_name", "addr"),
+                    ("next_tool_args", r#"{"a": 2, "b": 3}"#),
+                ]),
+                &fields(&[
+                    ("next_thought", "x"),
+                    ("next_tool_name", "add"),
+                    ("next_tool_args", r#"{"a": "2", "b": 3}"#),
+                ]),
+                &fields(&[
+                    ("next_thought", "x"),
+                    ("next_tool_name", "finish"),
+                    ("next_tool_args", r#"{"a": 1}"#),
+                ]),
+                &fields(&[
+                    ("next_thought", "x"),
+                    ("next_tool_name", "search"),
+                    ("next_tool_args", "{}"),
+                ]),
+                &fields(&[("next_thought", "x"), ("next_tool_name", "finish")]),
             ],
         ),
         case(

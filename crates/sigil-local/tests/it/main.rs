@@ -15,3 +15,4 @@ mod gguf_files;
 mod llama_cpp_parity;
 mod local_lm;
 mod predict_evaluate;
+mod react_steps_parse;

@@ -47,6 +47,9 @@ pub enum Node {
     Literal(String),
     /// Exactly one of these strings (none empty).
     Choice(Vec<String>),
+    /// One of these keys, then that key's node. No key is empty or a prefix of
+    /// another, so the key read so far always says which branch the text is in.
+    Branch(Vec<(String, Arc<Node>)>),
     /// An integer: `-?(0|[1-9][0-9]*)` with at most [`MAX_INT_DIGITS`] digits.
     Int,
     /// An [`Node::Int`], optionally followed by `.` and 1 to [`MAX_FRACTION_DIGITS`]
@@ -113,6 +116,12 @@ impl CompiledConstraint {
                 seq.push(lit("\n\n[[ ## completed ## ]]"));
                 Arc::new(Node::Seq(seq))
             }
+            OutputConstraint::ChatFieldsByChoice {
+                fields,
+                choice,
+                args,
+                cases,
+            } => chat_fields_by_choice(fields, choice, args, cases)?,
             OutputConstraint::JsonSchema { schema, .. } => json_of_schema(schema, schema, 0)?,
         };
         Ok(CompiledConstraint { root })
@@ -122,6 +131,69 @@ impl CompiledConstraint {
     pub fn root(&self) -> &Arc<Node> {
         &self.root
     }
+}
+
+/// The ChatAdapter's sections where `choice`'s value picks the schema of `args`, the
+/// field right after it: a [`Node::Branch`] whose keys run from the choice through
+/// `args`'s header.
+fn chat_fields_by_choice(
+    fields: &[(String, FieldType)],
+    choice: &str,
+    args: &str,
+    cases: &[(String, Value)],
+) -> Result<Arc<Node>, ConstraintError> {
+    let at = fields
+        .iter()
+        .position(|(n, _)| n == choice)
+        .ok_or(ConstraintError::Impossible(
+            "the choice field is not an output",
+        ))?;
+    if fields.get(at + 1).map(|(n, _)| n.as_str()) != Some(args) {
+        return Err(ConstraintError::Impossible(
+            "the args field does not follow the choice field",
+        ));
+    }
+    if cases.is_empty() {
+        return Err(ConstraintError::Impossible("an empty set of choices"));
+    }
+    let mut keys: Vec<&str> = Vec::with_capacity(cases.len());
+    for (name, _) in cases {
+        if name.is_empty() || name.contains('\n') {
+            return Err(ConstraintError::Impossible(
+                "a choice that is empty or spans lines",
+            ));
+        }
+        if keys.contains(&name.as_str()) {
+            return Err(ConstraintError::Impossible("a choice given twice"));
+        }
+        keys.push(name);
+    }
+    let mut seq = Vec::with_capacity(fields.len() * 2 + 1);
+    for (i, (name, ty)) in fields.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "\n\n" };
+        if i == at + 1 {
+            continue;
+        }
+        seq.push(lit(format!("{sep}[[ ## {name} ## ]]\n")));
+        if i != at {
+            seq.push(chat_value(ty, 0)?);
+            continue;
+        }
+        // The keys end with `args`'s header, so none is a prefix of another (no
+        // choice spans lines).
+        let branches = cases
+            .iter()
+            .map(|(name, schema)| {
+                Ok((
+                    format!("{name}\n\n[[ ## {args} ## ]]\n"),
+                    json_of_schema(schema, schema, 0)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, ConstraintError>>()?;
+        seq.push(Arc::new(Node::Branch(branches)));
+    }
+    seq.push(lit("\n\n[[ ## completed ## ]]"));
+    Ok(Arc::new(Node::Seq(seq)))
 }
 
 fn lit(s: impl Into<String>) -> Arc<Node> {
@@ -261,6 +333,7 @@ fn json_of_schema(s: &Value, root: &Value, depth: usize) -> Result<Arc<Node>, Co
                 seq.push(lit("}"));
                 Arc::new(Node::Seq(seq))
             }
+            _ if s.get("additionalProperties") == Some(&Value::Bool(false)) => lit("{}"),
             _ => {
                 let value = match s.get("additionalProperties") {
                     Some(v @ (Value::Object(_) | Value::Bool(true))) => {
@@ -399,5 +472,76 @@ mod tests {
             }),
             ConstraintError::Unsupported(m) if m.contains("#/nope")
         ));
+    }
+
+    #[test]
+    fn by_choice_branches_on_the_choice_through_the_args_header() {
+        let fields = vec![
+            ("t".to_string(), FieldType::Str),
+            (
+                "tool".to_string(),
+                FieldType::Literal {
+                    choices: vec!["a".into(), "b".into()],
+                },
+            ),
+            ("args".to_string(), FieldType::dict(FieldType::Any)),
+        ];
+        let by = |fields: Vec<(String, FieldType)>, choice: &str, cases: Vec<(&str, Value)>| {
+            compile(OutputConstraint::ChatFieldsByChoice {
+                fields,
+                choice: choice.into(),
+                args: "args".into(),
+                cases: cases.into_iter().map(|(n, s)| (n.to_string(), s)).collect(),
+            })
+        };
+        let int = serde_json::json!({"type": "object", "properties": {"x": {"type": "integer"}}});
+        let none =
+            serde_json::json!({"type": "object", "properties": {}, "additionalProperties": false});
+        let root = by(
+            fields.clone(),
+            "tool",
+            vec![("a", int), ("b", none.clone())],
+        )
+        .unwrap();
+        let Node::Seq(items) = &*root else {
+            panic!("{root:?}")
+        };
+        assert_eq!(
+            *items[3],
+            Node::Branch(vec![
+                (
+                    "a\n\n[[ ## args ## ]]\n".into(),
+                    Arc::new(Node::Seq(vec![
+                        lit("{"),
+                        lit("\"x\": "),
+                        Arc::new(Node::Int),
+                        lit("}")
+                    ]))
+                ),
+                ("b\n\n[[ ## args ## ]]\n".into(), lit("{}")),
+            ])
+        );
+        assert_eq!(*items[4], Node::Literal("\n\n[[ ## completed ## ]]".into()));
+        let impossible = |r: Result<Arc<Node>, ConstraintError>| match r {
+            Err(ConstraintError::Impossible(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            impossible(by(fields.clone(), "nope", vec![("a", none.clone())]))
+                .contains("not an output")
+        );
+        assert!(
+            impossible(by(fields.clone(), "t", vec![("a", none.clone())]))
+                .contains("does not follow")
+        );
+        assert!(impossible(by(fields.clone(), "tool", vec![])).contains("empty"));
+        assert!(
+            impossible(by(fields.clone(), "tool", vec![("a\nb", none.clone())]))
+                .contains("spans lines")
+        );
+        assert!(
+            impossible(by(fields, "tool", vec![("a", none.clone()), ("a", none)]))
+                .contains("twice")
+        );
     }
 }

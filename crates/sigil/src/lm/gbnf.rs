@@ -98,6 +98,13 @@ impl Printer {
                 let alts: Vec<String> = options.iter().map(|c| literal(c)).collect();
                 format!("({})", alts.join(" | "))
             }
+            Node::Branch(branches) => {
+                let alts: Vec<String> = branches
+                    .iter()
+                    .map(|(key, node)| format!("{} {}", literal(key), self.expr(node)))
+                    .collect();
+                format!("({})", alts.join(" | "))
+            }
             Node::Int => self.rule("int", |_| {
                 format!(r#""-"? ("0" | [1-9] [0-9]{{0,{}}})"#, MAX_INT_DIGITS - 1)
             }),

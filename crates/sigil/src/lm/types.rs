@@ -104,6 +104,20 @@ pub enum OutputConstraint {
         /// The output fields in order, with their types.
         fields: Vec<(String, FieldType)>,
     },
+    /// [`OutputConstraint::ChatFields`], where the value chosen for the `choice` field
+    /// (a literal among `cases`) decides the JSON schema of the `args` field right
+    /// after it. ReAct's step: the tool named decides what its arguments look like.
+    ChatFieldsByChoice {
+        /// The output fields in order, with their types (`args`'s type is replaced by
+        /// the chosen case's schema).
+        fields: Vec<(String, FieldType)>,
+        /// The field whose value picks the case (a literal field).
+        choice: String,
+        /// The field right after `choice`, whose JSON the case's schema constrains.
+        args: String,
+        /// Each choice and the JSON schema of its `args`.
+        cases: Vec<(String, Value)>,
+    },
     /// A JSON value matching this schema.
     JsonSchema {
         /// The schema's name (OpenAI's `json_schema.name`).

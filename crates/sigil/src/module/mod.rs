@@ -13,7 +13,7 @@ mod react;
 pub use chain_of_thought::ChainOfThought;
 pub use ctx::{Ctx, Overlay, PredictorState};
 
-pub use predict::Predict;
+pub use predict::{ArgsByChoice, Predict};
 pub use react::{DEFAULT_MAX_ITERS, ReAct, ReActError};
 
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::{CallCtx, Ctx, Module, ModuleError};
 use crate::adapter::{Adapter, FallbackPolicy, Fields, ParseError, check_inputs, json_fallback};
 use crate::data::{Example, Prediction};
-use crate::lm::{LmParams, LmRequest, Message};
+use crate::lm::{Lm, LmParams, LmRequest, Message, OutputConstraint};
 use crate::signature::Signature;
 use crate::trace::{CallData, LmCall, PredictTrace, constraint_kind};
 
@@ -26,6 +26,23 @@ pub struct Predict {
     /// the signature and demos are unchanged (every setter clears it) and no overlay
     /// applies to this predictor.
     prefix_cache: RwLock<Option<CachedPrefix>>,
+    /// Where one output's value decides another's JSON schema while decoding.
+    args_by_choice: Option<Arc<ArgsByChoice>>,
+}
+
+/// A decoding constraint finer than the signature's types: the value chosen for the
+/// literal output `choice` decides the JSON schema of the output `args` right after
+/// it (ReAct's step: the tool named decides its arguments). An LM that can enforce
+/// [`OutputConstraint::ChatFieldsByChoice`] (the embedded engine, a llama.cpp server)
+/// gets it in place of the plain field types; any other LM gets the plain ones.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArgsByChoice {
+    /// The literal output field whose value picks the case.
+    pub choice: String,
+    /// The output field right after it.
+    pub args: String,
+    /// Each choice and the JSON schema of its `args`.
+    pub cases: Vec<(String, serde_json::Value)>,
 }
 
 /// An adapter name and the prompt prefix it rendered.
@@ -38,6 +55,7 @@ impl Clone for Predict {
             demos: self.demos.clone(),
             params: self.params.clone(),
             prefix_cache: RwLock::new(None),
+            args_by_choice: self.args_by_choice.clone(),
         }
     }
 }
@@ -50,6 +68,7 @@ impl Predict {
             demos: Vec::new(),
             params: LmParams::default(),
             prefix_cache: RwLock::new(None),
+            args_by_choice: None,
         }
     }
 
@@ -74,6 +93,44 @@ impl Predict {
     pub fn with_params(mut self, params: LmParams) -> Self {
         self.params = params;
         self
+    }
+
+    /// Constrains decoding further: `args`'s JSON follows the schema of the value
+    /// chosen for `choice` ([`ArgsByChoice`]).
+    pub fn with_args_by_choice(mut self, args_by_choice: ArgsByChoice) -> Self {
+        self.args_by_choice = Some(Arc::new(args_by_choice));
+        self
+    }
+    /// The finer decoding constraint, if any ([`Predict::with_args_by_choice`]).
+    pub fn args_by_choice(&self) -> Option<&ArgsByChoice> {
+        self.args_by_choice.as_deref()
+    }
+
+    /// The adapter's constraint, made finer by [`ArgsByChoice`] where the LM can
+    /// enforce that.
+    fn constraint(
+        &self,
+        adapter: &dyn Adapter,
+        signature: &Signature,
+        lm: &dyn Lm,
+    ) -> Option<OutputConstraint> {
+        let plain = adapter.constraint(signature, lm);
+        let (Some(by), Some(OutputConstraint::ChatFields { fields })) =
+            (self.args_by_choice.as_deref(), &plain)
+        else {
+            return plain;
+        };
+        let finer = OutputConstraint::ChatFieldsByChoice {
+            fields: fields.clone(),
+            choice: by.choice.clone(),
+            args: by.args.clone(),
+            cases: by.cases.clone(),
+        };
+        if lm.supports_constraint(&finer) {
+            Some(finer)
+        } else {
+            plain
+        }
     }
 
     /// The signature, with its instructions.
@@ -272,7 +329,7 @@ impl Predict {
             t.format_end(adapter.name(), demos.len(), Ok((&messages, prefix.len())));
         }
         let params = self.params.or(ctx.params());
-        let constraint = adapter.constraint(signature, lm.as_ref());
+        let constraint = self.constraint(adapter.as_ref(), signature, lm.as_ref());
         let lm_call = LmCall {
             lm,
             constraint: constraint.as_ref().map(constraint_kind),

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::{CallCtx, ChainOfThought, Ctx, Module, ModuleError, Predict};
+use super::{ArgsByChoice, CallCtx, ChainOfThought, Ctx, Module, ModuleError, Predict};
 use crate::adapter::input_sections;
 use crate::data::{Example, Prediction};
 use crate::lm::LmError;
@@ -105,6 +105,18 @@ impl ReAct {
         );
 
         let names: Vec<String> = tools.iter().map(|t| t.name().to_string()).collect();
+        // While decoding (where the LM can enforce it), the tool named decides the
+        // arguments' schema; a tool without arguments takes exactly `{}`.
+        let cases = tools
+            .iter()
+            .map(|t| {
+                let mut schema = t.parameters_schema();
+                if t.args().is_empty() {
+                    schema["additionalProperties"] = Value::Bool(false);
+                }
+                (t.name().to_string(), schema)
+            })
+            .collect();
         let react_signature = Signature::new(
             signature.inputs().to_vec(),
             vec![
@@ -127,7 +139,11 @@ impl ReAct {
             signature: Arc::new(signature),
             tools,
             max_iters: DEFAULT_MAX_ITERS,
-            react: Predict::new(react_signature),
+            react: Predict::new(react_signature).with_args_by_choice(ArgsByChoice {
+                choice: "next_tool_name".into(),
+                args: "next_tool_args".into(),
+                cases,
+            }),
             extract: ChainOfThought::new(extract_signature)?,
         })
     }

@@ -74,7 +74,10 @@ mod tests {
         let before = system_ns();
         let t0 = now_ns();
         let after = system_ns();
-        assert!(before <= t0 + 1_000 && t0 <= after + 1_000, "{before} {t0} {after}");
+        assert!(
+            before <= t0 + 1_000 && t0 <= after + 1_000,
+            "{before} {t0} {after}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
         let t = now_ns();
         let b = system_ns();

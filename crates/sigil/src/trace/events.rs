@@ -146,6 +146,7 @@ pub(crate) fn constraint_kind(c: &OutputConstraint) -> &'static str {
     match c {
         OutputConstraint::Choice { .. } => "choice",
         OutputConstraint::ChatFields { .. } => "chat_fields",
+        OutputConstraint::ChatFieldsByChoice { .. } => "chat_fields_by_choice",
         OutputConstraint::JsonSchema { .. } => "json_schema",
     }
 }

@@ -351,7 +351,8 @@ pub mod keys {
     pub const LM_RETRIES: &str = "sigil.lm.retries";
     /// The raw completion.
     pub const LM_OUTPUT: &str = "sigil.lm.output";
-    /// The kind of output constraint sent (`choice`, `chat_fields`, `json_schema`).
+    /// The kind of output constraint sent (`choice`, `chat_fields`,
+    /// `chat_fields_by_choice`, `json_schema`).
     pub const LM_CONSTRAINT: &str = "sigil.lm.constraint";
 
     /// The adapter of a format or parse span (`chat`, `json`).
