@@ -171,6 +171,7 @@ pub(crate) use chat::input_sections;
 pub(crate) use coerce::coerce_to_schema;
 pub(crate) use fallback::json_fallback;
 pub use json::JsonAdapter;
+pub(crate) use lenient::parse as lenient_json;
 pub(crate) use py_repr::py_repr;
 
 /// The names [`by_name`] knows: the built-in adapters.

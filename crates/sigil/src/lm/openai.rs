@@ -12,7 +12,10 @@ use super::config::{ApiKey, EnvLookup, env_bool, env_first, env_nonempty, proces
 use super::gbnf;
 use super::options::{ClientOptions, WithClientOptions};
 use super::retry::{HttpTransport, scrub};
-use super::{Lm, LmError, LmRequest, LmResponse, Message, OutputConstraint, Usage};
+use super::{
+    Lm, LmError, LmRequest, LmResponse, LmToolCall, Message, OutputConstraint, ToolChoice,
+    ToolSpec, Usage,
+};
 
 /// The default base URL.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -350,6 +353,9 @@ impl OpenAiClient {
             seed: p.seed,
             response_format,
             grammar,
+            tools: (!request.tools.is_empty())
+                .then(|| request.tools.iter().map(function_tool).collect()),
+            tool_choice: request.tool_choice.as_ref().map(openai_tool_choice),
         };
         serde_json::to_vec(&body)
             .map_err(|e| LmError::Other(format!("cannot encode the request: {e}")))
@@ -382,6 +388,10 @@ impl OpenAiClient {
             .into_iter()
             .next()
             .ok_or_else(|| bad("no choices in the response".into()))?;
+        let tool_calls = match choice.message.as_ref() {
+            Some(m) => read_tool_calls(&m.tool_calls).map_err(bad)?,
+            None => Vec::new(),
+        };
         let text = match choice.message {
             Some(m) => match m.content {
                 Some(Value::String(s)) => s,
@@ -390,13 +400,13 @@ impl OpenAiClient {
                     .filter_map(|p| p.get("text").and_then(Value::as_str))
                     .collect::<String>(),
                 None | Some(Value::Null) => match m.refusal {
-                    Some(r) => {
+                    Some(r) if tool_calls.is_empty() => {
                         return Err(bad(format!(
                             "the model refused: {}",
                             scrub(&r, secret, 500)
                         )));
                     }
-                    None => String::new(),
+                    _ => String::new(),
                 },
                 Some(other) => {
                     return Err(bad(format!(
@@ -432,9 +442,70 @@ impl OpenAiClient {
             finish_reason: choice.finish_reason,
             usage,
             model,
+            tool_calls,
             ..Default::default()
         })
     }
+}
+
+/// A tool as Chat Completions takes it (DSPy's `format_as_litellm_function_call`).
+fn function_tool(spec: &ToolSpec) -> Value {
+    json!({
+        "type": "function",
+        "function": {
+            "name": spec.name,
+            "description": spec.description,
+            "parameters": spec.parameters,
+        }
+    })
+}
+
+fn openai_tool_choice(choice: &ToolChoice) -> Value {
+    match choice {
+        ToolChoice::Auto => json!("auto"),
+        ToolChoice::None => json!("none"),
+        ToolChoice::Required => json!("required"),
+        ToolChoice::Function(name) => json!({"type": "function", "function": {"name": name}}),
+    }
+}
+
+/// `message.tool_calls`: each `{"id", "type": "function", "function": {"name",
+/// "arguments"}}`. The arguments are kept as sent (a JSON string; an object, as some
+/// compatible servers send, is written out); a call without a function name is a bad
+/// response.
+fn read_tool_calls(calls: &Option<Value>) -> Result<Vec<LmToolCall>, String> {
+    let items = match calls {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(format!(
+                "`tool_calls` should be a list, got {}",
+                type_name(other)
+            ));
+        }
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, call)| {
+            let function = call.get("function").unwrap_or(call);
+            let name = function
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| format!("tool call {i} has no function name"))?;
+            let arguments = match function.get("arguments") {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            };
+            Ok(LmToolCall {
+                id: call.get("id").and_then(Value::as_str).map(str::to_string),
+                name: name.to_string(),
+                arguments,
+            })
+        })
+        .collect()
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -481,6 +552,12 @@ impl Lm for OpenAiClient {
         }
     }
 
+    /// Chat Completions takes `tools`; whether the model behind a compatible server uses
+    /// them is the server's affair (llama.cpp needs a chat format that supports tools).
+    fn supports_native_tools(&self) -> bool {
+        true
+    }
+
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         let body = self.body(&request)?;
         let reply = self
@@ -519,6 +596,10 @@ struct ChatBody<'a> {
     response_format: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     grammar: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -549,6 +630,8 @@ struct ChatMessage {
     content: Option<Value>,
     #[serde(default)]
     refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Value>,
 }
 
 #[derive(Deserialize)]

@@ -286,6 +286,7 @@ impl Predict {
             params,
             constraint,
             rollout_id: ctx.rollout_id(),
+            ..Default::default()
         };
         let response = match lm.call(request).await {
             Ok(r) => Arc::new(r),
