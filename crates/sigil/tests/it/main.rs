@@ -35,6 +35,7 @@ mod react_golden;
 mod retrieve_module_outputs_passages;
 mod retrieve_rrf_fuses_retrievers;
 mod retrieve_traces_one_span_per_search;
+mod tool_types_golden;
 mod trace_chain_of_thought_one_span;
 mod trace_compile_run_is_one_span_tree;
 mod trace_compile_stopped_and_cancelled_runs;
