@@ -20,6 +20,7 @@ mod artifact_wrong_typed_field_names_the_place;
 mod chat_adapter_golden;
 mod derive_signature;
 mod modules;
+mod native_tools;
 mod openai_server;
 mod optimize_bad_input;
 mod optimize_bootstrap;
