@@ -5,17 +5,16 @@ use std::fmt;
 
 use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::config::{ApiKey, EnvLookup, env_bool, env_first, env_nonempty, process_env};
 use super::gbnf;
 use super::options::{ClientOptions, WithClientOptions};
 use super::retry::{HttpTransport, scrub};
-use super::{
-    Lm, LmError, LmRequest, LmResponse, LmToolCall, Message, OutputConstraint, ToolChoice,
-    ToolSpec, Usage,
-};
+use super::{Lm, LmError, LmRequest, LmResponse, OutputConstraint, Usage};
+use wire::{ChatBody, ChatResponse, function_tool, openai_tool_choice, read_tool_calls};
+
+mod wire;
 
 /// The default base URL.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -448,66 +447,6 @@ impl OpenAiClient {
     }
 }
 
-/// A tool as Chat Completions takes it (DSPy's `format_as_litellm_function_call`).
-fn function_tool(spec: &ToolSpec) -> Value {
-    json!({
-        "type": "function",
-        "function": {
-            "name": spec.name,
-            "description": spec.description,
-            "parameters": spec.parameters,
-        }
-    })
-}
-
-fn openai_tool_choice(choice: &ToolChoice) -> Value {
-    match choice {
-        ToolChoice::Auto => json!("auto"),
-        ToolChoice::None => json!("none"),
-        ToolChoice::Required => json!("required"),
-        ToolChoice::Function(name) => json!({"type": "function", "function": {"name": name}}),
-    }
-}
-
-/// `message.tool_calls`: each `{"id", "type": "function", "function": {"name",
-/// "arguments"}}`. The arguments are kept as sent (a JSON string; an object, as some
-/// compatible servers send, is written out); a call without a function name is a bad
-/// response.
-fn read_tool_calls(calls: &Option<Value>) -> Result<Vec<LmToolCall>, String> {
-    let items = match calls {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
-        Some(other) => {
-            return Err(format!(
-                "`tool_calls` should be a list, got {}",
-                type_name(other)
-            ));
-        }
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, call)| {
-            let function = call.get("function").unwrap_or(call);
-            let name = function
-                .get("name")
-                .and_then(Value::as_str)
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| format!("tool call {i} has no function name"))?;
-            let arguments = match function.get("arguments") {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-            };
-            Ok(LmToolCall {
-                id: call.get("id").and_then(Value::as_str).map(str::to_string),
-                name: name.to_string(),
-                arguments,
-            })
-        })
-        .collect()
-}
-
 fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -574,80 +513,6 @@ impl Lm for OpenAiClient {
         response.latency_ms = reply.latency.as_secs_f64() * 1000.0;
         Ok(response)
     }
-}
-
-#[derive(Serialize)]
-struct ChatBody<'a> {
-    model: &'a str,
-    messages: &'a [Message],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_completion_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stop: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seed: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_format: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grammar: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tools: Option<Vec<Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct ChatResponse {
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    choices: Vec<ChatChoice>,
-    #[serde(default)]
-    usage: Option<ChatUsage>,
-    #[serde(default)]
-    error: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct ChatChoice {
-    #[serde(default)]
-    message: Option<ChatMessage>,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ChatMessage {
-    #[serde(default)]
-    content: Option<Value>,
-    #[serde(default)]
-    refusal: Option<String>,
-    #[serde(default)]
-    tool_calls: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct ChatUsage {
-    #[serde(default)]
-    prompt_tokens: Option<u64>,
-    #[serde(default)]
-    completion_tokens: Option<u64>,
-    #[serde(default)]
-    prompt_tokens_details: Option<PromptTokensDetails>,
-}
-
-#[derive(Deserialize)]
-struct PromptTokensDetails {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use super::super::test_server::{Reply, TestServer, closed_port_url};
 use super::*;
-use crate::lm::{Backoff, LmParams};
+use crate::lm::{Backoff, LmParams, Message, ToolChoice, ToolSpec};
 use crate::testing::OpenAiBody;
 
 const KEY: &str = "sk-test-SECRET-4242";
