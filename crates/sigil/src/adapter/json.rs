@@ -56,6 +56,15 @@ impl Adapter for JsonAdapter {
 
     /// The signature's output schema, when the provider or engine can enforce it.
     fn constraint(&self, signature: &Signature, lm: &dyn Lm) -> Option<OutputConstraint> {
+        // Tool calls answered as text get no schema, as DSPy sends them with plain JSON
+        // mode: their open-ended `args` objects are not a strict structured-output schema.
+        if signature
+            .outputs()
+            .iter()
+            .any(|f| f.ty == crate::signature::FieldType::ToolCalls)
+        {
+            return None;
+        }
         let c = OutputConstraint::JsonSchema {
             name: SCHEMA_NAME.to_string(),
             schema: signature.output_schema(),

@@ -148,3 +148,37 @@ fn tool_outputs_are_refused_by_signatures() {
     assert!(Signature::parse("q -> t: Tool").is_err());
     assert!(Signature::parse("q -> t: list[Tool]").is_err());
 }
+
+/// A text-mode `ToolCalls` output can be enforced by a grammar (llama.cpp servers), in
+/// the canonical `{"tool_calls": [...]}` form.
+#[test]
+fn tool_calls_outputs_compile_to_a_grammar() {
+    let c = OutputConstraint::ChatFields {
+        fields: vec![("calls".into(), FieldType::ToolCalls)],
+    };
+    let g = crate::lm::gbnf_grammar(&c).unwrap();
+    assert!(g.contains("tool_calls"), "{g}");
+}
+
+/// As DSPy sends text-mode tool calls with plain JSON mode, the JSON adapter sends no
+/// schema for a signature with a `ToolCalls` output.
+#[test]
+fn text_mode_tool_calls_get_no_json_schema() {
+    struct Structured;
+    #[async_trait::async_trait]
+    impl Lm for Structured {
+        fn model_id(&self) -> String {
+            "fake/structured".into()
+        }
+        fn supports_structured_output(&self) -> bool {
+            true
+        }
+        async fn call(&self, _r: crate::lm::LmRequest) -> Result<LmResponse, crate::lm::LmError> {
+            Err(crate::lm::LmError::Other("unused".into()))
+        }
+    }
+    let with_calls = Signature::parse("q, tools: list[Tool] -> a, calls: ToolCalls").unwrap();
+    assert_eq!(JsonAdapter.constraint(&with_calls, &Structured), None);
+    let plain = Signature::parse("q -> a").unwrap();
+    assert!(JsonAdapter.constraint(&plain, &Structured).is_some());
+}
