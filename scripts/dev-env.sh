@@ -79,3 +79,33 @@ stop_llama_server() {
   LLAMA_SERVER_PID=
   return 0
 }
+
+# A second llama.cpp server whose chat format takes OpenAI `tools` and answers with
+# `tool_calls` (llama-cpp-python's chatml-function-calling), for the native tool
+# calling tests; sets LLAMA_TOOLS_SERVER_PID and LLAMA_TOOLS_SERVER_URL.
+start_llama_tools_server() {
+  local port; port=$(free_port)
+  local log="$SIGIL_DEV_DIR/llama-tools-server.log"
+  say "starting llama.cpp tools server on 127.0.0.1:$port (log: $log)"
+  "$SIGIL_DEV_DIR/venv-llama/bin/python" -m llama_cpp.server --model "$SIGIL_MODEL" \
+    --host 127.0.0.1 --port "$port" --n_ctx 2048 --n_threads 2 --model_alias smollm2 \
+    --chat_format chatml-function-calling >"$log" 2>&1 &
+  LLAMA_TOOLS_SERVER_PID=$!
+  LLAMA_TOOLS_SERVER_URL="http://127.0.0.1:$port/v1"
+  local i
+  for i in $(seq 1 120); do
+    if curl -sf "$LLAMA_TOOLS_SERVER_URL/models" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$LLAMA_TOOLS_SERVER_PID" 2>/dev/null; then say "llama.cpp tools server died:"; tail -20 "$log" >&2; return 1; fi
+    sleep 0.5
+  done
+  say "llama.cpp tools server did not answer within 60 s"; tail -20 "$log" >&2; return 1
+}
+
+stop_llama_tools_server() {
+  if [ -n "${LLAMA_TOOLS_SERVER_PID:-}" ]; then
+    kill "$LLAMA_TOOLS_SERVER_PID" 2>/dev/null || true
+    wait "$LLAMA_TOOLS_SERVER_PID" 2>/dev/null || true
+  fi
+  LLAMA_TOOLS_SERVER_PID=
+  return 0
+}

@@ -179,6 +179,16 @@ impl Lm for LocalLm {
     }
 
     async fn call(&self, request: LmRequest) -> std::result::Result<LmResponse, LmError> {
+        if !request.tools.is_empty() {
+            // The embedded engine has no native tool calling; tools reach it as text
+            // (an adapter without native function calling, or ReAct), with constrained
+            // decoding keeping the answer parseable.
+            return Err(LmError::Unsupported(
+                "native tool calling (the request carries tools); use an adapter without \
+                 native function calling, which lists the tools in the prompt"
+                    .into(),
+            ));
+        }
         let start = Instant::now();
         let g = self.complete(request, None).await.map_err(to_lm_error)?;
         Ok(LmResponse {
@@ -194,6 +204,7 @@ impl Lm for LocalLm {
             cache_hit: false,
             retries: 0,
             latency_ms: start.elapsed().as_secs_f64() * 1000.0,
+            tool_calls: Vec::new(),
         })
     }
 }

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use sigil::lm::{Lm, LmError, LmRequest, LmResponse, Usage};
+use sigil::lm::{Lm, LmError, LmRequest, LmResponse, LmToolCall, Usage};
 
 type Responder = Box<dyn Fn(&LmRequest) -> Result<String, LmError> + Send + Sync>;
 
@@ -34,6 +34,8 @@ pub struct ScriptedLm {
     responder: Option<Responder>,
     requests: Mutex<Vec<LmRequest>>,
     model: String,
+    /// `Some`: the LM takes native tools and answers call `i` with these tool calls.
+    tool_calls: Option<Mutex<VecDeque<Vec<LmToolCall>>>>,
 }
 
 impl ScriptedLm {
@@ -44,6 +46,7 @@ impl ScriptedLm {
             responder: None,
             requests: Mutex::new(Vec::new()),
             model: "fake/scripted".into(),
+            tool_calls: None,
         }
     }
 
@@ -54,6 +57,7 @@ impl ScriptedLm {
             responder: None,
             requests: Mutex::new(Vec::new()),
             model: "fake/scripted".into(),
+            tool_calls: None,
         }
     }
 
@@ -66,7 +70,15 @@ impl ScriptedLm {
             responder: Some(Box::new(f)),
             requests: Mutex::new(Vec::new()),
             model: "fake/fn".into(),
+            tool_calls: None,
         }
+    }
+
+    /// Takes native tools, and answers the calls in order with these tool calls beside
+    /// the completions (none once they run out).
+    pub fn with_tool_calls(mut self, per_call: impl IntoIterator<Item = Vec<LmToolCall>>) -> Self {
+        self.tool_calls = Some(Mutex::new(per_call.into_iter().collect()));
+        self
     }
 
     /// Queues an error as the next answer.
@@ -99,6 +111,10 @@ impl Lm for ScriptedLm {
         self.model.clone()
     }
 
+    fn supports_native_tools(&self) -> bool {
+        self.tool_calls.is_some()
+    }
+
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         self.requests
             .lock()
@@ -120,7 +136,13 @@ impl Lm for ScriptedLm {
             .map(|m| m.content.split_whitespace().count() as u64)
             .sum();
         let output_tokens = text.split_whitespace().count() as u64;
+        let tool_calls = self
+            .tool_calls
+            .as_ref()
+            .and_then(|q| q.lock().unwrap_or_else(|e| e.into_inner()).pop_front())
+            .unwrap_or_default();
         Ok(LmResponse {
+            tool_calls,
             text,
             finish_reason: Some("stop".into()),
             usage: Usage {

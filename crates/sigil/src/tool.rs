@@ -37,8 +37,13 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::adapter::py_repr;
+use crate::lm::ToolSpec;
 use crate::module::Ctx;
+
+mod calls;
+
 use crate::trace::{EndData, ErrorInfo, StartData};
+pub use calls::{ToolCall, ToolCalls};
 
 /// A call's future: the tool's result as JSON, or its error message.
 pub type ToolFuture = Pin<Box<dyn Future<Output = Result<Value, String>> + Send>>;
@@ -287,6 +292,16 @@ impl Tool {
         })
     }
 
+    /// The tool as data: name, description and argument schema, what a `Tool`-typed
+    /// signature input holds and what native function calling sends.
+    pub fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: self.inner.name.clone(),
+            description: self.inner.desc.clone(),
+            parameters: self.parameters_schema(),
+        }
+    }
+
     /// Checks and converts `args` against the argument schemas, then runs the tool
     /// (under its timeout, a panic caught).
     pub async fn call(&self, args: Value) -> Result<Value, ToolError> {
@@ -389,13 +404,42 @@ impl Tool {
 /// <desc>...</desc>. It takes arguments {...}.` (arguments as a Python dict).
 impl fmt::Display for Tool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let desc = match &self.inner.desc {
-            Some(d) => format!(", whose description is <desc>{d}</desc>.").replace('\n', "  "),
-            None => ".".into(),
-        };
-        let args = py_repr(&Value::Object(self.inner.args.clone()));
-        write!(f, "{}{desc} It takes arguments {args}.", self.inner.name)
+        f.write_str(&tool_line(
+            &self.inner.name,
+            self.inner.desc.as_deref(),
+            &self.inner.args,
+        ))
     }
+}
+
+/// DSPy's `str(tool)` from a tool's parts (an empty description counts as none, as
+/// Python's truthiness has it).
+pub(crate) fn tool_line(name: &str, desc: Option<&str>, args: &Map<String, Value>) -> String {
+    let desc = match desc.filter(|d| !d.is_empty()) {
+        Some(d) => format!(", whose description is <desc>{d}</desc>.").replace('\n', "  "),
+        None => ".".into(),
+    };
+    let args = py_repr(&Value::Object(args.clone()));
+    format!("{name}{desc} It takes arguments {args}.")
+}
+
+/// The specs of `tools` as the JSON value of a `list[Tool]` signature input.
+///
+/// ```
+/// use sigil::data::Example;
+/// use sigil::tool::{Tool, specs_of};
+/// let add = Tool::new("add", "Add.", serde_json::json!({"a": {"type": "integer"}}),
+///     |_| async { Ok::<_, String>(0) });
+/// let inputs = Example::new().input("question", "1 + 1?").input("tools", specs_of(&[add]));
+/// assert_eq!(inputs.get("tools").unwrap()[0]["name"], "add");
+/// ```
+pub fn specs_of(tools: &[Tool]) -> Value {
+    Value::Array(
+        tools
+            .iter()
+            .map(|t| serde_json::to_value(t.spec()).unwrap_or(Value::Null))
+            .collect(),
+    )
 }
 
 impl fmt::Debug for Tool {

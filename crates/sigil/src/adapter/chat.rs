@@ -8,6 +8,7 @@
 use serde_json::{Map, Value};
 
 use super::coerce;
+use super::native::WithToolCalling;
 use super::value::{
     cleandoc, dedent, field_description_list, field_placeholder, format_field_value, py_json,
     py_splitlines, py_strip, py_type_name,
@@ -15,9 +16,19 @@ use super::value::{
 use super::*;
 use crate::signature::{Field, FieldType};
 
-/// DSPy's ChatAdapter wire format.
+/// DSPy's ChatAdapter wire format. Lists a signature's tools as text unless made with
+/// [`ChatAdapter::native_function_calling`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ChatAdapter;
+
+impl ChatAdapter {
+    /// This adapter with native function calling on or off (DSPy's
+    /// `ChatAdapter(use_native_function_calling=...)`; off by default). See
+    /// [`super::native`].
+    pub fn native_function_calling(self, yes: bool) -> WithToolCalling<ChatAdapter> {
+        WithToolCalling::new(self, yes)
+    }
+}
 
 impl Adapter for ChatAdapter {
     fn name(&self) -> &'static str {
@@ -152,6 +163,9 @@ fn value_fits(ty: &FieldType, v: &Value) -> bool {
     match (ty, v) {
         (FieldType::Optional { .. }, Value::Null) => true,
         (_, Value::Null) => false,
+        // A tool is given by its spec, which native function calling must be able to send.
+        (FieldType::Tool, v) => super::tool_fields::spec_of(v).is_some(),
+        (FieldType::ToolCalls, v) => crate::tool::ToolCalls::from_value(v).is_ok(),
         (_, Value::String(_)) | (FieldType::Str, _) => true,
         (FieldType::Optional { inner }, _) => value_fits(inner, v),
         (FieldType::Int, Value::Number(n)) => {
@@ -240,10 +254,16 @@ fn field_structure(style: Style, signature: &Signature) -> String {
     py_strip(&parts.join("\n\n")).to_string()
 }
 
+/// DSPy's reminder for a `ToolCalls` output, in both adapters' user turn.
+const TOOL_CALLS_REMINDER: &str =
+    r#" (must be a JSON object like {"tool_calls": [{"name": "...", "args": {...}}]})"#;
+
 /// " (must be formatted as a valid Python int)" for non-string fields.
 fn type_reminder(ty: &FieldType) -> String {
     if ty.is_str() {
         String::new()
+    } else if *ty == FieldType::ToolCalls {
+        TOOL_CALLS_REMINDER.into()
     } else {
         format!(
             " (must be formatted as a valid Python {})",

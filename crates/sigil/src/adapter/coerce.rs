@@ -52,8 +52,22 @@ fn parse_text_at(text: &str, ty: &FieldType, depth: usize) -> Result<Value, Stri
             let v = parse_container(text, b'{', || None).ok_or_else(|| not_a(ty))?;
             coerce_at(&v, ty, depth + 1)
         }
+        // An object, or (as DSPy also takes) a bare list of calls.
+        FieldType::ToolCalls => {
+            let open = if text.trim_start().starts_with('[') {
+                b'['
+            } else {
+                b'{'
+            };
+            let v = parse_container(text, open, || None).ok_or_else(|| not_a(ty))?;
+            coerce_at(&v, ty, depth + 1)
+        }
+        FieldType::Tool => Err(TOOL_IS_INPUT.into()),
     }
 }
+
+/// Signatures refuse `Tool` outputs; this is what a value would be told regardless.
+const TOOL_IS_INPUT: &str = "a Tool is an input; the LM asks for calls with a ToolCalls field";
 
 /// A value of type `Any`: JSON (or a Python literal container) when the text is one,
 /// else the text itself.
@@ -137,6 +151,8 @@ fn coerce_at(v: &Value, ty: &FieldType, depth: usize) -> Result<Value, String> {
             Ok(Value::Object(out))
         }
         (FieldType::Object { schema, .. }, _) => coerce_schema(v, schema, schema, depth + 1),
+        (FieldType::ToolCalls, _) => crate::tool::ToolCalls::from_value(v).map(|c| c.to_value()),
+        (FieldType::Tool, _) => Err(TOOL_IS_INPUT.into()),
         _ => Err(not_a(ty)),
     }
 }

@@ -9,14 +9,25 @@ use serde_json::{Map, Value};
 use super::chat::{Style, collect_outputs, expected_type};
 use super::coerce;
 use super::lenient;
+use super::native::{ToolCalling, WithToolCalling};
 use super::*;
 
 /// Name of the output schema sent as a structured-output constraint (DSPy's model name).
 const SCHEMA_NAME: &str = "DSPyProgramOutputs";
 
-/// DSPy's JSONAdapter wire format.
+/// DSPy's JSONAdapter wire format. Like DSPy 3.4.1's, it sends a signature's tools
+/// natively when the LM takes them (see [`super::native`]); that changes only
+/// signatures with a `Tool` input and a `ToolCalls` output.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsonAdapter;
+
+impl JsonAdapter {
+    /// This adapter with native function calling on or off (DSPy's
+    /// `JSONAdapter(use_native_function_calling=...)`; on by default).
+    pub fn native_function_calling(self, yes: bool) -> WithToolCalling<JsonAdapter> {
+        WithToolCalling::new(self, yes)
+    }
+}
 
 impl Adapter for JsonAdapter {
     fn name(&self) -> &'static str {
@@ -45,11 +56,28 @@ impl Adapter for JsonAdapter {
 
     /// The signature's output schema, when the provider or engine can enforce it.
     fn constraint(&self, signature: &Signature, lm: &dyn Lm) -> Option<OutputConstraint> {
+        // Tool calls answered as text get no schema, as DSPy sends them with plain JSON
+        // mode: their open-ended `args` objects are not a strict structured-output schema.
+        if signature
+            .outputs()
+            .iter()
+            .any(|f| f.ty == crate::signature::FieldType::ToolCalls)
+        {
+            return None;
+        }
         let c = OutputConstraint::JsonSchema {
             name: SCHEMA_NAME.to_string(),
             schema: signature.output_schema(),
         };
         (lm.supports_structured_output() || lm.supports_constraint(&c)).then_some(c)
+    }
+
+    /// Native, as DSPy 3.4.1's JSONAdapter defaults to.
+    fn tool_calling(&self) -> ToolCalling {
+        ToolCalling {
+            native: true,
+            tool_choice: None,
+        }
     }
 }
 

@@ -30,6 +30,15 @@ pub enum FormatError {
         /// The signature, in its string form.
         signature: String,
     },
+    /// A `ToolCalls` output in native function calling, but no `Tool` / `list[Tool]`
+    /// input to offer the LM (DSPy refuses this too).
+    #[error(
+        "output field `{field}` receives tool calls, but the signature has no input of type list[Tool] or Tool to offer the tools"
+    )]
+    ToolCallsWithoutTools {
+        /// The `ToolCalls` field.
+        field: String,
+    },
     /// An input's value does not fit its field's type.
     #[error("input field `{field}` should be {expected}, got {got}")]
     BadInputType {
@@ -116,6 +125,11 @@ pub trait Adapter: Send + Sync {
         let _ = (signature, lm);
         None
     }
+
+    /// How this adapter offers a signature's tools (see [`native`]). Default: as text.
+    fn tool_calling(&self) -> ToolCalling {
+        ToolCalling::default()
+    }
 }
 
 /// What `Predict` does when the primary adapter's parse fails.
@@ -163,7 +177,9 @@ mod coerce;
 mod fallback;
 mod json;
 mod lenient;
+pub mod native;
 mod py_repr;
+mod tool_fields;
 mod value;
 
 pub use chat::ChatAdapter;
@@ -171,6 +187,8 @@ pub(crate) use chat::input_sections;
 pub(crate) use coerce::coerce_to_schema;
 pub(crate) use fallback::json_fallback;
 pub use json::JsonAdapter;
+pub(crate) use lenient::parse as lenient_json;
+pub use native::{ToolCalling, WithToolCalling};
 pub(crate) use py_repr::py_repr;
 
 /// The names [`by_name`] knows: the built-in adapters.

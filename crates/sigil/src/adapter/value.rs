@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use crate::signature::{Field, FieldType};
+use crate::signature::{Field, FieldType, tool_calls_pydantic_schema};
 
 /// Python's `str.strip()`: removes leading and trailing whitespace as `str.isspace` sees it.
 pub(crate) fn py_strip(s: &str) -> &str {
@@ -332,6 +332,9 @@ fn write_json(out: &mut String, v: &Value, indent: Option<usize>, level: usize) 
 pub(crate) fn format_field_value(ty: &FieldType, v: &Value) -> String {
     match v {
         Value::Array(items) if ty.is_str() => format_str_list(items),
+        other if ty.holds_tool() || *ty == FieldType::ToolCalls => {
+            py_str(&super::tool_fields::shown_value(ty, other))
+        }
         other => py_str(other),
     }
 }
@@ -377,6 +380,8 @@ pub(crate) fn py_type_name(ty: &FieldType) -> String {
         }
         FieldType::Object { name, .. } => name.clone(),
         FieldType::Any => "Any".into(),
+        FieldType::Tool => "Tool".into(),
+        FieldType::ToolCalls => "ToolCalls".into(),
     }
 }
 
@@ -392,8 +397,10 @@ fn quote_literal(s: &str) -> String {
 /// The JSON schema pydantic generates for a type: nested objects are moved to `$defs`
 /// and referenced, a single-choice literal becomes `const`.
 pub(crate) fn pydantic_schema(ty: &FieldType) -> Value {
-    if let FieldType::Object { schema, .. } = ty {
-        return schema.clone();
+    match ty {
+        FieldType::Object { schema, .. } => return schema.clone(),
+        FieldType::ToolCalls => return tool_calls_pydantic_schema(),
+        _ => {}
     }
     let mut defs = Map::new();
     let mut schema = schema_of(ty, &mut defs);
@@ -445,6 +452,17 @@ fn schema_of(ty: &FieldType, defs: &mut Map<String, Value>) -> Value {
                 ),
             };
             m.insert("type".into(), "string".into());
+        }
+        // Never shown: a `Tool` is an input, and inputs get no schema note.
+        FieldType::Tool => {}
+        FieldType::ToolCalls => {
+            return schema_of(
+                &FieldType::Object {
+                    name: "ToolCalls".into(),
+                    schema: tool_calls_pydantic_schema(),
+                },
+                defs,
+            );
         }
         FieldType::Object { name, schema } => {
             let mut body = schema.clone();
@@ -527,6 +545,7 @@ pub(crate) fn field_description_list(fields: &[Field]) -> String {
             f.name,
             py_type_name(&f.ty)
         );
+        super::tool_fields::push_type_descriptions(&f.ty, &mut out);
     }
     py_strip(&out).to_string()
 }

@@ -98,6 +98,21 @@ impl Example {
         }
     }
 
+    /// This example without `key` (its value and its input mark).
+    pub fn without(&self, key: &str) -> Example {
+        let mut values = self.values.clone();
+        values.shift_remove(key);
+        Example {
+            values,
+            input_keys: self
+                .input_keys
+                .iter()
+                .filter(|k| *k != key)
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Only the label keys.
     pub fn labels(&self) -> IndexMap<String, Value> {
         self.values

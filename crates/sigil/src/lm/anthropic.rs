@@ -5,12 +5,14 @@ use std::fmt;
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::config::{ApiKey, EnvLookup, env_first, env_nonempty, process_env};
 use super::options::{ClientOptions, WithClientOptions};
 use super::retry::{HttpTransport, scrub};
-use super::{Lm, LmError, LmRequest, LmResponse, OutputConstraint, Role, Usage};
+use super::{
+    Lm, LmError, LmRequest, LmResponse, LmToolCall, OutputConstraint, Role, ToolChoice, Usage,
+};
 
 /// The default base URL (the API path `/v1/messages` is appended).
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
@@ -113,6 +115,9 @@ impl AnthropicConfig {
 /// System messages are joined (blank line between) into the top-level `system`
 /// field; the rest go in order as `messages`. `seed` is not sent (the API has none);
 /// output constraints are not sent (the Messages API has no `response_format`).
+/// Tools go as `tools` (`name`, `description`, `input_schema`) with `tool_choice`
+/// (`auto`, `none`, `any` for required, `tool` for a named one); `tool_use` blocks come
+/// back as [`LmResponse::tool_calls`], their `input` written out as JSON.
 /// `stop_reason` is reported in OpenAI's words (`end_turn`/`stop_sequence` → `stop`,
 /// `max_tokens` → `length`, `tool_use` → `tool_calls`) so callers check one vocabulary.
 pub struct AnthropicClient {
@@ -231,6 +236,25 @@ impl AnthropicClient {
             temperature: p.temperature,
             top_p: p.top_p,
             stop_sequences: (!p.stop.is_empty()).then_some(p.stop.as_slice()),
+            tools: (!request.tools.is_empty()).then(|| {
+                request
+                    .tools
+                    .iter()
+                    .map(|t| {
+                        json!({
+                            "name": t.name,
+                            "description": t.description,
+                            "input_schema": t.parameters,
+                        })
+                    })
+                    .collect()
+            }),
+            tool_choice: request.tool_choice.as_ref().map(|c| match c {
+                ToolChoice::Auto => json!({"type": "auto"}),
+                ToolChoice::None => json!({"type": "none"}),
+                ToolChoice::Required => json!({"type": "any"}),
+                ToolChoice::Function(name) => json!({"type": "tool", "name": name}),
+            }),
         };
         serde_json::to_vec(&body)
             .map_err(|e| LmError::Other(format!("cannot encode the request: {e}")))
@@ -271,6 +295,25 @@ impl AnthropicClient {
             .filter(|b| b.get("type").and_then(Value::as_str) == Some("text"))
             .filter_map(|b| b.get("text").and_then(Value::as_str))
             .collect();
+        let tool_calls = content
+            .iter()
+            .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_use"))
+            .map(|b| {
+                let name = b
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(|| bad("a tool_use block has no name".into()))?;
+                Ok(LmToolCall {
+                    id: b.get("id").and_then(Value::as_str).map(str::to_string),
+                    name: name.to_string(),
+                    arguments: match b.get("input") {
+                        None | Some(Value::Null) => String::new(),
+                        Some(input) => input.to_string(),
+                    },
+                })
+            })
+            .collect::<Result<Vec<_>, LmError>>()?;
         let finish_reason = parsed.stop_reason.map(|r| {
             match r.as_str() {
                 "end_turn" | "stop_sequence" => "stop",
@@ -309,6 +352,7 @@ impl AnthropicClient {
             finish_reason,
             usage,
             model,
+            tool_calls,
             ..Default::default()
         })
     }
@@ -322,6 +366,10 @@ impl Lm for AnthropicClient {
 
     fn supports_constraint(&self, _constraint: &OutputConstraint) -> bool {
         false
+    }
+
+    fn supports_native_tools(&self) -> bool {
+        true
     }
 
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
@@ -361,6 +409,10 @@ struct MessagesBody<'a> {
     top_p: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stop_sequences: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -392,151 +444,5 @@ struct MessagesUsage {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::super::test_server::{Reply, TestServer};
-    use super::*;
-    use crate::lm::{Backoff, LmParams, Message};
-
-    const KEY: &str = "sk-ant-SECRET-777";
-
-    const OK_BODY: &str = r#"{
-        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-3-5-haiku-20241022",
-        "content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": " world"}],
-        "stop_reason": "max_tokens", "stop_sequence": null,
-        "usage": {"input_tokens": 100, "output_tokens": 50, "cache_creation_input_tokens": 20, "cache_read_input_tokens": 1000}
-    }"#;
-
-    fn client(url: &str) -> AnthropicClient {
-        AnthropicClient::new(
-            AnthropicConfig::new("anthropic/claude-3-5-haiku-latest")
-                .base_url(url)
-                .api_key(KEY)
-                .backoff(Backoff::immediate()),
-        )
-        .unwrap()
-    }
-
-    #[tokio::test]
-    async fn request_shape_and_response_parsing() {
-        let server = TestServer::start(vec![Reply::json(200, OK_BODY)]).await;
-        let lm = client(&server.url());
-        let mut req = LmRequest::new(vec![
-            Message::system("You are terse."),
-            Message::user("Hi"),
-            Message::assistant("Hello."),
-            Message::system("Answer in English."),
-            Message::user("Again"),
-        ]);
-        req.params = LmParams {
-            temperature: Some(0.0),
-            stop: vec!["END".into()],
-            seed: Some(1),
-            ..Default::default()
-        };
-        let r = lm.call(req).await.unwrap();
-        assert_eq!(r.text, "Hello world");
-        assert_eq!(r.finish_reason.as_deref(), Some("length"));
-        assert_eq!(r.model, "claude-3-5-haiku-20241022");
-        assert_eq!(
-            (
-                r.usage.input_tokens,
-                r.usage.output_tokens,
-                r.usage.cached_tokens
-            ),
-            (1120, 50, 1000)
-        );
-        let expected = (100.0 * 0.80 + 20.0 * 1.00 + 1000.0 * 0.08 + 50.0 * 4.00) / 1e6;
-        assert!(
-            (r.usage.cost_usd - expected).abs() < 1e-12,
-            "{} vs {expected}",
-            r.usage.cost_usd
-        );
-
-        let reqs = server.requests();
-        assert_eq!(reqs[0].path, "/v1/messages");
-        assert_eq!(reqs[0].header("x-api-key"), Some(KEY));
-        assert_eq!(reqs[0].header("anthropic-version"), Some("2023-06-01"));
-        assert!(reqs[0].header("authorization").is_none());
-        let body = reqs[0].json();
-        assert_eq!(body["model"], "claude-3-5-haiku-latest");
-        assert_eq!(body["max_tokens"], 1024);
-        assert_eq!(body["system"], "You are terse.\n\nAnswer in English.");
-        assert_eq!(
-            body["messages"],
-            json!([
-                {"role": "user", "content": "Hi"},
-                {"role": "assistant", "content": "Hello."},
-                {"role": "user", "content": "Again"}
-            ])
-        );
-        assert_eq!(body["temperature"], 0.0);
-        assert_eq!(body["stop_sequences"], json!(["END"]));
-        assert!(body.get("seed").is_none());
-    }
-
-    #[tokio::test]
-    async fn overloaded_529_is_retried_and_base_url_v1_accepted() {
-        let server = TestServer::start(vec![
-            Reply::json(
-                529,
-                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
-            ),
-            Reply::json(200, OK_BODY),
-        ])
-        .await;
-        let lm = client(&format!("{}/v1/", server.url()));
-        let mut req = LmRequest::new(vec![Message::user("Hi")]);
-        req.params.max_tokens = Some(10);
-        let r = lm.call(req).await.unwrap();
-        assert_eq!(r.retries, 1);
-        let reqs = server.requests();
-        assert_eq!(reqs[1].path, "/v1/messages");
-        assert_eq!(reqs[1].json()["max_tokens"], 10);
-        assert!(reqs[1].json().get("system").is_none());
-    }
-
-    #[tokio::test]
-    async fn bad_bodies_and_errors() {
-        let server = TestServer::start(vec![
-            Reply::json(200, "{not json"),
-            Reply::json(200, r#"{"type":"error","error":{"message":"bad"}}"#),
-            Reply::json(200, r#"{"type":"message"}"#),
-            Reply::json(
-                400,
-                format!(r#"{{"type":"error","error":{{"message":"invalid x-api-key {KEY}"}}}}"#),
-            ),
-        ])
-        .await;
-        let lm = client(&server.url());
-        let req = LmRequest::new(vec![Message::user("Hi")]);
-        for _ in 0..3 {
-            let err = lm.call(req.clone()).await.unwrap_err();
-            assert!(matches!(err, LmError::BadResponse { .. }), "{err:?}");
-        }
-        let err = lm.call(req).await.unwrap_err();
-        assert!(
-            matches!(&err, LmError::Http { status: 400, body, .. } if body == "invalid x-api-key [redacted]")
-        );
-        assert!(
-            lm.call(LmRequest::new(vec![Message::system("only system")]))
-                .await
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn debug_and_env() {
-        let lm = client("http://127.0.0.1:1");
-        let dbg = format!("{lm:?} {:?}", lm.config());
-        assert!(!dbg.contains(KEY), "{dbg}");
-        assert_eq!(lm.model_id(), "anthropic/claude-3-5-haiku-latest");
-        let env = |k: &str| (k == "ANTHROPIC_API_KEY").then(|| KEY.to_string());
-        let c = AnthropicConfig::from_model_id_with_env("anthropic/claude-sonnet-4-20250514", &env)
-            .unwrap();
-        assert_eq!(c.model, "claude-sonnet-4-20250514");
-        assert!(c.options.api_key.is_some());
-        assert!(AnthropicConfig::from_model_id_with_env("anthropic/x", &|_| None).is_err());
-    }
-}
+#[path = "anthropic_tests.rs"]
+mod tests;

@@ -1,7 +1,7 @@
 //! The request cache: an in-memory LRU in front of a directory of JSON entries.
 //!
 //! The key is the SHA-256 of the canonical request (model id, messages, parameters,
-//! constraint, rollout id): no API key, no base URL. Entries live at
+//! constraint, rollout id, and tools and tool choice when there are any): no API key, no base URL. Entries live at
 //! `<dir>/<first two hex digits>/<key hex>.json` and are written to a temporary file in
 //! the same directory, then renamed into place, so concurrent writers (tasks or
 //! processes) never leave a torn entry. An unreadable entry is a miss, and the fresh
@@ -22,7 +22,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::config::process_env;
-use super::{Lm, LmError, LmParams, LmRequest, LmResponse, Message, OutputConstraint};
+use super::{
+    Lm, LmError, LmParams, LmRequest, LmResponse, Message, OutputConstraint, ToolChoice, ToolSpec,
+};
 
 /// The cache directory when none is configured: `$SIGIL_CACHE_DIR`, else `.sigil/cache`.
 pub fn default_cache_dir() -> PathBuf {
@@ -128,6 +130,12 @@ struct KeyEnvelope<'a> {
     params: &'a LmParams,
     constraint: Option<Canonical<'a>>,
     rollout_id: Option<u64>,
+    // Left out when empty, so a request without tools hashes as it did before requests
+    // could carry them (existing caches stay valid).
+    #[serde(skip_serializing_if = "<[ToolSpec]>::is_empty")]
+    tools: &'a [ToolSpec],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<&'a ToolChoice>,
 }
 
 struct HashWriter<'a>(&'a mut Sha256);
@@ -159,6 +167,8 @@ fn cache_key(model_id: &str, request: &LmRequest) -> CacheKey {
         params: &request.params,
         constraint: constraint_value.as_ref().map(Canonical),
         rollout_id: request.rollout_id,
+        tools: &request.tools,
+        tool_choice: request.tool_choice.as_ref(),
     };
     let mut hasher = Sha256::new();
     if serde_json::to_writer(HashWriter(&mut hasher), &envelope).is_err() {
@@ -480,6 +490,10 @@ impl Lm for CachedLm {
 
     fn supports_constraint(&self, constraint: &OutputConstraint) -> bool {
         self.inner.supports_constraint(constraint)
+    }
+
+    fn supports_native_tools(&self) -> bool {
+        self.inner.supports_native_tools()
     }
 
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {

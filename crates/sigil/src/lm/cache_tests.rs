@@ -283,3 +283,25 @@ async fn secrets_stay_out_of_cache_files_and_debug() {
         lm.key(&req("s"))
     );
 }
+
+/// Keys of requests without tools, pinned to the digests Sigil computed before requests
+/// could carry tools: adding `tools` and `tool_choice` must leave every existing cache
+/// entry reachable.
+#[test]
+fn requests_without_tools_keep_their_pre_tools_keys() {
+    let mut plain = req("pinned");
+    assert_eq!(
+        cache_key("openai/gpt-4o-mini", &plain).to_hex(),
+        "fedf592a219273415c7851226a32fa6a8fe4c0ebbecf46f0763a8fb7207f98d0"
+    );
+    plain.params.temperature = Some(0.5);
+    plain.params.stop = vec!["END".into()];
+    plain.rollout_id = Some(3);
+    plain.constraint = Some(OutputConstraint::Choice {
+        choices: vec!["yes".into(), "no".into()],
+    });
+    assert_eq!(
+        cache_key("openai/gpt-4o-mini", &plain).to_hex(),
+        "26ade97796f1ff20b4e24289f406843eb5d2c353671c289a85b48ca662b6492f"
+    );
+}

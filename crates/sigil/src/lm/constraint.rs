@@ -257,6 +257,10 @@ fn json_of_type(ty: &FieldType, depth: usize) -> Result<Arc<Node>, ConstraintErr
                 .collect(),
         )?,
         FieldType::Object { schema, .. } => json_of_schema(schema, schema, depth + 1)?,
+        FieldType::ToolCalls | FieldType::Tool => {
+            let schema = ty.json_schema();
+            json_of_schema(&schema, &schema, depth + 1)?
+        }
         FieldType::Any => Arc::new(Node::JsonValue),
     })
 }

@@ -15,6 +15,7 @@ mod pricing;
 mod retry;
 #[cfg(test)]
 pub(crate) mod test_server;
+mod tools;
 mod types;
 
 pub use anthropic::{ANTHROPIC_BASE_URL, AnthropicClient, AnthropicConfig};
@@ -29,6 +30,7 @@ pub use openai::{
 pub use options::{ClientOptions, WithClientOptions};
 pub use pricing::{Price, PriceTable};
 pub use retry::Backoff;
+pub use tools::{BadToolArguments, LmToolCall, ToolChoice, ToolSpec};
 pub use types::{LmError, LmParams, LmRequest, LmResponse, Message, OutputConstraint, Role, Usage};
 
 use async_trait::async_trait;
@@ -53,6 +55,13 @@ pub trait Lm: Send + Sync {
         false
     }
 
+    /// Whether the LM takes [`LmRequest::tools`] and answers with
+    /// [`LmResponse::tool_calls`] (DSPy's `supports_function_calling`). An LM that does
+    /// not returns [`LmError::Unsupported`] for a request with tools, or ignores them.
+    fn supports_native_tools(&self) -> bool {
+        false
+    }
+
     /// Sends one request.
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError>;
 }
@@ -67,6 +76,9 @@ impl<T: Lm + ?Sized> Lm for std::sync::Arc<T> {
     }
     fn supports_constraint(&self, constraint: &OutputConstraint) -> bool {
         (**self).supports_constraint(constraint)
+    }
+    fn supports_native_tools(&self) -> bool {
+        (**self).supports_native_tools()
     }
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         (**self).call(request).await

@@ -5,14 +5,16 @@ use std::fmt;
 
 use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::config::{ApiKey, EnvLookup, env_bool, env_first, env_nonempty, process_env};
 use super::gbnf;
 use super::options::{ClientOptions, WithClientOptions};
 use super::retry::{HttpTransport, scrub};
-use super::{Lm, LmError, LmRequest, LmResponse, Message, OutputConstraint, Usage};
+use super::{Lm, LmError, LmRequest, LmResponse, OutputConstraint, Usage};
+use wire::{ChatBody, ChatResponse, function_tool, openai_tool_choice, read_tool_calls};
+
+mod wire;
 
 /// The default base URL.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -350,6 +352,9 @@ impl OpenAiClient {
             seed: p.seed,
             response_format,
             grammar,
+            tools: (!request.tools.is_empty())
+                .then(|| request.tools.iter().map(function_tool).collect()),
+            tool_choice: request.tool_choice.as_ref().map(openai_tool_choice),
         };
         serde_json::to_vec(&body)
             .map_err(|e| LmError::Other(format!("cannot encode the request: {e}")))
@@ -382,6 +387,10 @@ impl OpenAiClient {
             .into_iter()
             .next()
             .ok_or_else(|| bad("no choices in the response".into()))?;
+        let tool_calls = match choice.message.as_ref() {
+            Some(m) => read_tool_calls(&m.tool_calls).map_err(bad)?,
+            None => Vec::new(),
+        };
         let text = match choice.message {
             Some(m) => match m.content {
                 Some(Value::String(s)) => s,
@@ -390,13 +399,13 @@ impl OpenAiClient {
                     .filter_map(|p| p.get("text").and_then(Value::as_str))
                     .collect::<String>(),
                 None | Some(Value::Null) => match m.refusal {
-                    Some(r) => {
+                    Some(r) if tool_calls.is_empty() => {
                         return Err(bad(format!(
                             "the model refused: {}",
                             scrub(&r, secret, 500)
                         )));
                     }
-                    None => String::new(),
+                    _ => String::new(),
                 },
                 Some(other) => {
                     return Err(bad(format!(
@@ -432,6 +441,7 @@ impl OpenAiClient {
             finish_reason: choice.finish_reason,
             usage,
             model,
+            tool_calls,
             ..Default::default()
         })
     }
@@ -481,6 +491,12 @@ impl Lm for OpenAiClient {
         }
     }
 
+    /// Chat Completions takes `tools`; whether the model behind a compatible server uses
+    /// them is the server's affair (llama.cpp needs a chat format that supports tools).
+    fn supports_native_tools(&self) -> bool {
+        true
+    }
+
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {
         let body = self.body(&request)?;
         let reply = self
@@ -497,74 +513,6 @@ impl Lm for OpenAiClient {
         response.latency_ms = reply.latency.as_secs_f64() * 1000.0;
         Ok(response)
     }
-}
-
-#[derive(Serialize)]
-struct ChatBody<'a> {
-    model: &'a str,
-    messages: &'a [Message],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_completion_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stop: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seed: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_format: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grammar: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ChatResponse {
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    choices: Vec<ChatChoice>,
-    #[serde(default)]
-    usage: Option<ChatUsage>,
-    #[serde(default)]
-    error: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct ChatChoice {
-    #[serde(default)]
-    message: Option<ChatMessage>,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ChatMessage {
-    #[serde(default)]
-    content: Option<Value>,
-    #[serde(default)]
-    refusal: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ChatUsage {
-    #[serde(default)]
-    prompt_tokens: Option<u64>,
-    #[serde(default)]
-    completion_tokens: Option<u64>,
-    #[serde(default)]
-    prompt_tokens_details: Option<PromptTokensDetails>,
-}
-
-#[derive(Deserialize)]
-struct PromptTokensDetails {
-    #[serde(default)]
-    cached_tokens: Option<u64>,
 }
 
 #[cfg(test)]

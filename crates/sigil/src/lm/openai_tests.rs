@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use super::super::test_server::{Reply, TestServer, closed_port_url};
 use super::*;
-use crate::lm::{Backoff, LmParams};
+use crate::lm::{Backoff, LmParams, Message, ToolChoice, ToolSpec};
 use crate::testing::OpenAiBody;
 
 const KEY: &str = "sk-test-SECRET-4242";
@@ -430,4 +430,102 @@ fn schema_names_are_sanitized() {
     assert_eq!(schema_name("a b/c"), "a_b_c");
     assert_eq!(schema_name(""), "output");
     assert_eq!(schema_name(&"x".repeat(100)).len(), 64);
+}
+
+fn tool_request() -> LmRequest {
+    let mut req = request();
+    req.tools = vec![ToolSpec {
+        name: "search".into(),
+        description: Some("Search the web.".into()),
+        parameters: serde_json::json!({
+            "type": "object",
+            "properties": {"query": {"type": "string"}},
+            "required": ["query"]
+        }),
+    }];
+    req.tool_choice = Some(ToolChoice::Function("search".into()));
+    req
+}
+
+#[tokio::test]
+async fn tools_and_tool_choice_are_sent_and_tool_calls_read() {
+    let reply = r#"{"model": "m", "choices": [{"finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": null,
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "search", "arguments": "{\"query\": \"Paris\"}"}},
+            {"id": "call_2", "type": "function", "function": {"name": "search", "arguments": {"query": "Lyon"}}},
+            {"type": "function", "function": {"name": "search", "arguments": "{\"query\": "}}
+        ]}}]}"#;
+    let server =
+        TestServer::start(vec![Reply::json(200, reply), Reply::json(200, ok_body())]).await;
+    let lm = client(&server.url());
+    assert!(lm.supports_native_tools());
+    let r = lm.call(tool_request()).await.unwrap();
+    assert_eq!(r.text, "");
+    assert_eq!(r.finish_reason.as_deref(), Some("tool_calls"));
+    assert_eq!(r.tool_calls.len(), 3);
+    assert_eq!(r.tool_calls[0].id.as_deref(), Some("call_1"));
+    assert_eq!(r.tool_calls[0].name, "search");
+    assert_eq!(r.tool_calls[0].args().unwrap()["query"], "Paris");
+    // An object instead of a JSON string (some compatible servers) is written out.
+    assert_eq!(r.tool_calls[1].args().unwrap()["query"], "Lyon");
+    // Cut-off arguments are kept as sent; reading them is a typed error.
+    assert_eq!(r.tool_calls[2].id, None);
+    assert_eq!(r.tool_calls[2].arguments, "{\"query\": ");
+    assert!(r.tool_calls[2].args().is_err());
+
+    let body = server.requests()[0].json();
+    assert_eq!(
+        body["tools"],
+        serde_json::json!([{"type": "function", "function": {
+            "name": "search",
+            "description": "Search the web.",
+            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
+        }}])
+    );
+    assert_eq!(
+        body["tool_choice"],
+        serde_json::json!({"type": "function", "function": {"name": "search"}})
+    );
+
+    // Without tools, neither key is sent.
+    lm.call(request()).await.unwrap();
+    let body = server.requests()[1].json();
+    assert!(body.get("tools").is_none() && body.get("tool_choice").is_none());
+}
+
+#[tokio::test]
+async fn tool_choice_words_and_bad_tool_calls() {
+    let server = TestServer::start(vec![
+        Reply::json(200, ok_body()),
+        Reply::json(200, ok_body()),
+        Reply::json(200, ok_body()),
+        Reply::json(
+            200,
+            r#"{"choices": [{"message": {"content": null, "tool_calls": [{"function": {"arguments": "{}"}}]}}]}"#,
+        ),
+        Reply::json(
+            200,
+            r#"{"choices": [{"message": {"content": null, "tool_calls": "search"}}]}"#,
+        ),
+    ])
+    .await;
+    let lm = client(&server.url());
+    for (choice, wire) in [
+        (ToolChoice::Auto, "auto"),
+        (ToolChoice::None, "none"),
+        (ToolChoice::Required, "required"),
+    ] {
+        let mut req = tool_request();
+        req.tool_choice = Some(choice);
+        lm.call(req).await.unwrap();
+        assert_eq!(
+            server.requests().last().unwrap().json()["tool_choice"],
+            wire
+        );
+    }
+    for _ in 0..2 {
+        let err = lm.call(tool_request()).await.unwrap_err();
+        assert!(matches!(err, LmError::BadResponse { .. }), "{err:?}");
+    }
 }

@@ -3,6 +3,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::tools::{LmToolCall, ToolChoice, ToolSpec};
 use crate::signature::FieldType;
 
 /// Who wrote a chat message.
@@ -141,6 +142,12 @@ pub struct LmRequest {
     /// A distinct rollout id asks the cache for a fresh sample of the same request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_id: Option<u64>,
+    /// Tools the LM may call natively (empty: none; the request is plain chat).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSpec>,
+    /// Whether and which of `tools` the LM must call (`None`: the provider's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<ToolChoice>,
 }
 
 impl LmRequest {
@@ -202,6 +209,9 @@ pub struct LmResponse {
     /// Wall time of the call, retries included, in milliseconds.
     #[serde(default)]
     pub latency_ms: f64,
+    /// The tool calls the LM asked for, when the request offered tools natively.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<LmToolCall>,
 }
 
 /// LM failures. Each says what went wrong without leaking secrets.

@@ -4,6 +4,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 
 use super::{CallCtx, Ctx, Module, ModuleError};
+use crate::adapter::native::{native_tools, parse_native};
 use crate::adapter::{Adapter, FallbackPolicy, Fields, ParseError, check_inputs, json_fallback};
 use crate::data::{Example, Prediction};
 use crate::lm::{Lm, LmParams, LmRequest, Message, OutputConstraint};
@@ -45,8 +46,9 @@ pub struct ArgsByChoice {
     pub cases: Vec<(String, serde_json::Value)>,
 }
 
-/// An adapter name and the prompt prefix it rendered.
-type CachedPrefix = (&'static str, Arc<[Message]>);
+/// An adapter name, whether the tool fields were left out (native function calling),
+/// and the prompt prefix it rendered.
+type CachedPrefix = (&'static str, bool, Arc<[Message]>);
 
 impl Clone for Predict {
     fn clone(&self) -> Self {
@@ -169,25 +171,28 @@ impl Predict {
     }
 
     /// The input-independent messages for `adapter`: cached unless an overlay applies.
+    /// `native` says `signature` is the predictor's without its tool fields.
     fn prefix(
         &self,
         adapter: &dyn Adapter,
         signature: &Signature,
         demos: &[Example],
         overlaid: bool,
+        native: bool,
     ) -> Arc<[Message]> {
         if overlaid {
             return adapter.format_prefix(signature, demos).into();
         }
         if let Ok(guard) = self.prefix_cache.read()
-            && let Some((name, cached)) = guard.as_ref()
+            && let Some((name, was_native, cached)) = guard.as_ref()
             && *name == adapter.name()
+            && *was_native == native
         {
             return cached.clone();
         }
         let fresh: Arc<[Message]> = adapter.format_prefix(signature, demos).into();
         if let Ok(mut guard) = self.prefix_cache.write() {
-            *guard = Some((adapter.name(), fresh.clone()));
+            *guard = Some((adapter.name(), native, fresh.clone()));
         }
         fresh
     }
@@ -261,7 +266,7 @@ impl Predict {
             parsed = self
                 .call_once(
                     ctx,
-                    json_fallback(),
+                    &json_fallback(&primary.tool_calling()),
                     signature,
                     demos,
                     inputs,
@@ -307,13 +312,30 @@ impl Predict {
         if let Some(t) = trace.as_deref_mut() {
             t.format_start(adapter.name(), demos.len(), fallback);
         }
-        let (messages, prefix) = match adapter.format_user(signature, inputs) {
-            Ok(user) => {
-                let prefix = self.prefix(adapter.as_ref(), signature, demos, overlaid);
+        // Native function calling takes the tool fields out of the prompt; the rest is
+        // formatted (and parsed) from the signature without them.
+        let native = native_tools(adapter.as_ref(), signature, inputs, lm.as_ref());
+        let formatted = native.and_then(|native| {
+            let user = match &native {
+                Some(n) => adapter.format_user(&n.text_signature, &n.text_inputs(inputs)),
+                None => adapter.format_user(signature, inputs),
+            }?;
+            Ok((native, user))
+        });
+        let (native, messages, prefix) = match formatted {
+            Ok((native, user)) => {
+                let text_signature = native.as_ref().map_or(signature, |n| &n.text_signature);
+                let prefix = self.prefix(
+                    adapter.as_ref(),
+                    text_signature,
+                    demos,
+                    overlaid,
+                    native.is_some(),
+                );
                 let mut m = Vec::with_capacity(prefix.len() + 1);
                 m.extend_from_slice(&prefix);
                 m.extend(user);
-                (m, prefix)
+                (native, m, prefix)
             }
             Err(source) => {
                 if let Some(t) = trace.as_deref_mut() {
@@ -329,7 +351,12 @@ impl Predict {
             t.format_end(adapter.name(), demos.len(), Ok((&messages, prefix.len())));
         }
         let params = self.params.or(ctx.params());
-        let constraint = self.constraint(adapter.as_ref(), signature, lm.as_ref());
+        let constraint = match &native {
+            // Nothing is left to constrain when the tool calls were the only output.
+            Some(n) if n.text_signature.outputs().is_empty() => None,
+            Some(n) => self.constraint(adapter.as_ref(), &n.text_signature, lm.as_ref()),
+            None => self.constraint(adapter.as_ref(), signature, lm.as_ref()),
+        };
         let lm_call = LmCall {
             lm,
             constraint: constraint.as_ref().map(constraint_kind),
@@ -338,11 +365,17 @@ impl Predict {
             // The trace keeps the prefix (shared, not copied) and the parameters.
             t.lm_start(&lm_call, prefix, &params);
         }
+        let (tools, tool_choice) = match &native {
+            Some(n) => (n.tools.clone(), n.tool_choice.clone()),
+            None => (Vec::new(), None),
+        };
         let request = LmRequest {
             messages,
             params,
             constraint,
             rollout_id: ctx.rollout_id(),
+            tools,
+            tool_choice,
         };
         let response = match lm.call(request).await {
             Ok(r) => Arc::new(r),
@@ -364,7 +397,10 @@ impl Predict {
         if let Some(t) = trace.as_deref_mut() {
             t.parse_start(adapter.name(), &response.text, fallback);
         }
-        let parsed = adapter.parse(signature, &response.text);
+        let parsed = match &native {
+            Some(n) => parse_native(adapter.as_ref(), n, signature, &response),
+            None => adapter.parse(signature, &response.text),
+        };
         if let Some(t) = trace {
             t.parse_end(adapter.name(), fallback, response, parsed.as_ref());
         }

@@ -233,11 +233,18 @@ pub(crate) struct BudgetedLm {
 
 /// An upper bound of a request's input tokens for a byte-level tokenizer.
 pub(crate) fn input_token_bound(request: &LmRequest) -> u64 {
-    16 + request
+    let messages: u64 = request
         .messages
         .iter()
         .map(|m| m.content.len() as u64 + 16)
-        .sum::<u64>()
+        .sum();
+    // Native tools are prompt tokens too (the provider renders their specs).
+    let tools: u64 = request
+        .tools
+        .iter()
+        .map(|t| serde_json::to_string(t).map_or(0, |s| s.len() as u64) + 16)
+        .sum();
+    16 + messages + tools
 }
 
 fn cost_of(price: Option<Price>, input: u64, output: u64) -> f64 {
@@ -260,6 +267,9 @@ impl Lm for BudgetedLm {
     }
     fn supports_constraint(&self, constraint: &OutputConstraint) -> bool {
         self.inner.supports_constraint(constraint)
+    }
+    fn supports_native_tools(&self) -> bool {
+        self.inner.supports_native_tools()
     }
 
     async fn call(&self, mut request: LmRequest) -> Result<LmResponse, LmError> {

@@ -14,6 +14,7 @@ mod types;
 pub use parse::SignatureParseError;
 pub use rust_types::SigilType;
 pub use types::FieldType;
+pub(crate) use types::tool_calls_pydantic_schema;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -127,6 +128,12 @@ pub enum SignatureError {
     /// This name is not an identifier.
     #[error("field name `{0}` is not a valid identifier")]
     BadFieldName(String),
+    /// A `Tool` in an output field: the LM cannot produce a tool (it asks for calls
+    /// with a `ToolCalls` output).
+    #[error(
+        "output field `{0}` holds a Tool; tools are inputs (an LM asks for calls with a ToolCalls output)"
+    )]
+    ToolOutput(String),
     /// An insert position past the end of the fields.
     #[error("insert position {index} is past the end of the {kind:?} fields ({len})")]
     BadIndex {
@@ -185,6 +192,9 @@ impl Signature {
             if !seen.insert(f.name.as_str()) {
                 return Err(SignatureError::DuplicateField(f.name.clone()));
             }
+        }
+        if let Some(f) = self.outputs.iter().find(|f| f.ty.holds_tool()) {
+            return Err(SignatureError::ToolOutput(f.name.clone()));
         }
         Ok(())
     }

@@ -241,6 +241,9 @@ impl Parser<'_> {
             "float" | "number" => FieldType::Float,
             "bool" | "boolean" => FieldType::Bool,
             "any" => FieldType::Any,
+            // DSPy's names: `tools: list[Tool]`, `calls: ToolCalls`.
+            "tool" => FieldType::Tool,
+            "toolcalls" => FieldType::ToolCalls,
             "list" => {
                 self.expect(Tok::Open, "`[` after list")?;
                 let item = self.ty()?;
@@ -334,6 +337,17 @@ mod tests {
         assert_eq!(i[3].ty, FieldType::optional(FieldType::Float));
         assert_eq!(names(&o), ["a", "b", "c"]);
         assert_eq!(o[2].ty, FieldType::literal(["yes", "no", "maybe so"]));
+    }
+
+    #[test]
+    fn parses_dspy_tool_types() {
+        let (i, o) =
+            parse_signature("question, tools: list[Tool], one: Tool -> calls: ToolCalls").unwrap();
+        assert_eq!(i[1].ty, FieldType::list(FieldType::Tool));
+        assert_eq!(i[2].ty, FieldType::Tool);
+        assert_eq!(o[0].ty, FieldType::ToolCalls);
+        assert_eq!(i[1].ty.sigil_name(), "list[Tool]");
+        assert_eq!(o[0].ty.sigil_name(), "ToolCalls");
     }
 
     #[test]

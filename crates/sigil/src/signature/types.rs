@@ -49,6 +49,44 @@ pub enum FieldType {
     /// Any JSON value (Python's `Any`): `dict[str, Any]` is a JSON object of anything,
     /// as ReAct's tool arguments are.
     Any,
+    /// A tool the LM may call (DSPy's `dspy.Tool`); `list[Tool]` offers several. Inputs
+    /// only.
+    ///
+    /// The value is the tool's spec as JSON, [`crate::lm::ToolSpec`]'s form (`{"name",
+    /// "description", "parameters"}`; [`crate::tool::specs_of`] makes it from
+    /// [`crate::tool::Tool`]s), not the tool itself: an input is data (it is cached,
+    /// traced, saved in demos and artifacts), and a tool is code. The program keeps its
+    /// `Tool`s and runs the calls the LM asks for against them
+    /// ([`crate::tool::ToolCalls::execute`]). The adapter renders the spec as DSPy's
+    /// `str(tool)`, or, in native function calling, sends it as the request's tools.
+    Tool,
+    /// The tool calls the LM asks for (DSPy's `dspy.ToolCalls`): the value is
+    /// `{"tool_calls": [{"name", "args"}]}`, read into [`crate::tool::ToolCalls`].
+    ToolCalls,
+}
+
+/// DSPy's pydantic schema of `ToolCalls` (the `id` of a call and `tool_call_results`
+/// left out, as DSPy leaves them out).
+pub(crate) fn tool_calls_pydantic_schema() -> Value {
+    json!({
+        "$defs": {"ToolCall": {
+            "properties": {
+                "name": {"title": "Name", "type": "string"},
+                "args": {"additionalProperties": true, "title": "Args", "type": "object"},
+            },
+            "required": ["name", "args"],
+            "title": "ToolCall",
+            "type": "object",
+        }},
+        "properties": {"tool_calls": {
+            "items": {"$ref": "#/$defs/ToolCall"},
+            "title": "Tool Calls",
+            "type": "array",
+        }},
+        "required": ["tool_calls"],
+        "title": "ToolCalls",
+        "type": "object",
+    })
 }
 
 impl FieldType {
@@ -77,6 +115,17 @@ impl FieldType {
         }
     }
 
+    /// True if a `Tool` is anywhere in this type (`Tool`, `list[Tool]`, ...).
+    pub fn holds_tool(&self) -> bool {
+        match self {
+            FieldType::Tool => true,
+            FieldType::List { item } => item.holds_tool(),
+            FieldType::Dict { value } => value.holds_tool(),
+            FieldType::Optional { inner } => inner.holds_tool(),
+            _ => false,
+        }
+    }
+
     /// True for plain strings, which adapters pass through without JSON encoding.
     pub fn is_str(&self) -> bool {
         matches!(self, FieldType::Str)
@@ -95,6 +144,8 @@ impl FieldType {
             FieldType::Literal { choices } => format!("enum[{}]", choices.join(", ")),
             FieldType::Object { name, .. } => name.clone(),
             FieldType::Any => "any".into(),
+            FieldType::Tool => "Tool".into(),
+            FieldType::ToolCalls => "ToolCalls".into(),
         }
     }
 
@@ -115,6 +166,27 @@ impl FieldType {
             FieldType::Literal { choices } => json!({"type": "string", "enum": choices}),
             FieldType::Object { schema, .. } => schema.clone(),
             FieldType::Any => json!({}),
+            FieldType::Tool => json!({
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "parameters": {"type": "object"},
+                },
+                "required": ["name"],
+            }),
+            FieldType::ToolCalls => json!({
+                "type": "object",
+                "properties": {"tool_calls": {"type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "args": {"type": "object", "additionalProperties": true},
+                    },
+                    "required": ["name", "args"],
+                }}},
+                "required": ["tool_calls"],
+            }),
         }
     }
 }

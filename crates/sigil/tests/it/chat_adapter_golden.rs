@@ -161,6 +161,9 @@ fn fixtures_cover_the_required_cases() {
             FieldType::Literal { .. } => "literal",
             FieldType::Object { .. } => "object",
             FieldType::Any => "any",
+            // Tool types have their own fixtures (tests/golden/tools).
+            FieldType::Tool => "tool",
+            FieldType::ToolCalls => "tool_calls",
         };
         kinds.insert(kind);
     }

@@ -465,6 +465,26 @@ fn generic_and_borrowed_structs() {
     );
 }
 
+/// Decide which tools to call.
+#[derive(sigil::Signature)]
+#[allow(dead_code)]
+struct PickTools {
+    #[input]
+    question: String,
+    #[input]
+    tools: Vec<sigil::lm::ToolSpec>,
+    #[output]
+    tool_calls: sigil::tool::ToolCalls,
+}
+
+#[test]
+fn tool_specs_and_tool_calls_are_dspy_tool_types() {
+    let parsed = Signature::parse("question, tools: list[Tool] -> tool_calls: ToolCalls")
+        .unwrap()
+        .with_instructions("Decide which tools to call.");
+    assert_eq!(PickTools::signature(), parsed);
+}
+
 #[test]
 fn derived_signature_round_trips_through_json() {
     let sig = WriteReport::signature();

@@ -105,6 +105,7 @@ impl Arena {
             cache_hit,
             retries,
             latency_ms,
+            tool_calls,
         } = response;
         let start = self.0.len();
         self.put_field(text);
@@ -123,6 +124,11 @@ impl Arena {
         self.0.push(u8::from(*cache_hit));
         self.0.extend_from_slice(&retries.to_le_bytes());
         self.0.extend_from_slice(&latency_ms.to_le_bytes());
+        // Tool calls are rare: none costs one length; some are kept as JSON.
+        self.put_len(tool_calls.len());
+        if !tool_calls.is_empty() {
+            self.put_field(&serde_json::to_string(tool_calls).unwrap_or_default());
+        }
         self.at(start)
     }
 
@@ -236,6 +242,10 @@ impl<'a> Reader<'a> {
         let cache_hit = self.tag()? != 0;
         let retries = self.len()? as u32;
         let latency_ms = f64::from_bits(self.u64()?);
+        let tool_calls = match self.len()? {
+            0 => Vec::new(),
+            _ => serde_json::from_str(self.field()?).ok()?,
+        };
         Some(LmResponse {
             text,
             finish_reason,
@@ -244,6 +254,7 @@ impl<'a> Reader<'a> {
             cache_hit,
             retries,
             latency_ms,
+            tool_calls,
         })
     }
     fn value(&mut self) -> Option<Value> {
@@ -326,6 +337,11 @@ mod tests {
         };
         let other = LmResponse {
             usage,
+            tool_calls: vec![crate::lm::LmToolCall {
+                id: Some("call_1".into()),
+                name: "search".into(),
+                arguments: "{\"q\": \"ü\"}".into(),
+            }],
             ..Default::default()
         };
         let other_at = arena.put_response(&other);
