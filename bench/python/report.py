@@ -332,6 +332,33 @@ def embed(src):
     return out
 
 
+def agent(src):
+    r = jsonfile(os.path.join(src, "agent", "agent.json"))
+    out = ["## 7. Agent task (ReAct with MCP tools, embedded model)", ""]
+    if not r:
+        return out + ["Not measured in this run."]
+    pct = lambda x: f"{100 * x:.0f}%"
+    row = lambda name, e: (f"| {name} | {pct(e['acc'])} [{pct(e['ci_lo'])}, {pct(e['ci_hi'])}] | {e['lm_calls']} "
+                           f"| {e['tool_calls']} | {e['parse_failures']} | {e['seconds']:.0f} |")
+    c = r["compile"]
+    return out + [
+        f"Task: {r['task']} (`bench/src/bin/agent.rs`): questions such as \"When it is 09:30 in Tokyo, what time is it",
+        f"in Lima?\" over time zones without daylight-saving time, so each answer is a fixed `HH:MM`. ReAct",
+        f"(`question -> answer`, at most {r['max_iters']} steps) on the embedded {r['model']}, tools listed from",
+        f"`mcp-server-time` over stdio; {r['test']} test questions, {r['train']} train questions for BootstrapFewShot",
+        "(up to 2 bootstrapped demos per predictor). Accuracy with its 95% bootstrap interval; every LM call traced.",
+        "",
+        "| program | accuracy [95% CI] | LM calls | tool calls | parse failures | seconds |",
+        "|---|---:|---:|---:|---:|---:|",
+        row("zero-shot", r["zero_shot"]),
+        row(f"compiled ({c['demos']} demos)", r["compiled"]),
+        "",
+        f"Compiling took {c['lm_calls']} LM calls in {c['seconds']:.0f} s with {c['parse_failures']} parse failures. "
+        "Every step is decoded under the by-choice constraint (tool name among the tools, arguments matching that",
+        "tool's schema), so every step parses; what the 135M model puts in the arguments is another matter.",
+    ]
+
+
 def old_sections(dest):
     """The sections (`## N. ...` to the next one) of an existing RESULTS.md, by number."""
     try:
@@ -362,7 +389,7 @@ def main(src, dest, chart_path):
     if last:
         lines.append(f"Last run: parts `{last.get('parts')}`, {last.get('seconds')} s wall time, finished {last.get('finished')}.")
     parts = [("overhead", overhead), ("throughput", None), ("compile", compile_part),
-             ("local", local), ("startup", startup), ("embed", embed)]
+             ("local", local), ("startup", startup), ("embed", embed), ("agent", agent)]
     for number, (part, fn) in enumerate(parts, start=1):
         note = measured(src, part)
         if note is None and str(number) in kept:
