@@ -182,3 +182,48 @@ fn text_mode_tool_calls_get_no_json_schema() {
     let plain = Signature::parse("q -> a").unwrap();
     assert!(JsonAdapter.constraint(&plain, &Structured).is_some());
 }
+
+#[tokio::test]
+async fn the_lm_span_keeps_the_tools_offered_and_the_calls_answered() {
+    use crate::trace::{MemorySink, SpanCollector, SpanKind, keys};
+    let lm = Arc::new(
+        ScriptedLm::new(["[[ ## answer ## ]]\nLet me add.\n\n[[ ## completed ## ]]"])
+            .with_tool_calls([vec![call("add", r#"{"a": 2}"#)]]),
+    );
+    let sink = Arc::new(MemorySink::default());
+    let collector = SpanCollector::builder().sink(sink.clone()).build();
+    let ctx = Ctx::new(lm)
+        .with_adapter(ChatAdapter.native_function_calling(true))
+        .with_hook(collector.clone());
+    predict().call(&ctx, inputs()).await.unwrap();
+    collector.flush();
+    let spans = sink.spans();
+    let span = spans.iter().find(|s| s.kind == SpanKind::Lm).unwrap();
+    let tools: serde_json::Value =
+        serde_json::from_str(span.attr_str(keys::LM_TOOLS).unwrap()).unwrap();
+    assert_eq!(tools[0]["name"], "add");
+    assert_eq!(tools[0]["parameters"]["required"], json!(["a"]));
+    let calls: serde_json::Value =
+        serde_json::from_str(span.attr_str(keys::LM_TOOL_CALLS).unwrap()).unwrap();
+    assert_eq!(
+        calls,
+        json!([{"id": "call_7", "name": "add", "arguments": "{\"a\": 2}"}])
+    );
+    let out: serde_json::Value =
+        serde_json::from_str(span.attr_str(keys::GEN_AI_OUTPUT_MESSAGES).unwrap()).unwrap();
+    assert_eq!(out[0]["tool_calls"][0]["name"], "add");
+    // Exported with OpenInference's names.
+    let attrs: std::collections::HashMap<String, crate::trace::AttrValue> =
+        crate::trace::otlp::vocab::export_attributes(span)
+            .into_iter()
+            .collect();
+    let text = |k: &str| match attrs.get(k) {
+        Some(crate::trace::AttrValue::Str(s)) => s.to_string(),
+        other => panic!("{k}: {other:?}"),
+    };
+    assert!(text("llm.tools.0.tool.json_schema").contains("\"function\""));
+    let call_at = "llm.output_messages.0.message.tool_calls.0.tool_call";
+    assert_eq!(text(&format!("{call_at}.function.name")), "add");
+    assert_eq!(text(&format!("{call_at}.function.arguments")), "{\"a\": 2}");
+    assert_eq!(text(&format!("{call_at}.id")), "call_7");
+}

@@ -360,6 +360,7 @@ impl Predict {
         let lm_call = LmCall {
             lm,
             constraint: constraint.as_ref().map(constraint_kind),
+            tools: native.as_ref().map_or(&[], |n| n.tools.as_slice()),
         };
         if let Some(t) = trace.as_deref_mut() {
             // The trace keeps the prefix (shared, not copied) and the parameters.

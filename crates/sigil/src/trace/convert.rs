@@ -96,6 +96,9 @@ pub(crate) fn span_from_events(start: &OwnedStart, end: &OwnedEnd, privacy: &Pri
             if let Some(kind) = input.constraint {
                 put(keys::LM_CONSTRAINT, kind.into());
             }
+            if !input.tools.is_empty() {
+                put(keys::LM_TOOLS, json(&input.tools));
+            }
             if privacy.record_messages {
                 let messages: Vec<&crate::lm::Message> = input.messages().collect();
                 put(keys::GEN_AI_INPUT_MESSAGES, json(&messages));
@@ -191,9 +194,15 @@ pub(crate) fn span_from_events(start: &OwnedStart, end: &OwnedEnd, privacy: &Pri
             put(keys::LM_RETRIES, r.retries.into());
             if privacy.record_outputs {
                 put(keys::LM_OUTPUT, text(r.text.clone()));
+                if !r.tool_calls.is_empty() {
+                    put(keys::LM_TOOL_CALLS, json(&r.tool_calls));
+                }
                 if privacy.record_messages {
-                    let msg = serde_json::json!([{"role": "assistant", "content": r.text, "finish_reason": r.finish_reason}]);
-                    put(keys::GEN_AI_OUTPUT_MESSAGES, json(&msg));
+                    let mut msg = serde_json::json!({"role": "assistant", "content": r.text, "finish_reason": r.finish_reason});
+                    if !r.tool_calls.is_empty() {
+                        msg["tool_calls"] = serde_json::to_value(&r.tool_calls).unwrap_or_default();
+                    }
+                    put(keys::GEN_AI_OUTPUT_MESSAGES, json(&[msg]));
                 }
             }
         }

@@ -13,7 +13,9 @@ use super::program::ProgramInfo;
 use super::span::{AttrValue, SpanEvent, SpanKind};
 use crate::adapter::{Fields, FormatError, ParseError};
 use crate::data::{Example, Prediction};
-use crate::lm::{Lm, LmError, LmParams, LmRequest, LmResponse, Message, OutputConstraint, Usage};
+use crate::lm::{
+    Lm, LmError, LmParams, LmRequest, LmResponse, Message, OutputConstraint, ToolSpec, Usage,
+};
 
 /// What a span started with, one variant per [`SpanKind`].
 #[derive(Clone, Debug)]
@@ -121,8 +123,10 @@ pub struct LmInput {
     pub turns: Vec<Message>,
     /// The sampling parameters.
     pub params: LmParams,
-    /// `choice`, `chat_fields` or `json_schema`.
+    /// `choice`, `chat_fields`, `chat_fields_by_choice` or `json_schema`.
     pub constraint: Option<&'static str>,
+    /// The tools offered for native tool calling (empty: none).
+    pub tools: Vec<ToolSpec>,
 }
 
 impl LmInput {
@@ -133,6 +137,7 @@ impl LmInput {
             turns: request.messages.clone(),
             params: request.params.clone(),
             constraint: request.constraint.as_ref().map(constraint_kind),
+            tools: request.tools.clone(),
         }
     }
     /// Every message, in order.
@@ -285,6 +290,7 @@ pub(crate) struct LmSource<'a> {
     pub inputs: &'a Example,
     pub params: &'a LmParams,
     pub constraint: Option<&'static str>,
+    pub tools: &'a [ToolSpec],
 }
 
 impl LmSource<'_> {
@@ -294,6 +300,7 @@ impl LmSource<'_> {
             turns: self.turns.to_vec(),
             params: self.params.clone(),
             constraint: self.constraint,
+            tools: self.tools.to_vec(),
         }
     }
 }

@@ -354,6 +354,11 @@ pub mod keys {
     /// The kind of output constraint sent (`choice`, `chat_fields`,
     /// `chat_fields_by_choice`, `json_schema`).
     pub const LM_CONSTRAINT: &str = "sigil.lm.constraint";
+    /// The tools offered for native tool calling (JSON list of name, description and
+    /// parameter schema).
+    pub const LM_TOOLS: &str = "sigil.lm.tools";
+    /// The tool calls the LM answered with (JSON list of id, name and arguments).
+    pub const LM_TOOL_CALLS: &str = "sigil.lm.tool_calls";
 
     /// The adapter of a format or parse span (`chat`, `json`).
     pub const ADAPTER: &str = "sigil.adapter";

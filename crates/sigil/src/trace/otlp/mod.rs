@@ -23,7 +23,7 @@
 //! step to the core crate; `reqwest` is already there for the LM clients.
 
 mod proto;
-mod vocab;
+pub(crate) mod vocab;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -154,6 +154,27 @@ pub(crate) fn export_attributes(span: &Span) -> Vec<(String, AttrValue)> {
             put("llm.output_messages.0.message.role", s("assistant"));
             put("llm.output_messages.0.message.content", s(text));
         }
+        let list = |k: &str| {
+            span.attr_str(k)
+                .and_then(|m| serde_json::from_str::<Vec<serde_json::Value>>(m).ok())
+                .unwrap_or_default()
+        };
+        for (i, t) in list(keys::LM_TOOLS).iter().enumerate() {
+            let schema = serde_json::json!({"type": "function", "function": t});
+            put(
+                &format!("llm.tools.{i}.tool.json_schema"),
+                s(schema.to_string()),
+            );
+        }
+        for (j, c) in list(keys::LM_TOOL_CALLS).iter().enumerate() {
+            let at = format!("llm.output_messages.0.message.tool_calls.{j}.tool_call");
+            let field = |k: &str| c.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+            if !field("id").is_empty() {
+                put(&format!("{at}.id"), s(field("id")));
+            }
+            put(&format!("{at}.function.name"), s(field("name")));
+            put(&format!("{at}.function.arguments"), s(field("arguments")));
+        }
 
         // Langfuse generation fields
         if let Some(m) = span.attr_str(keys::GEN_AI_REQUEST_MODEL) {

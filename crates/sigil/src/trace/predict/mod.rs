@@ -30,7 +30,7 @@ use super::ids::SpanId;
 use super::span::{AttrValue, SpanEvent, SpanKind};
 use crate::adapter::{Fields, FormatError, ParseError};
 use crate::data::{Example, Prediction};
-use crate::lm::{Lm, LmError, LmParams, LmResponse, Message};
+use crate::lm::{Lm, LmError, LmParams, LmResponse, Message, ToolSpec};
 
 /// A `Predict` call's path and inputs, which its trace borrows while the call runs
 /// and takes at its end.
@@ -43,6 +43,8 @@ pub(crate) struct CallData {
 pub(crate) struct LmCall<'a> {
     pub lm: &'a Arc<dyn Lm>,
     pub constraint: Option<&'static str>,
+    /// The tools offered for native tool calling (empty: none).
+    pub tools: &'a [ToolSpec],
 }
 
 /// The trace of one `Predict` call. Made only when the ctx has hooks and the trace is
@@ -203,6 +205,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
                 turns: Turns::None,
                 lm: None,
                 params: LmParams::default(),
+                tools: Vec::new(),
                 constraint: None,
                 response: Held::None,
                 parsed_ok: false,
@@ -282,6 +285,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
             inputs: &self.call.inputs,
             params: self.params.as_ref()?,
             constraint: call.constraint,
+            tools: call.tools,
         })
     }
 
@@ -299,6 +303,7 @@ impl<'t, 'd> PredictTrace<'t, 'd> {
         let lm = self.capture.is_some().then(|| call.lm.clone());
         if let Some(a) = self.attempt() {
             a.lm = lm;
+            a.tools = call.tools.to_vec();
         }
         if self.hooks
             && let Some(src) = self.lm_source(call)

@@ -14,7 +14,7 @@ use super::super::program::ProgramInfo;
 use super::super::span::SpanEvent;
 use crate::adapter::Fields;
 use crate::data::Example;
-use crate::lm::{Lm, LmParams, LmResponse, Message, Usage};
+use crate::lm::{Lm, LmParams, LmResponse, Message, ToolSpec, Usage};
 
 /// How far an attempt got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub(super) struct Attempt {
     pub(super) turns: Turns,
     pub(super) lm: Option<Arc<dyn Lm>>,
     pub(super) params: LmParams,
+    /// The tools offered for native tool calling.
+    pub(super) tools: Vec<ToolSpec>,
     pub(super) constraint: Option<&'static str>,
     pub(super) response: Held<LmResponse>,
     pub(super) parsed_ok: bool,
@@ -303,6 +305,7 @@ impl PredictRecord {
                             turns,
                             params: a.params.clone(),
                             constraint: a.constraint,
+                            tools: a.tools.clone(),
                         }),
                     },
                 ),
