@@ -39,6 +39,10 @@ impl Adapter for ChatAdapter {
         format_prefix(Style::Chat, signature, demos)
     }
 
+    fn format_assistant(&self, signature: &Signature, outputs: &Example) -> Option<String> {
+        Some(assistant_content(Style::Chat, signature, outputs, ""))
+    }
+
     fn format_user(
         &self,
         signature: &Signature,
@@ -348,7 +352,7 @@ fn user_content(
 }
 
 /// A demo's assistant turn; absent outputs are replaced by `missing`.
-fn assistant_content(
+pub(super) fn assistant_content(
     style: Style,
     signature: &Signature,
     values: &Example,

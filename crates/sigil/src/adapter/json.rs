@@ -38,6 +38,17 @@ impl Adapter for JsonAdapter {
         super::chat::format_prefix(Style::Json, signature, demos)
     }
 
+    /// The JSON object of the outputs (DSPy's JSONAdapter has no fine-tuning format;
+    /// this is the form its demos' assistant turns take).
+    fn format_assistant(&self, signature: &Signature, outputs: &Example) -> Option<String> {
+        Some(super::chat::assistant_content(
+            Style::Json,
+            signature,
+            outputs,
+            "",
+        ))
+    }
+
     fn format_user(
         &self,
         signature: &Signature,

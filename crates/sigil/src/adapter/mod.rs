@@ -130,6 +130,14 @@ pub trait Adapter: Send + Sync {
     fn tool_calling(&self) -> ToolCalling {
         ToolCalling::default()
     }
+
+    /// The assistant turn this adapter expects for these output values: what a model
+    /// fine-tuned for the signature should write (DSPy's
+    /// `format_assistant_message_content`). `None` if the adapter has no such form.
+    fn format_assistant(&self, signature: &Signature, outputs: &Example) -> Option<String> {
+        let _ = (signature, outputs);
+        None
+    }
 }
 
 /// What `Predict` does when the primary adapter's parse fails.

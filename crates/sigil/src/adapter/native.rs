@@ -90,6 +90,9 @@ impl<A: Adapter> Adapter for WithToolCalling<A> {
     fn tool_calling(&self) -> ToolCalling {
         self.calling.clone()
     }
+    fn format_assistant(&self, signature: &Signature, outputs: &Example) -> Option<String> {
+        self.adapter.format_assistant(signature, outputs)
+    }
 }
 
 /// A call that sends its tools natively: what the prompt shows and what goes beside it.

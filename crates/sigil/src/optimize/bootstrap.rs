@@ -39,7 +39,7 @@ pub(crate) struct BootstrapSettings {
 }
 
 /// Whether a metric value counts as a pass: at least the threshold, else nonzero.
-fn passes(score: f64, threshold: Option<f64>) -> bool {
+pub(super) fn passes(score: f64, threshold: Option<f64>) -> bool {
     score.is_finite() && threshold.map_or(score != 0.0, |t| score >= t)
 }
 

@@ -54,6 +54,7 @@ mod copro;
 mod data;
 mod engine;
 mod engine_config;
+mod finetune_data;
 mod knn;
 mod labeled;
 mod mipro;
@@ -69,6 +70,10 @@ pub use capture::{CapturedCall, DemoCapture};
 pub use copro::Copro;
 pub use data::example_id;
 pub use engine_config::EngineConfig;
+pub use finetune_data::{
+    FinetuneData, FinetuneDataError, FinetuneDataSettings, FinetuneExample,
+    bootstrap_finetune_data, finetune_messages, write_jsonl,
+};
 pub use knn::{KnnFewShot, KnnProgram};
 pub use labeled::LabeledFewShot;
 pub use mipro::{Auto, MiproV2};
@@ -160,6 +165,9 @@ pub enum OptimizeError {
     /// An evaluation failed.
     #[error("evaluation failed: {0}")]
     Eval(#[from] EvalError),
+    /// A predictor call could not become a fine-tuning example.
+    #[error("fine-tuning data: {0}")]
+    FinetuneData(String),
     /// Any other failure.
     #[error("{0}")]
     Other(String),

@@ -19,6 +19,8 @@ mod artifact_unknown_version_is_refused;
 mod artifact_wrong_typed_field_names_the_place;
 mod chat_adapter_golden;
 mod derive_signature;
+mod finetune_data_bootstrap;
+mod finetune_data_golden;
 mod modules;
 mod native_tools;
 mod openai_server;
