@@ -10,6 +10,7 @@ mod config;
 pub mod constraint;
 mod gbnf;
 mod openai;
+mod openai_finetune;
 mod options;
 mod pricing;
 mod retry;
@@ -27,6 +28,7 @@ pub use openai::{
     OLLAMA_BASE_URL, OPENAI_BASE_URL, OpenAiClient, OpenAiConfig, ResponseFormatStyle,
     TokenLimitParam,
 };
+pub use openai_finetune::OpenAiFinetuner;
 pub use options::{ClientOptions, WithClientOptions};
 pub use pricing::{Price, PriceTable};
 pub use retry::Backoff;

@@ -54,6 +54,7 @@ mod copro;
 mod data;
 mod engine;
 mod engine_config;
+mod finetune;
 mod finetune_data;
 mod knn;
 mod labeled;
@@ -70,6 +71,10 @@ pub use capture::{CapturedCall, DemoCapture};
 pub use copro::Copro;
 pub use data::example_id;
 pub use engine_config::EngineConfig;
+pub use finetune::{
+    BootstrapFinetune, FinetuneError, FinetuneJob, FinetuneOutcome, FinetunedModel, Finetuner,
+    TrainSettings,
+};
 pub use finetune_data::{
     FinetuneData, FinetuneDataError, FinetuneDataSettings, FinetuneExample,
     bootstrap_finetune_data, finetune_messages, write_jsonl,
@@ -168,6 +173,9 @@ pub enum OptimizeError {
     /// A predictor call could not become a fine-tuning example.
     #[error("fine-tuning data: {0}")]
     FinetuneData(String),
+    /// A fine-tuning job failed.
+    #[error(transparent)]
+    Finetune(#[from] FinetuneError),
     /// Any other failure.
     #[error("{0}")]
     Other(String),

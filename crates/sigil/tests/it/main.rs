@@ -21,6 +21,7 @@ mod chat_adapter_golden;
 mod derive_signature;
 mod finetune_data_bootstrap;
 mod finetune_data_golden;
+mod finetune_openai;
 mod modules;
 mod native_tools;
 mod openai_server;
