@@ -46,6 +46,7 @@
 //! MIPROv2 proposes one fewer instruction per predictor, since DSPy overwrites its
 //! first proposal with the original instruction anyway.
 
+mod better_together;
 mod bootstrap;
 mod budget;
 mod capture;
@@ -65,6 +66,7 @@ mod random_search;
 mod report;
 pub mod tpe;
 
+pub use better_together::{BetterTogether, Candidate, LmOf, Stage, TogetherOutcome, TogetherState};
 pub use bootstrap::BootstrapFewShot;
 pub use budget::{Budget, Spend, SpendEstimate};
 pub use capture::{CapturedCall, DemoCapture};

@@ -26,6 +26,7 @@ mod modules;
 mod native_tools;
 mod openai_server;
 mod optimize_bad_input;
+mod optimize_better_together;
 mod optimize_bootstrap;
 mod optimize_budget;
 mod optimize_copro;
