@@ -23,6 +23,7 @@ use crate::data::Example;
 use crate::evaluate::Metric;
 use crate::lm::Lm;
 use crate::module::{Ctx, Module};
+use crate::trace::{EndData, EpochSummary, ErrorInfo, FinetuneSummary, SpanGuard, StartData};
 
 /// Training settings a [`Finetuner`] passes on (`None`: the trainer's default).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -45,7 +46,7 @@ pub struct TrainSettings {
 }
 
 /// One training job: a base model and chat examples.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct FinetuneJob<'a> {
     /// The model to start from, as the trainer names it.
     pub base_model: &'a str,
@@ -53,6 +54,51 @@ pub struct FinetuneJob<'a> {
     pub examples: &'a [FinetuneExample],
     /// How to train.
     pub settings: &'a TrainSettings,
+    /// Where the trainer reports its epochs ([`NoProgress`] to ignore them).
+    pub progress: &'a dyn FinetuneProgress,
+}
+
+/// Where a trainer reports its epochs, as it runs them. `BootstrapFinetune` makes each
+/// epoch a span under the job's span; a provider's job that reports no epochs calls
+/// neither.
+pub trait FinetuneProgress: Send + Sync {
+    /// Epoch `epoch` (from 1) starts.
+    fn epoch_started(&self, epoch: u64) {
+        let _ = epoch;
+    }
+    /// Epoch `epoch` ended with this mean loss and speed.
+    fn epoch_ended(&self, epoch: u64, loss: f64, tokens_per_s: f64) {
+        let _ = (epoch, loss, tokens_per_s);
+    }
+}
+
+/// Ignores a trainer's progress.
+pub struct NoProgress;
+impl FinetuneProgress for NoProgress {}
+
+/// Epochs as spans under a fine-tuning job's span.
+struct EpochSpans {
+    ctx: Ctx,
+    open: std::sync::Mutex<Option<SpanGuard>>,
+}
+
+impl FinetuneProgress for EpochSpans {
+    fn epoch_started(&self, epoch: u64) {
+        let span = self
+            .ctx
+            .start_span(format!("epoch {epoch}"), || StartData::Epoch {
+                index: epoch,
+            });
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        // An epoch the trainer never ended ends (cancelled) when the next one starts.
+        *open = Some(span);
+    }
+    fn epoch_ended(&self, _epoch: u64, loss: f64, tokens_per_s: f64) {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(span) = open {
+            span.end(EndData::Epoch(Ok(EpochSummary { loss, tokens_per_s })));
+        }
+    }
 }
 
 /// What a training job produced.
@@ -244,16 +290,45 @@ impl BootstrapFinetune {
         };
         let mut models = Vec::with_capacity(groups.len());
         for (paths, examples) in groups {
-            let model = self
+            let span = ctx.start_span(format!("finetune {}", self.finetuner.name()), || {
+                StartData::Finetune {
+                    trainer: Arc::from(self.finetuner.name()),
+                    base_model: Arc::from(self.base_model.as_str()),
+                    examples: examples.len(),
+                    settings: Arc::new(serde_json::to_value(&self.train).unwrap_or_default()),
+                }
+            });
+            let progress = EpochSpans {
+                ctx: ctx.child(&span),
+                open: std::sync::Mutex::new(None),
+            };
+            let result = self
                 .finetuner
                 .finetune(FinetuneJob {
                     base_model: &self.base_model,
                     examples: &examples,
                     settings: &self.train,
+                    progress: &progress,
                 })
-                .await
-                .map_err(OptimizeError::Finetune)?;
-            models.push((paths, model));
+                .await;
+            drop(progress);
+            match result {
+                Ok(model) => {
+                    span.end(EndData::Finetune(Ok(FinetuneSummary {
+                        model_id: model.model_id.clone(),
+                        trained_tokens: model.trained_tokens,
+                        loss_curve: model.loss_curve.clone(),
+                    })));
+                    models.push((paths, model));
+                }
+                Err(e) => {
+                    span.end(EndData::Finetune(Err(ErrorInfo::new(
+                        "finetune",
+                        e.to_string(),
+                    ))));
+                    return Err(OptimizeError::Finetune(e));
+                }
+            }
         }
         Ok(FinetuneOutcome { data, models })
     }

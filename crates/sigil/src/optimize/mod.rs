@@ -74,8 +74,8 @@ pub use copro::Copro;
 pub use data::example_id;
 pub use engine_config::EngineConfig;
 pub use finetune::{
-    BootstrapFinetune, FinetuneError, FinetuneJob, FinetuneOutcome, FinetunedModel, Finetuner,
-    TrainSettings,
+    BootstrapFinetune, FinetuneError, FinetuneJob, FinetuneOutcome, FinetuneProgress,
+    FinetunedModel, Finetuner, NoProgress, TrainSettings,
 };
 pub use finetune_data::{
     FinetuneData, FinetuneDataError, FinetuneDataSettings, FinetuneExample,

@@ -168,6 +168,18 @@ pub(crate) fn span_from_events(start: &OwnedStart, end: &OwnedEnd, privacy: &Pri
             put(keys::COMPILE_VALSET, (*valset).into());
             put(keys::COMPILE_CONFIG, json(&**config));
         }
+        StartData::Finetune {
+            trainer,
+            base_model,
+            examples,
+            settings,
+        } => {
+            put(keys::FINETUNE_TRAINER, trainer.to_string().into());
+            put(keys::FINETUNE_BASE_MODEL, base_model.to_string().into());
+            put(keys::FINETUNE_EXAMPLES, (*examples).into());
+            put(keys::FINETUNE_SETTINGS, json(&**settings));
+        }
+        StartData::Epoch { index } => put(keys::EPOCH_INDEX, (*index).into()),
         StartData::Trial { index, candidate } => {
             put(keys::TRIAL_INDEX, (*index).into());
             put(keys::TRIAL_CANDIDATE, json(&**candidate));
@@ -251,6 +263,19 @@ pub(crate) fn span_from_events(start: &OwnedStart, end: &OwnedEnd, privacy: &Pri
                 put(keys::COMPILE_ARTIFACT_HASH, h.clone().into());
             }
             put(keys::COMPILE_TRIALS, c.trials.into());
+        }
+        EndData::Finetune(Ok(f)) => {
+            put(keys::FINETUNE_MODEL, f.model_id.clone().into());
+            if let Some(t) = f.trained_tokens {
+                put(keys::FINETUNE_TRAINED_TOKENS, t.into());
+            }
+            if !f.loss_curve.is_empty() {
+                put(keys::FINETUNE_LOSS_CURVE, json(&f.loss_curve));
+            }
+        }
+        EndData::Epoch(Ok(e)) => {
+            put(keys::EPOCH_LOSS, e.loss.into());
+            put(keys::EPOCH_TOKENS_PER_S, e.tokens_per_s.into());
         }
         EndData::Trial(Ok(score)) => {
             if let Some(s) = score {

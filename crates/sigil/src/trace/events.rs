@@ -93,6 +93,22 @@ pub enum StartData {
         /// The candidate tried, as JSON.
         candidate: Arc<Value>,
     },
+    /// A fine-tuning job.
+    Finetune {
+        /// The trainer (`openai`, `local-lora`).
+        trainer: Arc<str>,
+        /// The model it starts from.
+        base_model: Arc<str>,
+        /// Training examples.
+        examples: usize,
+        /// The training settings, as JSON.
+        settings: Arc<Value>,
+    },
+    /// One epoch of a fine-tuning job.
+    Epoch {
+        /// The epoch's number, from 1.
+        index: u64,
+    },
 }
 
 impl StartData {
@@ -108,6 +124,8 @@ impl StartData {
             StartData::Evaluate { .. } => SpanKind::Evaluate,
             StartData::Compile { .. } => SpanKind::Compile,
             StartData::Trial { .. } => SpanKind::Trial,
+            StartData::Finetune { .. } => SpanKind::Finetune,
+            StartData::Epoch { .. } => SpanKind::Epoch,
         }
     }
 }
@@ -212,6 +230,26 @@ pub struct CompileSummary {
     pub trials: u64,
 }
 
+/// What a fine-tuning job made.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FinetuneSummary {
+    /// The trained model's id.
+    pub model_id: String,
+    /// Tokens trained on, when the trainer says.
+    pub trained_tokens: Option<u64>,
+    /// Loss per epoch, when the trainer reports it.
+    pub loss_curve: Vec<f64>,
+}
+
+/// What one epoch of a fine-tuning job measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EpochSummary {
+    /// Mean training loss over the epoch.
+    pub loss: f64,
+    /// Tokens trained on per second.
+    pub tokens_per_s: f64,
+}
+
 /// What a span ended with. `Err` ends it with an error status.
 #[derive(Clone, Debug)]
 pub enum EndData {
@@ -233,6 +271,10 @@ pub enum EndData {
     Compile(Result<CompileSummary, ErrorInfo>),
     /// The candidate's score.
     Trial(Result<Option<f64>, ErrorInfo>),
+    /// What a fine-tuning job made.
+    Finetune(Result<FinetuneSummary, ErrorInfo>),
+    /// What an epoch measured.
+    Epoch(Result<EpochSummary, ErrorInfo>),
     /// The span's future was dropped before it finished.
     Cancelled,
 }
@@ -249,7 +291,9 @@ impl EndData {
             | EndData::Retrieval(Err(e))
             | EndData::Evaluate(Err(e))
             | EndData::Compile(Err(e))
-            | EndData::Trial(Err(e)) => Some(e),
+            | EndData::Trial(Err(e))
+            | EndData::Finetune(Err(e))
+            | EndData::Epoch(Err(e)) => Some(e),
             _ => None,
         }
     }

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::collector::{Record, SpanQueue};
 pub(crate) use super::events::constraint_kind;
 pub use super::events::{
-    CompileSummary, EndData, ErrorInfo, EvalSummary, LmInput, ModuleOutput, SpanEnd, SpanStart,
-    StartData,
+    CompileSummary, EndData, EpochSummary, ErrorInfo, EvalSummary, FinetuneSummary, LmInput,
+    ModuleOutput, SpanEnd, SpanStart, StartData,
 };
 pub(crate) use super::events::{EndSource, LmSource, StartSource};
 use super::ids::{SpanId, TraceId};

@@ -57,8 +57,8 @@ pub use collector::{
 };
 pub use env::{TraceEnv, TraceFlagError};
 pub use hooks::{
-    CompileSummary, EndData, ErrorInfo, EvalSummary, Hook, HookError, LmInput, ModuleOutput,
-    SpanEnd, SpanGuard, SpanParent, SpanStart, StartData, now_ns,
+    CompileSummary, EndData, EpochSummary, ErrorInfo, EvalSummary, FinetuneSummary, Hook,
+    HookError, LmInput, ModuleOutput, SpanEnd, SpanGuard, SpanParent, SpanStart, StartData, now_ns,
 };
 pub(crate) use hooks::{Tracing, constraint_kind};
 pub use ids::{SpanId, TraceId};

@@ -28,11 +28,15 @@ pub enum SpanKind {
     Compile,
     /// One optimizer trial (a candidate evaluated).
     Trial,
+    /// A fine-tuning job (weight optimization).
+    Finetune,
+    /// One epoch of a fine-tuning job.
+    Epoch,
 }
 
 impl SpanKind {
     /// Every kind, in declaration order.
-    pub const ALL: [SpanKind; 9] = [
+    pub const ALL: [SpanKind; 11] = [
         SpanKind::Module,
         SpanKind::Lm,
         SpanKind::Format,
@@ -42,6 +46,8 @@ impl SpanKind {
         SpanKind::Evaluate,
         SpanKind::Compile,
         SpanKind::Trial,
+        SpanKind::Finetune,
+        SpanKind::Epoch,
     ];
 
     /// The kind's name in spans and queries (`module`, `lm`, ...).
@@ -56,6 +62,8 @@ impl SpanKind {
             SpanKind::Evaluate => "evaluate",
             SpanKind::Compile => "compile",
             SpanKind::Trial => "trial",
+            SpanKind::Finetune => "finetune",
+            SpanKind::Epoch => "epoch",
         }
     }
 
@@ -432,6 +440,27 @@ pub mod keys {
 
     /// The trial's number in its run, from 1.
     pub const TRIAL_INDEX: &str = "sigil.trial.index";
+
+    /// The trainer of a fine-tuning job (`openai`, `local-lora`).
+    pub const FINETUNE_TRAINER: &str = "sigil.finetune.trainer";
+    /// The model a job starts from.
+    pub const FINETUNE_BASE_MODEL: &str = "sigil.finetune.base_model";
+    /// Training examples of a job.
+    pub const FINETUNE_EXAMPLES: &str = "sigil.finetune.examples";
+    /// A job's training settings, as JSON.
+    pub const FINETUNE_SETTINGS: &str = "sigil.finetune.settings";
+    /// The model a job made.
+    pub const FINETUNE_MODEL: &str = "sigil.finetune.model";
+    /// Tokens a job trained on.
+    pub const FINETUNE_TRAINED_TOKENS: &str = "sigil.finetune.trained_tokens";
+    /// A job's loss per epoch, as JSON.
+    pub const FINETUNE_LOSS_CURVE: &str = "sigil.finetune.loss_curve";
+    /// An epoch's number in its job, from 1.
+    pub const EPOCH_INDEX: &str = "sigil.epoch.index";
+    /// An epoch's mean training loss.
+    pub const EPOCH_LOSS: &str = "sigil.epoch.loss";
+    /// Tokens trained on per second in an epoch.
+    pub const EPOCH_TOKENS_PER_S: &str = "sigil.epoch.tokens_per_s";
     /// The candidate tried, as JSON.
     pub const TRIAL_CANDIDATE: &str = "sigil.trial.candidate";
     /// The candidate's score.

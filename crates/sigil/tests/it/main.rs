@@ -44,6 +44,7 @@ mod tool_types_golden;
 mod trace_chain_of_thought_one_span;
 mod trace_compile_run_is_one_span_tree;
 mod trace_compile_stopped_and_cancelled_runs;
+mod trace_finetune_job_and_epochs;
 mod trace_hooks_never_break_the_program;
 mod trace_no_orphans_under_load;
 mod trace_parse_fallback_and_errors;

@@ -19,7 +19,9 @@ pub(crate) fn openinference_kind(kind: SpanKind) -> &'static str {
         | SpanKind::Format
         | SpanKind::Parse
         | SpanKind::Compile
-        | SpanKind::Trial => "CHAIN",
+        | SpanKind::Trial
+        | SpanKind::Finetune
+        | SpanKind::Epoch => "CHAIN",
     }
 }
 
@@ -31,7 +33,12 @@ pub(crate) fn langfuse_type(kind: SpanKind) -> &'static str {
         SpanKind::Retrieval => "retriever",
         SpanKind::Evaluate => "evaluator",
         SpanKind::Module => "chain",
-        SpanKind::Format | SpanKind::Parse | SpanKind::Compile | SpanKind::Trial => "span",
+        SpanKind::Format
+        | SpanKind::Parse
+        | SpanKind::Compile
+        | SpanKind::Trial
+        | SpanKind::Finetune
+        | SpanKind::Epoch => "span",
     }
 }
 
@@ -62,6 +69,10 @@ fn input_output(span: &Span) -> (Text, Text) {
         ),
         SpanKind::Trial => (get(keys::TRIAL_CANDIDATE).map(|v| (v, true)), None),
         SpanKind::Compile => (get(keys::COMPILE_CONFIG).map(|v| (v, true)), None),
+        SpanKind::Finetune => (
+            get(keys::FINETUNE_SETTINGS).map(|v| (v, true)),
+            get(keys::FINETUNE_MODEL).map(|v| (v, false)),
+        ),
         _ => (
             get(keys::INPUTS).map(|v| (v, true)),
             get(keys::OUTPUTS).map(|v| (v, true)),
