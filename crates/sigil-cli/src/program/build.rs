@@ -179,10 +179,10 @@ pub fn build_program(
         } else if kind == "react" {
             let react = sigil::module::ReAct::new(sig, tools(s))
                 .with_context(|| format!("step `{name}`"))?;
-            StepKind::ReAct(match s.max_iters {
+            StepKind::ReAct(Box::new(match s.max_iters {
                 Some(n) => react.with_max_iters(n),
                 None => react,
-            })
+            }))
         } else {
             StepKind::Predict(Predict::new(sig))
         };

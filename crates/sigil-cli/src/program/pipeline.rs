@@ -14,7 +14,7 @@ use sigil::retrieve::Retriever;
 pub enum StepKind {
     Predict(Predict),
     ChainOfThought(ChainOfThought),
-    ReAct(ReAct),
+    ReAct(Box<ReAct>),
     Retrieve {
         retriever: Arc<dyn Retriever>,
         query: String,
