@@ -5,7 +5,8 @@ use serde_json::Value;
 use super::ArtifactError;
 use super::format::{
     Artifact, CostSection, DataSection, DatasetInfo, DemoEntry, FORMAT_VERSION, FieldEntry,
-    LmSection, OptimizerSection, PredictorEntry, RenderedMessage, Scores, TestScores,
+    FinetunedSection, LmSection, OptimizerSection, PredictorEntry, RenderedMessage, Scores,
+    TestScores,
 };
 use crate::adapter::Adapter;
 use crate::data::Example;
@@ -175,6 +176,7 @@ impl Artifact {
             }),
             imported_from: None,
             program: provenance.program,
+            finetuned: Vec::new(),
             predictors,
         })
     }
@@ -246,4 +248,82 @@ pub(crate) fn render_placeholder(
         .iter()
         .map(RenderedMessage::from)
         .collect())
+}
+
+/// Hex SHA-256 of a file's bytes, streamed.
+fn file_sha256(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+impl Artifact {
+    /// Records the models a `BootstrapFinetune` run trained (`outcome`), with `trainer`
+    /// and `settings`: per model its paths, ids, the hashes of a local base model and
+    /// adapter file, the training data's hash and size, and the loss curve.
+    pub fn with_finetuned(
+        mut self,
+        outcome: &crate::optimize::FinetuneOutcome,
+        trainer: &str,
+        settings: &crate::optimize::TrainSettings,
+    ) -> Result<Artifact, ArtifactError> {
+        use sha2::Digest;
+        let io = |path: &std::path::Path, e: std::io::Error| ArtifactError::Io {
+            file: path.display().to_string(),
+            message: format!("cannot hash it: {e}"),
+        };
+        for (paths, model) in &outcome.models {
+            let examples: Vec<&crate::optimize::FinetuneExample> = if outcome.models.len() == 1 {
+                outcome.data.examples.iter().collect()
+            } else {
+                outcome
+                    .data
+                    .examples
+                    .iter()
+                    .filter(|e| paths.contains(&e.path))
+                    .collect()
+            };
+            let mut hasher = sha2::Sha256::new();
+            for e in &examples {
+                hasher.update(e.jsonl_line().as_bytes());
+                hasher.update(b"\n");
+            }
+            let base = std::path::Path::new(&model.base_model);
+            let base_model_sha256 = match base.is_file() {
+                true => Some(file_sha256(base).map_err(|e| io(base, e))?),
+                false => None,
+            };
+            let adapter_sha256 = match &model.adapter {
+                Some(a) => Some(file_sha256(a).map_err(|e| io(a, e))?),
+                None => None,
+            };
+            self.finetuned.push(FinetunedSection {
+                paths: paths.clone(),
+                trainer: trainer.to_string(),
+                model_id: model.model_id.clone(),
+                base_model: model.base_model.clone(),
+                base_model_sha256,
+                adapter: model.adapter.as_ref().map(|a| a.display().to_string()),
+                adapter_sha256,
+                job_id: model.job_id.clone(),
+                settings: settings.clone(),
+                data: DatasetInfo {
+                    sha256: hex::encode(hasher.finalize()),
+                    size: examples.len(),
+                },
+                loss_curve: model.loss_curve.clone(),
+            });
+        }
+        Ok(self)
+    }
 }

@@ -119,6 +119,28 @@ fn provenance_rows(x: &Artifact) -> Vec<(&'static str, Option<String>)> {
         ("trainset", ds(&x.data.trainset)),
         ("valset", ds(&x.data.valset)),
         ("testset", ds(&x.data.testset)),
+        (
+            "fine-tuned",
+            (!x.finetuned.is_empty()).then(|| {
+                x.finetuned
+                    .iter()
+                    .map(|f| {
+                        let adapter = f
+                            .adapter_sha256
+                            .as_deref()
+                            .map(|h| format!(", adapter sha256 {}", &h[..h.len().min(12)]))
+                            .unwrap_or_default();
+                        format!(
+                            "[{}] {} ({} examples{adapter})",
+                            f.paths.join(","),
+                            f.model_id,
+                            f.data.size
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }),
+        ),
     ]
 }
 

@@ -236,6 +236,7 @@ pub fn import_dspy(
             version: dspy_version,
         }),
         program: None,
+        finetuned: Vec::new(),
         predictors,
     };
     artifact.validate(file)?;

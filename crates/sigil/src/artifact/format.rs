@@ -53,6 +53,10 @@ pub struct Artifact {
     /// rebuild the program; absent for programs written in Rust.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub program: Option<toml::Table>,
+    /// Models fine-tuned for the predictors (BootstrapFinetune), each with what it was
+    /// trained from and on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finetuned: Vec<FinetunedSection>,
     /// The prompts, one entry per predictor path.
     #[serde(default)]
     pub predictors: Vec<PredictorEntry>,
@@ -102,6 +106,39 @@ impl DataSection {
     pub fn is_empty(&self) -> bool {
         self.trainset.is_none() && self.valset.is_none() && self.testset.is_none()
     }
+}
+
+/// A model fine-tuned for some of the predictors: which, from what, on what, how.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetunedSection {
+    /// The predictor paths that call it.
+    pub paths: Vec<String>,
+    /// The trainer (`openai`, `local-lora`).
+    pub trainer: String,
+    /// The model's id, to call it by.
+    pub model_id: String,
+    /// The model it was trained from.
+    pub base_model: String,
+    /// The base model file's SHA-256, when the base is a local file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_model_sha256: Option<String>,
+    /// The adapter file, for trainers that write one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
+    /// The adapter file's SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter_sha256: Option<String>,
+    /// The provider's job id, for trainers that run jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// The training settings.
+    pub settings: crate::optimize::TrainSettings,
+    /// The training data: the SHA-256 of its JSONL and the number of examples.
+    pub data: DatasetInfo,
+    /// Loss per epoch, when the trainer reported it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loss_curve: Vec<f64>,
 }
 
 /// A dataset's SHA-256 content hash ([`crate::data::Dataset::content_hash`]) and size.

@@ -57,8 +57,8 @@ pub use check::Difference;
 pub use diff::{ArtifactDiff, FieldChange, PredictorDiff};
 pub use format::{
     Artifact, CostSection, DataSection, DatasetInfo, DemoEntry, FORMAT_VERSION, FieldEntry,
-    ImportSection, LmSection, OptimizerSection, PredictorEntry, RenderedMessage, Scores,
-    TestScores,
+    FinetunedSection, ImportSection, LmSection, OptimizerSection, PredictorEntry, RenderedMessage,
+    Scores, TestScores,
 };
 pub use render::{ShowOptions, show_text};
 pub use run::RunRecord;

@@ -82,6 +82,46 @@ pub fn show_text(artifact: &Artifact, run: Option<&RunRecord>, opts: ShowOptions
             let _ = writeln!(out, "  {k} = {v}");
         }
     }
+    for f in &artifact.finetuned {
+        let _ = writeln!(out, "\n{}", h(&format!("Fine-tuned model ({})", f.trainer)));
+        let paths: Vec<&str> = f
+            .paths
+            .iter()
+            .map(|p| {
+                if p.is_empty() {
+                    "(program)"
+                } else {
+                    p.as_str()
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "  predictors  {}", paths.join(", "));
+        let _ = writeln!(out, "  model       {}", f.model_id);
+        let base_hash = f
+            .base_model_sha256
+            .as_deref()
+            .map(|h| format!("  sha256 {h}"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  base        {}{base_hash}", f.base_model);
+        if let Some(a) = &f.adapter {
+            let hash = f.adapter_sha256.as_deref().unwrap_or("-");
+            let _ = writeln!(out, "  adapter     {a}  sha256 {hash}");
+        }
+        if let Some(j) = &f.job_id {
+            let _ = writeln!(out, "  job         {j}");
+        }
+        let settings = serde_json::to_string(&f.settings).unwrap_or_default();
+        let _ = writeln!(out, "  settings    {settings}");
+        let _ = writeln!(
+            out,
+            "  data        {} examples, sha256 {}",
+            f.data.size, f.data.sha256
+        );
+        if !f.loss_curve.is_empty() {
+            let curve: Vec<String> = f.loss_curve.iter().map(|l| format!("{l:.4}")).collect();
+            let _ = writeln!(out, "  loss        {}", curve.join(" → "));
+        }
+    }
     if !artifact.data.is_empty() {
         let _ = writeln!(out, "\n{}", h("Data"));
         dataset("trainset", &artifact.data.trainset, &mut out);

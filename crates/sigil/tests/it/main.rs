@@ -13,6 +13,7 @@ mod artifact_dspy_import;
 mod artifact_for_a_different_program_lists_differences;
 mod artifact_golden;
 mod artifact_recompile_is_byte_identical;
+mod artifact_records_finetuned_models;
 mod artifact_save_is_atomic;
 mod artifact_truncated_file_is_a_clear_error;
 mod artifact_unknown_version_is_refused;
