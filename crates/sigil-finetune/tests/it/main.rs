@@ -5,4 +5,5 @@ mod common;
 
 mod adapter_is_deterministic;
 mod forward_matches_sigil_local;
+mod llama_cpp_loads_adapter;
 mod resume_gives_same_adapter;
