@@ -26,7 +26,7 @@ fn next_token_agrees_along_greedy_decoding() {
         let mut seq = prompt_tokens(p);
         let mut cache = local.new_cache();
         let mut theirs = local.llama.forward(&seq, &mut cache).expect("forward");
-        for _ in 0..8 {
+        for step in 0..8 {
             let ours = base.last_logits(&seq, None).expect("candle forward");
             let (a, b) = (
                 sigil_finetune::argmax(&ours),
@@ -37,7 +37,7 @@ fn next_token_agrees_along_greedy_decoding() {
             if a == b {
                 same += 1;
             } else {
-                eprintln!("{p:?} step {}: {a} vs {b}, gap {gap:.3}", steps);
+                eprintln!("{p:?} step {step}: {a} vs {b}, gap {gap:.3}");
             }
             assert!(
                 gap <= NEAR_TIE,
