@@ -25,6 +25,54 @@ pub struct LlamaConfig {
 }
 
 impl LlamaConfig {
+    /// Reads the hyper-parameters from `llama.*` metadata and the embedding's shape.
+    pub fn from_gguf(g: &Gguf) -> Result<LlamaConfig> {
+        let arch = g.get_str("general.architecture").unwrap_or("");
+        if arch != "llama" {
+            return Err(LocalError::UnsupportedArch(arch.to_string()));
+        }
+        let u = |k: &str| g.get_u64(&format!("llama.{k}")).map(|v| v as usize);
+        let f = |k: &str, d: f32| {
+            g.get(&format!("llama.{k}"))
+                .and_then(|v| v.as_f64())
+                .map(|v| v as f32)
+                .unwrap_or(d)
+        };
+        let n_embd = u("embedding_length")?;
+        let n_head = u("attention.head_count")?;
+        let n_head_kv = u("attention.head_count_kv").unwrap_or(n_head);
+        if n_head == 0 || n_head_kv == 0 || n_embd % n_head != 0 || n_head % n_head_kv != 0 {
+            return Err(LocalError::Malformed(format!(
+                "bad head counts: {n_head} heads, {n_head_kv} kv heads, width {n_embd}"
+            )));
+        }
+        let head_dim = n_embd / n_head;
+        let rope_dim = u("rope.dimension_count").unwrap_or(head_dim);
+        if rope_dim > head_dim || rope_dim % 2 != 0 {
+            return Err(LocalError::Malformed(format!(
+                "rope dimension {rope_dim} for head size {head_dim}"
+            )));
+        }
+        let tok = g
+            .tensor("token_embd.weight")
+            .ok_or_else(|| LocalError::Missing("tensor token_embd.weight".into()))?;
+        let vocab = tok.dims.get(1).copied().unwrap_or(1) as usize;
+        let cfg = LlamaConfig {
+            n_embd,
+            n_head,
+            n_head_kv,
+            n_layer: u("block_count")?,
+            n_ff: u("feed_forward_length")?,
+            head_dim,
+            rope_dim,
+            rope_base: f("rope.freq_base", 10000.0),
+            eps: f("attention.layer_norm_rms_epsilon", 1e-5),
+            n_ctx_train: u("context_length").unwrap_or(2048),
+            vocab,
+        };
+        Ok(cfg)
+    }
+
     pub fn kv_dim(&self) -> usize {
         self.n_head_kv * self.head_dim
     }
@@ -211,49 +259,8 @@ fn rms_norm(x: &mut [f32], w: &[f32], eps: f32, out: &mut [f32]) {
 impl Llama {
     /// Loads a llama-architecture model from a parsed GGUF.
     pub fn from_gguf(g: &Gguf) -> Result<Llama> {
-        let arch = g.get_str("general.architecture").unwrap_or("");
-        if arch != "llama" {
-            return Err(LocalError::UnsupportedArch(arch.to_string()));
-        }
-        let u = |k: &str| g.get_u64(&format!("llama.{k}")).map(|v| v as usize);
-        let f = |k: &str, d: f32| {
-            g.get(&format!("llama.{k}"))
-                .and_then(|v| v.as_f64())
-                .map(|v| v as f32)
-                .unwrap_or(d)
-        };
-        let n_embd = u("embedding_length")?;
-        let n_head = u("attention.head_count")?;
-        let n_head_kv = u("attention.head_count_kv").unwrap_or(n_head);
-        if n_head == 0 || n_head_kv == 0 || n_embd % n_head != 0 || n_head % n_head_kv != 0 {
-            return Err(LocalError::Malformed(format!(
-                "bad head counts: {n_head} heads, {n_head_kv} kv heads, width {n_embd}"
-            )));
-        }
-        let head_dim = n_embd / n_head;
-        let rope_dim = u("rope.dimension_count").unwrap_or(head_dim);
-        if rope_dim > head_dim || rope_dim % 2 != 0 {
-            return Err(LocalError::Malformed(format!(
-                "rope dimension {rope_dim} for head size {head_dim}"
-            )));
-        }
-        let tok = g
-            .tensor("token_embd.weight")
-            .ok_or_else(|| LocalError::Missing("tensor token_embd.weight".into()))?;
-        let vocab = tok.dims.get(1).copied().unwrap_or(1) as usize;
-        let cfg = LlamaConfig {
-            n_embd,
-            n_head,
-            n_head_kv,
-            n_layer: u("block_count")?,
-            n_ff: u("feed_forward_length")?,
-            head_dim,
-            rope_dim,
-            rope_base: f("rope.freq_base", 10000.0),
-            eps: f("attention.layer_norm_rms_epsilon", 1e-5),
-            n_ctx_train: u("context_length").unwrap_or(2048),
-            vocab,
-        };
+        let cfg = LlamaConfig::from_gguf(g)?;
+        let (n_embd, vocab) = (cfg.n_embd, cfg.vocab);
         let mat = |name: &str, rows: usize, cols: usize| -> Result<QMatrix> {
             let t = g
                 .tensor(name)

@@ -1,0 +1,317 @@
+//! The frozen base model: GGUF weights dequantized to f32 candle tensors, and the
+//! llama forward pass over them with an optional LoRA adapter.
+//!
+//! The layout follows the GGUF file, not Hugging Face's: Q and K rows are already
+//! permuted for llama.cpp's rotary embedding, which rotates adjacent pairs
+//! (`x[2i]`, `x[2i+1]`), so that is the rotation used here, and an adapter trained on
+//! these weights is in the space llama.cpp applies it in.
+
+use std::path::Path;
+
+use candle_core::{D, DType, Device, Tensor};
+use sigil_local::gguf::Gguf;
+use sigil_local::model::LlamaConfig;
+use sigil_local::quant::{QMatrix, to_f32_vec};
+
+use crate::error::{FinetuneError, Result};
+use crate::lora::{LoraAdapter, Target};
+
+/// One transformer block's frozen weights; matrices are `(out, in)`.
+struct Block {
+    attn_norm: Tensor,
+    wq: Tensor,
+    wk: Tensor,
+    wv: Tensor,
+    wo: Tensor,
+    ffn_norm: Tensor,
+    w_gate: Tensor,
+    w_up: Tensor,
+    w_down: Tensor,
+}
+
+impl Block {
+    fn weight(&self, t: Target) -> &Tensor {
+        match t {
+            Target::AttnQ => &self.wq,
+            Target::AttnK => &self.wk,
+            Target::AttnV => &self.wv,
+            Target::AttnOutput => &self.wo,
+            Target::FfnGate => &self.w_gate,
+            Target::FfnUp => &self.w_up,
+            Target::FfnDown => &self.w_down,
+        }
+    }
+}
+
+/// A llama-architecture GGUF model as frozen f32 tensors on the CPU.
+pub struct BaseModel {
+    /// Hyper-parameters, read by `sigil-local` from the GGUF metadata.
+    pub cfg: LlamaConfig,
+    tok_embd: Tensor,
+    blocks: Vec<Block>,
+    out_norm: Tensor,
+    /// `None` when the output head is tied to the token embedding.
+    output: Option<Tensor>,
+    device: Device,
+}
+
+impl std::fmt::Debug for BaseModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BaseModel")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Dequantizes a GGUF matrix (`dims = [cols, rows]`) into a `(rows, cols)` tensor.
+fn matrix(g: &Gguf, name: &str, device: &Device) -> Result<Tensor> {
+    let t = g
+        .tensor(name)
+        .ok_or_else(|| FinetuneError::Invalid(format!("the base model has no tensor {name}")))?;
+    if t.dims.len() != 2 {
+        return Err(FinetuneError::Invalid(format!(
+            "tensor {name} has shape {:?}, expected a matrix",
+            t.dims
+        )));
+    }
+    let (cols, rows) = (t.dims[0] as usize, t.dims[1] as usize);
+    let q = QMatrix::from_gguf(name, t.ty, rows, cols, g.tensor_data(t))?;
+    let mut data = vec![0f32; rows * cols];
+    for (r, out) in data.chunks_exact_mut(cols).enumerate() {
+        q.row_f32(r, out);
+    }
+    Ok(Tensor::from_vec(data, (rows, cols), device)?)
+}
+
+fn vector(g: &Gguf, name: &str, n: usize, device: &Device) -> Result<Tensor> {
+    let t = g
+        .tensor(name)
+        .ok_or_else(|| FinetuneError::Invalid(format!("the base model has no tensor {name}")))?;
+    let v = to_f32_vec(t.ty, g.tensor_data(t), n, name)?;
+    Ok(Tensor::from_vec(v, n, device)?)
+}
+
+/// `x · wᵀ` for `x` of shape `(.., in)` and `w` of shape `(out, in)`.
+fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    Ok(x.broadcast_matmul(&w.t()?)?)
+}
+
+/// RMSNorm written with differentiable primitives.
+fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
+    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+    let x = x.broadcast_div(&(ms + eps)?.sqrt()?)?;
+    Ok(x.broadcast_mul(w)?)
+}
+
+/// Rotates adjacent pairs of `x` (`(b, heads, t, head_dim)`) by the angles in
+/// `cos`/`sin` (`(t, head_dim / 2, 1)`).
+fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let (b, h, t, d) = x.dims4()?;
+    let x = x.reshape((b, h, t, d / 2, 2))?;
+    let x0 = x.narrow(4, 0, 1)?;
+    let x1 = x.narrow(4, 1, 1)?;
+    let r0 = (x0.broadcast_mul(cos)? - x1.broadcast_mul(sin)?)?;
+    let r1 = (x0.broadcast_mul(sin)? + x1.broadcast_mul(cos)?)?;
+    Ok(Tensor::cat(&[r0, r1], 4)?.reshape((b, h, t, d))?)
+}
+
+impl BaseModel {
+    /// Loads and dequantizes a llama-architecture GGUF model.
+    pub fn load(path: &Path) -> Result<BaseModel> {
+        let g = Gguf::open(path)?;
+        Self::from_gguf(&g)
+    }
+
+    /// Builds the model from a parsed GGUF.
+    pub fn from_gguf(g: &Gguf) -> Result<BaseModel> {
+        let cfg = LlamaConfig::from_gguf(g)?;
+        if cfg.rope_dim != cfg.head_dim {
+            return Err(FinetuneError::Invalid(format!(
+                "partial rotary embeddings ({} of {}) are not supported",
+                cfg.rope_dim, cfg.head_dim
+            )));
+        }
+        let device = Device::Cpu;
+        let n = cfg.n_embd;
+        let blocks = (0..cfg.n_layer)
+            .map(|i| {
+                let p = |s: &str| format!("blk.{i}.{s}.weight");
+                Ok(Block {
+                    attn_norm: vector(g, &p("attn_norm"), n, &device)?,
+                    wq: matrix(g, &p("attn_q"), &device)?,
+                    wk: matrix(g, &p("attn_k"), &device)?,
+                    wv: matrix(g, &p("attn_v"), &device)?,
+                    wo: matrix(g, &p("attn_output"), &device)?,
+                    ffn_norm: vector(g, &p("ffn_norm"), n, &device)?,
+                    w_gate: matrix(g, &p("ffn_gate"), &device)?,
+                    w_up: matrix(g, &p("ffn_up"), &device)?,
+                    w_down: matrix(g, &p("ffn_down"), &device)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let output = match g.tensor("output.weight") {
+            Some(_) => Some(matrix(g, "output.weight", &device)?),
+            None => None,
+        };
+        Ok(BaseModel {
+            tok_embd: matrix(g, "token_embd.weight", &device)?,
+            out_norm: vector(g, "output_norm.weight", n, &device)?,
+            blocks,
+            output,
+            cfg,
+            device,
+        })
+    }
+
+    /// The device the weights live on (the CPU).
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// `(out, in)` of a target matrix.
+    pub fn target_shape(&self, t: Target) -> (usize, usize) {
+        let (n, kv, ff) = (self.cfg.n_embd, self.cfg.kv_dim(), self.cfg.n_ff);
+        match t {
+            Target::AttnQ | Target::AttnOutput => (n, n),
+            Target::AttnK | Target::AttnV => (kv, n),
+            Target::FfnGate | Target::FfnUp => (ff, n),
+            Target::FfnDown => (n, ff),
+        }
+    }
+
+    /// A projection of block `layer`, with the adapter's low-rank update when it has one.
+    fn project(
+        &self,
+        x: &Tensor,
+        layer: usize,
+        t: Target,
+        lora: Option<&LoraAdapter>,
+    ) -> Result<Tensor> {
+        let base = linear(x, self.blocks[layer].weight(t))?;
+        match lora.and_then(|l| l.pair(layer, t).map(|p| (l.scale(), p))) {
+            Some((scale, (a, b))) => {
+                let delta = linear(&linear(x, a.as_tensor())?, b.as_tensor())?;
+                Ok((base + (delta * scale)?)?)
+            }
+            None => Ok(base),
+        }
+    }
+
+    fn rope_tables(&self, t: usize) -> Result<(Tensor, Tensor)> {
+        let half = self.cfg.head_dim / 2;
+        let scale = self.cfg.rope_base.powf(-2.0 / self.cfg.rope_dim as f32);
+        let mut cos = Vec::with_capacity(t * half);
+        let mut sin = Vec::with_capacity(t * half);
+        for pos in 0..t {
+            let mut theta = pos as f32;
+            for _ in 0..half {
+                let (s, c) = theta.sin_cos();
+                sin.push(s);
+                cos.push(c);
+                theta *= scale;
+            }
+        }
+        Ok((
+            Tensor::from_vec(cos, (t, half, 1), &self.device)?,
+            Tensor::from_vec(sin, (t, half, 1), &self.device)?,
+        ))
+    }
+
+    /// The final hidden states `(b, t, n_embd)` (after the output norm) of a batch of
+    /// equal-length token rows `(b, t)`, causal attention from position 0.
+    pub fn hidden(&self, tokens: &Tensor, lora: Option<&LoraAdapter>) -> Result<Tensor> {
+        let c = &self.cfg;
+        let (b, t) = tokens.dims2()?;
+        let (hd, nh, nkv) = (c.head_dim, c.n_head, c.n_head_kv);
+        let eps = c.eps as f64;
+        let (cos, sin) = self.rope_tables(t)?;
+        let mask: Vec<f32> = (0..t)
+            .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+            .collect();
+        let mask = Tensor::from_vec(mask, (t, t), &self.device)?;
+        let mut x = self
+            .tok_embd
+            .index_select(&tokens.flatten_all()?, 0)?
+            .reshape((b, t, c.n_embd))?;
+        for (l, blk) in self.blocks.iter().enumerate() {
+            let h = rms_norm(&x, &blk.attn_norm, eps)?;
+            let heads = |y: Tensor, n: usize| -> Result<Tensor> {
+                Ok(y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
+            };
+            let q = heads(self.project(&h, l, Target::AttnQ, lora)?, nh)?;
+            let k = heads(self.project(&h, l, Target::AttnK, lora)?, nkv)?;
+            let v = heads(self.project(&h, l, Target::AttnV, lora)?, nkv)?;
+            let q = rope(&q, &cos, &sin)?;
+            let k = rope(&k, &cos, &sin)?;
+            // Grouped-query attention: query head h reads KV head h / (nh / nkv).
+            let rep = nh / nkv;
+            let expand = |y: Tensor| -> Result<Tensor> {
+                Ok(y.unsqueeze(2)?
+                    .expand((b, nkv, rep, t, hd))?
+                    .reshape((b, nh, t, hd))?)
+            };
+            let (k, v) = (expand(k)?, expand(v)?);
+            let att = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?.broadcast_add(&mask)?;
+            let att = candle_nn::ops::softmax(&att, D::Minus1)?;
+            let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c.n_embd))?;
+            x = (x + self.project(&y, l, Target::AttnOutput, lora)?)?;
+            let h = rms_norm(&x, &blk.ffn_norm, eps)?;
+            let g = self.project(&h, l, Target::FfnGate, lora)?;
+            let u = self.project(&h, l, Target::FfnUp, lora)?;
+            let act = (candle_nn::ops::silu(&g)? * u)?;
+            x = (x + self.project(&act, l, Target::FfnDown, lora)?)?;
+        }
+        rms_norm(&x, &self.out_norm, eps)
+    }
+
+    /// Vocabulary logits of hidden states `(.., n_embd)`.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        linear(hidden, self.output.as_ref().unwrap_or(&self.tok_embd))
+    }
+
+    /// The logits of the last position of `tokens` (one sequence).
+    pub fn last_logits(&self, tokens: &[u32], lora: Option<&LoraAdapter>) -> Result<Vec<f32>> {
+        let t = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
+        let h = self.hidden(&t, lora)?;
+        let last = h.narrow(1, tokens.len() - 1, 1)?.flatten_all()?;
+        Ok(self
+            .logits(&last.unsqueeze(0)?)?
+            .flatten_all()?
+            .to_dtype(DType::F32)?
+            .to_vec1()?)
+    }
+
+    /// Greedy decoding of up to `n` tokens (recomputing the whole prefix each step:
+    /// for tests and checks, not for serving).
+    pub fn greedy(
+        &self,
+        prompt: &[u32],
+        n: usize,
+        stop: &[u32],
+        lora: Option<&LoraAdapter>,
+    ) -> Result<Vec<u32>> {
+        let mut seq = prompt.to_vec();
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let logits = self.last_logits(&seq, lora)?;
+            let tok = argmax(&logits);
+            out.push(tok);
+            if stop.contains(&tok) {
+                break;
+            }
+            seq.push(tok);
+        }
+        Ok(out)
+    }
+}
+
+/// The index of the largest value (the first on ties).
+pub fn argmax(v: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
