@@ -35,6 +35,7 @@ mod adapter_file;
 mod base;
 mod data;
 mod error;
+mod finetuner;
 mod lora;
 mod optim;
 mod train;
@@ -45,6 +46,7 @@ pub use adapter_file::{
 pub use base::{BaseModel, argmax};
 pub use data::{ChatExample, EncodedExample};
 pub use error::{FinetuneError, Result};
+pub use finetuner::LocalLoraFinetuner;
 pub use lora::{LoraAdapter, LoraConfig, Target};
 pub use optim::AdamW;
 pub use train::{Progress, TrainOptions, batch_loss, steps_per_epoch, train};
