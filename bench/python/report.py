@@ -356,7 +356,13 @@ def agent(src):
         f"Compiling took {c['lm_calls']} LM calls in {c['seconds']:.0f} s with {c['parse_failures']} parse failures. "
         "Every step is decoded under the by-choice constraint (tool name among the tools, arguments matching that",
         "tool's schema), so every step parses; what the 135M model puts in the arguments is another matter.",
-    ]
+    ] + ([] if c["demos"] else [
+        "",
+        "BootstrapFewShot found no train run the metric accepted, so it had no demo to add and the compiled program",
+        "is the zero-shot one. The 135M model names a tool and fills its arguments with well-formed JSON, but copies",
+        "the prompt's placeholders (a thought of `{question}`, a time zone made of date strings) instead of reading",
+        "the question: the task is beyond it, and the figure is here to show where it stands, not to flatter it.",
+    ])
 
 
 def old_sections(dest):
