@@ -53,59 +53,53 @@ PY
 
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# Starts llama.cpp's OpenAI-compatible server on 127.0.0.1; sets LLAMA_SERVER_PID and LLAMA_SERVER_URL.
-start_llama_server() {
+# Starts a llama.cpp OpenAI-compatible server on 127.0.0.1 and waits until it answers:
+# `launch_llama_server LABEL LOG N_CTX [EXTRA ARGS...]`; sets LAUNCHED_PID and LAUNCHED_URL.
+launch_llama_server() {
+  local label=$1 log=$2 n_ctx=$3; shift 3
   local port; port=$(free_port)
-  local log="$SIGIL_DEV_DIR/llama-server.log"
-  say "starting llama.cpp server on 127.0.0.1:$port (log: $log)"
+  say "starting $label on 127.0.0.1:$port (log: $log)"
   "$SIGIL_DEV_DIR/venv-llama/bin/python" -m llama_cpp.server --model "$SIGIL_MODEL" \
-    --host 127.0.0.1 --port "$port" --n_ctx 4096 --n_threads 2 --model_alias smollm2 >"$log" 2>&1 &
-  LLAMA_SERVER_PID=$!
-  LLAMA_SERVER_URL="http://127.0.0.1:$port/v1"
+    --host 127.0.0.1 --port "$port" --n_ctx "$n_ctx" --n_threads 2 --model_alias smollm2 "$@" >"$log" 2>&1 &
+  LAUNCHED_PID=$!
+  LAUNCHED_URL="http://127.0.0.1:$port/v1"
   local i
   for i in $(seq 1 120); do
-    if curl -sf "$LLAMA_SERVER_URL/models" >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "$LLAMA_SERVER_PID" 2>/dev/null; then say "llama.cpp server died:"; tail -20 "$log" >&2; return 1; fi
+    if curl -sf "$LAUNCHED_URL/models" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$LAUNCHED_PID" 2>/dev/null; then say "$label died:"; tail -20 "$log" >&2; return 1; fi
     sleep 0.5
   done
-  say "llama.cpp server did not answer within 60 s"; tail -20 "$log" >&2; return 1
+  say "$label did not answer within 60 s"; tail -20 "$log" >&2; return 1
 }
 
-stop_llama_server() {
-  if [ -n "${LLAMA_SERVER_PID:-}" ]; then
-    kill "$LLAMA_SERVER_PID" 2>/dev/null || true
-    wait "$LLAMA_SERVER_PID" 2>/dev/null || true
+# Stops the server whose pid is in the variable named $1, and clears it.
+stop_server_in() {
+  local pid=${!1:-}
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
   fi
-  LLAMA_SERVER_PID=
+  printf -v "$1" '%s' ""
   return 0
 }
+
+# The llama.cpp server for the OpenAI client tests; sets LLAMA_SERVER_PID and LLAMA_SERVER_URL.
+start_llama_server() {
+  launch_llama_server "llama.cpp server" "$SIGIL_DEV_DIR/llama-server.log" 4096 || return 1
+  LLAMA_SERVER_PID=$LAUNCHED_PID
+  LLAMA_SERVER_URL=$LAUNCHED_URL
+}
+
+stop_llama_server() { stop_server_in LLAMA_SERVER_PID; }
 
 # A second llama.cpp server whose chat format takes OpenAI `tools` and answers with
 # `tool_calls` (llama-cpp-python's chatml-function-calling), for the native tool
 # calling tests; sets LLAMA_TOOLS_SERVER_PID and LLAMA_TOOLS_SERVER_URL.
 start_llama_tools_server() {
-  local port; port=$(free_port)
-  local log="$SIGIL_DEV_DIR/llama-tools-server.log"
-  say "starting llama.cpp tools server on 127.0.0.1:$port (log: $log)"
-  "$SIGIL_DEV_DIR/venv-llama/bin/python" -m llama_cpp.server --model "$SIGIL_MODEL" \
-    --host 127.0.0.1 --port "$port" --n_ctx 2048 --n_threads 2 --model_alias smollm2 \
-    --chat_format chatml-function-calling >"$log" 2>&1 &
-  LLAMA_TOOLS_SERVER_PID=$!
-  LLAMA_TOOLS_SERVER_URL="http://127.0.0.1:$port/v1"
-  local i
-  for i in $(seq 1 120); do
-    if curl -sf "$LLAMA_TOOLS_SERVER_URL/models" >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "$LLAMA_TOOLS_SERVER_PID" 2>/dev/null; then say "llama.cpp tools server died:"; tail -20 "$log" >&2; return 1; fi
-    sleep 0.5
-  done
-  say "llama.cpp tools server did not answer within 60 s"; tail -20 "$log" >&2; return 1
+  launch_llama_server "llama.cpp tools server" "$SIGIL_DEV_DIR/llama-tools-server.log" 2048 \
+    --chat_format chatml-function-calling || return 1
+  LLAMA_TOOLS_SERVER_PID=$LAUNCHED_PID
+  LLAMA_TOOLS_SERVER_URL=$LAUNCHED_URL
 }
 
-stop_llama_tools_server() {
-  if [ -n "${LLAMA_TOOLS_SERVER_PID:-}" ]; then
-    kill "$LLAMA_TOOLS_SERVER_PID" 2>/dev/null || true
-    wait "$LLAMA_TOOLS_SERVER_PID" 2>/dev/null || true
-  fi
-  LLAMA_TOOLS_SERVER_PID=
-  return 0
-}
+stop_llama_tools_server() { stop_server_in LLAMA_TOOLS_SERVER_PID; }

@@ -38,14 +38,8 @@ pub struct TogetherState {
 impl TogetherState {
     /// `ctx` running this state: its overlay, and `lm_of(model)` for each tuned path.
     pub fn ctx(&self, ctx: &Ctx, lm_of: &dyn Fn(&FinetunedModel) -> Arc<dyn Lm>) -> Ctx {
-        let mut out = ctx.with_overlay(Some(Arc::new(self.overlay.clone())));
-        for (paths, model) in &self.models {
-            let lm = lm_of(model);
-            for path in paths {
-                out = out.with_lm_for(path, lm.clone());
-            }
-        }
-        out
+        let with_overlay = ctx.with_overlay(Some(Arc::new(self.overlay.clone())));
+        super::finetune::with_models(with_overlay, &self.models, lm_of)
     }
 }
 

@@ -212,15 +212,23 @@ impl FinetuneOutcome {
     /// its model (an `OpenAiClient` for the new model id, the embedded engine with the
     /// adapter, ...). The overlay, hooks and everything else stay as they are.
     pub fn ctx(&self, ctx: &Ctx, lm_of: impl Fn(&FinetunedModel) -> Arc<dyn Lm>) -> Ctx {
-        let mut out = ctx.clone();
-        for (paths, model) in &self.models {
-            let lm = lm_of(model);
-            for path in paths {
-                out = out.with_lm_for(path, lm.clone());
-            }
-        }
-        out
+        with_models(ctx.clone(), &self.models, &lm_of)
     }
+}
+
+/// `ctx` with each model's paths calling the LM `lm_of` makes for it.
+pub(super) fn with_models(
+    mut ctx: Ctx,
+    models: &[(Vec<String>, FinetunedModel)],
+    lm_of: &dyn Fn(&FinetunedModel) -> Arc<dyn Lm>,
+) -> Ctx {
+    for (paths, model) in models {
+        let lm = lm_of(model);
+        for path in paths {
+            ctx = ctx.with_lm_for(path, lm.clone());
+        }
+    }
+    ctx
 }
 
 impl BootstrapFinetune {

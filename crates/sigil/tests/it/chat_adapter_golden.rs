@@ -14,7 +14,7 @@ use sigil::lm::{Message, Role};
 use sigil::module::ChainOfThought;
 use sigil::signature::{Field, FieldType, Signature};
 
-use crate::golden_support::{GoldenMessage, golden_dir, load_fixtures};
+use crate::golden_support::{GoldenMessage, example_of, golden_dir, load_fixtures};
 
 #[derive(Debug, Deserialize)]
 struct Case {
@@ -58,12 +58,6 @@ fn build_signature(case: &Case) -> Signature {
         );
     }
     sig
-}
-
-fn example(values: &Map<String, Value>) -> Example {
-    values
-        .iter()
-        .fold(Example::new(), |ex, (k, v)| ex.input(k.clone(), v.clone()))
 }
 
 fn role_name(r: Role) -> &'static str {
@@ -212,8 +206,8 @@ fn adapters_format_like_dspy() {
                 case.name
             );
         }
-        let demos: Vec<Example> = case.demos.iter().map(example).collect();
-        let inputs = example(&case.inputs);
+        let demos: Vec<Example> = case.demos.iter().map(example_of).collect();
+        let inputs = example_of(&case.inputs);
         for (adapter, want) in [
             (&ChatAdapter as &dyn Adapter, &case.chat),
             (&JsonAdapter as &dyn Adapter, &case.json),
@@ -250,8 +244,8 @@ fn chain_of_thought_module_renders_like_dspy() {
         .expect("cot")
         .with_instructions(instructions);
     let sig = cot.predict().signature().clone();
-    let demos: Vec<Example> = case.demos.iter().map(example).collect();
-    let inputs = example(&case.inputs);
+    let demos: Vec<Example> = case.demos.iter().map(example_of).collect();
+    let inputs = example_of(&case.inputs);
     let mut problems = compare(
         &case.name,
         "chat",
@@ -288,7 +282,7 @@ fn chain_of_thought_default_instructions_match_dspy() {
 fn adapters_parse_their_own_demo_answers() {
     for case in load_cases() {
         let sig = build_signature(&case);
-        let demos: Vec<Example> = case.demos.iter().map(example).collect();
+        let demos: Vec<Example> = case.demos.iter().map(example_of).collect();
         let complete: Vec<&Example> = demos
             .iter()
             .filter(|d| {
@@ -298,7 +292,7 @@ fn adapters_parse_their_own_demo_answers() {
             .collect();
         for adapter in [&ChatAdapter as &dyn Adapter, &JsonAdapter] {
             let msgs = adapter
-                .format(&sig, &demos, &example(&case.inputs))
+                .format(&sig, &demos, &example_of(&case.inputs))
                 .expect("format");
             let answers: Vec<&Message> =
                 msgs.iter().filter(|m| m.role == Role::Assistant).collect();
@@ -467,8 +461,8 @@ fn formatting_is_fast() {
         .find(|c| c.name == "mixed_inputs_multi_output")
         .expect("fixture");
     let sig = build_signature(&case);
-    let demos: Vec<Example> = case.demos.iter().map(example).collect();
-    let inputs = example(&case.inputs);
+    let demos: Vec<Example> = case.demos.iter().map(example_of).collect();
+    let inputs = example_of(&case.inputs);
     let n = 200;
     let start = std::time::Instant::now();
     for _ in 0..n {

@@ -12,7 +12,7 @@ use sigil::data::Example;
 use sigil::optimize::{FinetuneExample, finetune_messages};
 use sigil::signature::{Field, Signature};
 
-use crate::golden_support::{GoldenMessage, load_fixtures};
+use crate::golden_support::{GoldenMessage, example_of, load_fixtures};
 
 #[derive(Debug, Deserialize)]
 struct Case {
@@ -28,12 +28,6 @@ struct Case {
     jsonl_line: String,
 }
 
-fn example(values: &Map<String, Value>) -> Example {
-    values
-        .iter()
-        .fold(Example::new(), |ex, (k, v)| ex.input(k.clone(), v.clone()))
-}
-
 #[test]
 fn finetune_examples_match_dspy_byte_for_byte() {
     let cases: Vec<Case> = load_fixtures("finetune");
@@ -47,13 +41,13 @@ fn finetune_examples_match_dspy_byte_for_byte() {
                     .clone()
                     .unwrap_or_else(|| case.dspy_instructions.clone()),
             );
-        let demos: Vec<Example> = case.demos.iter().map(example).collect();
+        let demos: Vec<Example> = case.demos.iter().map(example_of).collect();
         let outputs: Fields = case.outputs.clone().into_iter().collect();
         let messages = finetune_messages(
             &ChatAdapter,
             &signature,
             &demos,
-            &example(&case.inputs),
+            &example_of(&case.inputs),
             &outputs,
         )
         .unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -40,3 +40,12 @@ pub fn load_fixtures<T: DeserializeOwned>(folder: &str) -> Vec<T> {
         })
         .collect()
 }
+
+/// A fixture's input values as an example, every key an input.
+pub fn example_of(values: &serde_json::Map<String, serde_json::Value>) -> sigil::data::Example {
+    values
+        .iter()
+        .fold(sigil::data::Example::new(), |ex, (k, v)| {
+            ex.input(k.clone(), v.clone())
+        })
+}

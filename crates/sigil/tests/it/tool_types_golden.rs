@@ -16,7 +16,7 @@ use sigil::module::{Ctx, Module, ModuleError, Predict};
 use sigil::signature::{Field, Signature};
 use sigil_testkit::ScriptedLm;
 
-use crate::golden_support::{GoldenMessage, load_fixtures};
+use crate::golden_support::{GoldenMessage, example_of, load_fixtures};
 
 #[derive(Debug, Deserialize)]
 struct Case {
@@ -78,12 +78,6 @@ fn signature(case: &Case) -> Signature {
     sig
 }
 
-fn example(values: &Map<String, Value>) -> Example {
-    values
-        .iter()
-        .fold(Example::new(), |ex, (k, v)| ex.input(k.clone(), v.clone()))
-}
-
 fn assert_messages(case: &str, mode: &str, want: &[GoldenMessage], got: &[Message]) {
     assert_eq!(want.len(), got.len(), "{case} [{mode}]: message count");
     for (i, (w, g)) in want.iter().zip(got).enumerate() {
@@ -102,8 +96,8 @@ fn tools_listed_as_text_match_dspy() {
     assert!(cases.len() >= 3);
     for case in &cases {
         let sig = signature(case);
-        let demos: Vec<Example> = case.demos.iter().map(example).collect();
-        let inputs = example(&case.inputs);
+        let demos: Vec<Example> = case.demos.iter().map(example_of).collect();
+        let inputs = example_of(&case.inputs);
         for (mode, adapter, want) in [
             ("chat", &ChatAdapter as &dyn Adapter, &case.chat),
             (
@@ -126,7 +120,7 @@ async fn native_function_calling_sends_what_dspy_sends() {
     let mut checked = 0;
     for case in &cases {
         let sig = signature(case);
-        let demos: Vec<Example> = case.demos.iter().map(example).collect();
+        let demos: Vec<Example> = case.demos.iter().map(example_of).collect();
         let natives = [
             (
                 "native_chat",
@@ -146,7 +140,7 @@ async fn native_function_calling_sends_what_dspy_sends() {
             );
             let ctx = Ctx::new(lm.clone()).with_adapter_arc(adapter);
             let predict = Predict::new(sig.clone()).with_demos(demos.clone());
-            let out = predict.call(&ctx, example(&case.inputs)).await.unwrap();
+            let out = predict.call(&ctx, example_of(&case.inputs)).await.unwrap();
             let request = &lm.requests()[0];
             assert_messages(&case.name, mode, &want.messages, &request.messages);
             let sent: Vec<Value> = request.tools.iter().map(function_spec).collect();
