@@ -378,7 +378,9 @@ impl Predict {
             tools,
             tool_choice,
         };
-        let response = match lm.call(request).await {
+        // `Lm::call` on the `dyn Lm` itself: through `Arc`'s forwarding impl it would box a
+        // second future per call.
+        let response = match (**lm).call(request).await {
             Ok(r) => Arc::new(r),
             Err(source) => {
                 if let Some(t) = trace.as_deref_mut() {
