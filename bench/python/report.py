@@ -102,9 +102,11 @@ def tracing(src):
         f"Tracing (`cargo bench -p sigil-store --bench trace_overhead -- {r0['calls']} {r0['rounds']}`): the same Predict, each case run "
         f"{r0['calls']:,} calls per round for {r0['rounds']} rounds, interleaved. Caller CPU: the calling thread's CPU time per call "
         "(best and median round); the collector builds spans and writes them on its own thread, whose CPU time is shown apart. "
-        "Target: tracing to the store adds at most 5% to the caller's per-call cost.",
+        "Target (issue 15): tracing to the store costs the caller at most +27% in the best round and +47% in the median "
+        "round over untraced, and at most 1 us per call (the pre-redesign code measured +27% / +47%; the earlier 5% of "
+        "1.8 us was ill-posed).",
         "",
-        "| case | caller CPU, best round (us/call) | vs untraced | caller CPU, median round (us/call) | vs untraced | collector thread CPU (us/call) | target met (median) |",
+        "| case | caller CPU, best round (us/call) | vs untraced | caller CPU, median round (us/call) | vs untraced | collector thread CPU (us/call) | target met |",
         "|---|---:|---:|---:|---:|---:|:---:|",
     ]
     b, bb = base["caller_cpu_us_median"], base["caller_cpu_us_best"]
@@ -114,7 +116,8 @@ def tracing(src):
             continue
         rel = r["caller_cpu_us_median"] / b - 1
         rel_best = r["caller_cpu_us_best"] / bb - 1
-        target = yes(rel <= 0.05) if case == "collector_sqlite_store" else ""
+        met = rel_best <= 0.27 and rel <= 0.47 and r["caller_cpu_us_median"] - b <= 1.0
+        target = yes(met) if case == "collector_sqlite_store" else ""
         out.append(
             f"| {label} | {r['caller_cpu_us_best']:.2f} | {100 * rel_best:+.0f}% | {r['caller_cpu_us_median']:.2f} | {100 * rel:+.0f}% | "
             f"{r['collector_thread_cpu_us_per_call']:.1f} | {target} |"
