@@ -22,6 +22,7 @@ pub use engine::Model;
 pub mod constraint;
 pub mod embed;
 pub mod lm;
+pub mod lora;
 pub mod prefix;
 pub mod resolve;
 pub use lm::{Generation, LocalConfig, LocalLm};

@@ -25,6 +25,9 @@ pub struct LocalConfig {
     pub prefix_cache_bytes: usize,
     /// Concurrent calls decoded together in one batch at most (further calls wait).
     pub max_batch: usize,
+    /// A GGUF LoRA adapter (llama.cpp's layout, as `sigil-finetune` writes it) applied
+    /// to every call.
+    pub lora: Option<PathBuf>,
 }
 
 impl Default for LocalConfig {
@@ -34,6 +37,7 @@ impl Default for LocalConfig {
             default_max_tokens: 512,
             prefix_cache_bytes: 256 << 20,
             max_batch: 16,
+            lora: None,
         }
     }
 }
@@ -68,7 +72,11 @@ impl LocalLm {
     /// Loads the model at `path` and starts its batch worker thread (which ends when
     /// the `LocalLm` is dropped).
     pub fn load(path: &Path, config: LocalConfig) -> Result<LocalLm> {
-        let model = Arc::new(Model::load(path)?);
+        let mut model = Model::load(path)?;
+        if let Some(lora) = &config.lora {
+            model.llama = model.llama.with_lora(lora)?;
+        }
+        let model = Arc::new(model);
         let kv_dim = model.llama.cfg.kv_dim();
         let shared = Arc::new(Shared {
             model,

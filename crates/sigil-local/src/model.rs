@@ -139,6 +139,8 @@ pub struct Llama {
     layers: Vec<Layer>,
     out_norm: Vec<f32>,
     output: Option<QMatrix>,
+    /// A LoRA adapter applied to the projections, if one was loaded.
+    lora: Option<crate::lora::LoraAdapter>,
 }
 
 impl std::fmt::Debug for Llama {
@@ -318,7 +320,26 @@ impl Llama {
             layers,
             output,
             cfg,
+            lora: None,
         })
+    }
+
+    /// Applies the GGUF LoRA adapter at `path` (llama.cpp's layout) to every call.
+    pub fn with_lora(mut self, path: &std::path::Path) -> Result<Llama> {
+        let c = &self.cfg;
+        let (d, kv, ff) = (c.n_embd, c.kv_dim(), c.n_ff);
+        let adapter = crate::lora::LoraAdapter::load(path, c.n_layer, |target| match target {
+            "attn_k" | "attn_v" => (kv, d),
+            "ffn_down" => (d, ff),
+            _ => (d, d),
+        })?;
+        self.lora = Some(adapter);
+        Ok(self)
+    }
+
+    /// Whether a LoRA adapter is applied.
+    pub fn has_lora(&self) -> bool {
+        self.lora.is_some()
     }
 
     /// Bytes of weights held.
@@ -444,6 +465,15 @@ impl Llama {
         for (li, l) in self.layers.iter().enumerate() {
             rms_norm(&mut x, &l.attn_norm, c.eps, &mut xn);
             l.wqkv.matmul(&xn, t_n, &mut qkv);
+            let lora = self.lora.as_ref().map(|a| (&a.layers[li], a.scale));
+            if let Some((ll, s)) = lora {
+                let adds = [(&ll.q, 0), (&ll.k, d), (&ll.v, d + kvd)];
+                for (pair, offset) in adds {
+                    if let Some(p) = pair {
+                        p.add(&xn, t_n, s, &mut qkv, qkvd, offset);
+                    }
+                }
+            }
             for (t, r) in qkv.chunks_exact(qkvd).enumerate() {
                 q[t * d..(t + 1) * d].copy_from_slice(&r[..d]);
                 k[t * kvd..(t + 1) * kvd].copy_from_slice(&r[d..d + kvd]);
@@ -476,12 +506,22 @@ impl Llama {
                 crate::simd::attend(&qh, kc, vc, pos + 1, kvd, kh * hd, scale, single[si], out);
             });
             l.wo.matmul(&att, t_n, &mut o);
+            if let Some((ll, s)) = lora
+                && let Some(p) = &ll.o
+            {
+                p.add(&att, t_n, s, &mut o, d, 0);
+            }
             for (a, b) in x.iter_mut().zip(&o) {
                 *a += b;
             }
             rms_norm(&mut x, &l.ffn_norm, c.eps, &mut xn);
             l.gate_up.swiglu(&xn, t_n, &mut gate);
             l.w_down.matmul(&gate, t_n, &mut o);
+            if let Some((ll, s)) = lora
+                && let Some(p) = &ll.down
+            {
+                p.add(&gate, t_n, s, &mut o, d, 0);
+            }
             for (a, b) in x.iter_mut().zip(&o) {
                 *a += b;
             }

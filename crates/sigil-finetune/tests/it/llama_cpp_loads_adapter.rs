@@ -115,4 +115,60 @@ fn trained_adapter_steers_llama_cpp() {
         "llama.cpp: {:?}",
         text(&theirs)
     );
+
+    // sigil-local applies the adapter at inference: with it, it says the word too.
+    let mut tuned = sigil_local::Model::load(&model_path()).expect("model loads");
+    tuned.llama = tuned.llama.with_lora(&path).expect("adapter loads");
+    assert!(tuned.llama.has_lora());
+    let with = tuned.greedy(&prompt, 6).expect("greedy");
+    assert!(
+        text(&with).starts_with(word),
+        "sigil-local: {:?}",
+        text(&with)
+    );
+
+    // A light adapter (one step) leaves answers varied: sigil-local and llama.cpp must
+    // then agree token for token under it, and it must change some answer.
+    let light_cfg = LoraConfig {
+        epochs: 1,
+        learning_rate: 1e-3,
+        ..cfg
+    };
+    let light = train(&base(), &light_cfg, &data, TrainOptions::default()).expect("trains");
+    let light_path = dir.path().join("light.gguf");
+    write_adapter(&light_path, &light, "llama").expect("writes");
+    let mut lightly = sigil_local::Model::load(&model_path()).expect("model loads");
+    lightly.llama = lightly.llama.with_lora(&light_path).expect("adapter loads");
+    let prompts = [
+        "What is your favourite word?",
+        "Tell me a word.",
+        "Name a fruit.",
+        "What is the capital of France?",
+        "Count to three.",
+        "Give me a colour.",
+        "Who are you?",
+        "Write one word.",
+        "What is 2 + 2?",
+        "Describe the sea.",
+    ];
+    let (mut agree, mut changed) = (0, 0);
+    for p in prompts {
+        let toks = prompt_tokens(p);
+        let ours = lightly.greedy(&toks, 8).expect("sigil-local greedy");
+        let theirs = llama_cpp_greedy(&light_path, &toks, 8);
+        let plain = local.greedy(&toks, 8).expect("sigil-local greedy");
+        eprintln!(
+            "{p:?}: sigil-local {:?} / llama.cpp {:?} / no adapter {:?}",
+            text(&ours),
+            text(&theirs),
+            text(&plain)
+        );
+        agree += usize::from(ours == theirs);
+        changed += usize::from(ours != plain);
+    }
+    assert!(
+        agree >= 9,
+        "sigil-local and llama.cpp agree on {agree} of 10 prompts"
+    );
+    assert!(changed >= 1, "the light adapter changed no answer");
 }
