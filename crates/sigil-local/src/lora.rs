@@ -174,3 +174,89 @@ impl LoraAdapter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::{GgufWriter, MetaValue};
+
+    fn f32s(v: &[f32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    /// An adapter file with these `(target, n_in, n_out)` matrices in block 0, rank 1.
+    fn adapter(
+        dir: &Path,
+        name: &str,
+        targets: &[(&str, usize, usize)],
+        lora: bool,
+    ) -> std::path::PathBuf {
+        let mut w = GgufWriter::new();
+        w.meta("general.architecture", MetaValue::Str("llama".into()))
+            .meta(
+                "general.type",
+                MetaValue::Str(if lora { "adapter" } else { "model" }.into()),
+            )
+            .meta("adapter.type", MetaValue::Str("lora".into()))
+            .meta("adapter.lora.alpha", MetaValue::F32(2.0));
+        for (t, n_in, n_out) in targets {
+            let a: Vec<f32> = (0..*n_in).map(|i| i as f32 + 1.0).collect();
+            let b: Vec<f32> = (0..*n_out)
+                .map(|i| if i == 0 { 1.0 } else { -1.0 })
+                .collect();
+            w.tensor(
+                &format!("blk.0.{t}.weight.lora_a"),
+                vec![*n_in as u64, 1],
+                GgmlType::F32,
+                f32s(&a),
+            );
+            w.tensor(
+                &format!("blk.0.{t}.weight.lora_b"),
+                vec![1, *n_out as u64],
+                GgmlType::F32,
+                f32s(&b),
+            );
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, w.to_bytes()).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_low_rank_update_is_scaled_and_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = adapter(dir.path(), "a.gguf", &[("attn_q", 3, 2)], true);
+        let a = LoraAdapter::load(&p, 1, |_| (2, 3)).unwrap();
+        assert_eq!(a.scale, 2.0, "alpha / rank");
+        let pair = a.layers[0].q.as_ref().unwrap();
+        // x = [1, 0, 2]: A x = 1 + 6 = 7; scaled 14; B = [1, -1].
+        let mut out = vec![10.0, 20.0, 30.0];
+        pair.add(&[1.0, 0.0, 2.0], 1, a.scale, &mut out, 3, 1);
+        assert_eq!(out, [10.0, 34.0, 16.0]);
+    }
+
+    #[test]
+    fn bad_adapters_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = |p: &Path, dims: (usize, usize)| {
+            LoraAdapter::load(p, 1, |_| dims).unwrap_err().to_string()
+        };
+        let model = adapter(dir.path(), "m.gguf", &[("attn_q", 3, 2)], false);
+        assert!(err(&model, (2, 3)).contains("not a LoRA adapter"));
+        let gate = adapter(dir.path(), "g.gguf", &[("ffn_gate", 3, 2)], true);
+        assert!(err(&gate, (2, 3)).contains("ffn_gate is adapted"));
+        let q = adapter(dir.path(), "q.gguf", &[("attn_q", 3, 2)], true);
+        let shape = err(&q, (4, 3));
+        assert!(
+            shape.contains("shapes") && shape.contains("q.gguf"),
+            "{shape}"
+        );
+        let past = LoraAdapter::load(&q, 0, |_| (2, 3))
+            .unwrap_err()
+            .to_string();
+        assert!(past.contains("past the model's 0 blocks"), "{past}");
+        let empty = adapter(dir.path(), "e.gguf", &[], true);
+        assert!(err(&empty, (2, 3)).contains("no LoRA matrices"));
+        assert!(LoraAdapter::load(&dir.path().join("missing.gguf"), 1, |_| (2, 3)).is_err());
+    }
+}
