@@ -78,7 +78,7 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
         .concurrency(args.concurrency)
         .max_errors(None);
     let ctx_of = |a: &sigil::artifact::Artifact| -> anyhow::Result<sigil::module::Ctx> {
-        let ctx = with_artifact(&session.built.ctx, a);
+        let ctx = with_artifact(&session.built.ctx, a)?;
         let info = program_info(&name, a)?.describe(&session.program, &ctx);
         Ok(ctx.with_program(info))
     };
