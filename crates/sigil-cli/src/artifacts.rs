@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
-use sigil::artifact::Artifact;
+use sigil::artifact::{Artifact, file_sha256};
 use sigil::module::Ctx;
 use sigil::trace::ProgramInfo;
 
@@ -91,13 +91,6 @@ pub fn with_artifact(ctx: &Ctx, a: &Artifact) -> anyhow::Result<Ctx> {
         }
     }
     Ok(ctx)
-}
-
-/// Hex SHA-256 of a file.
-fn file_sha256(path: &Path) -> std::io::Result<String> {
-    use sha2::Digest;
-    let bytes = std::fs::read(path)?;
-    Ok(hex::encode(sha2::Sha256::digest(&bytes)))
 }
 
 /// How traces say a program runs compiled with `a`.

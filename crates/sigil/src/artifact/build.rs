@@ -250,8 +250,9 @@ pub(crate) fn render_placeholder(
         .collect())
 }
 
-/// Hex SHA-256 of a file's bytes, streamed.
-fn file_sha256(path: &std::path::Path) -> std::io::Result<String> {
+/// Hex SHA-256 of a file's bytes, streamed (the hashes an artifact records for the
+/// files it names).
+pub fn file_sha256(path: &std::path::Path) -> std::io::Result<String> {
     use sha2::Digest;
     use std::io::Read;
     let mut file = std::fs::File::open(path)?;

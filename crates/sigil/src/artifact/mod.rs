@@ -52,7 +52,7 @@ mod load;
 mod render;
 mod run;
 
-pub use build::Provenance;
+pub use build::{Provenance, file_sha256};
 pub use check::Difference;
 pub use diff::{ArtifactDiff, FieldChange, PredictorDiff};
 pub use format::{

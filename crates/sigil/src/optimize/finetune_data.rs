@@ -130,21 +130,20 @@ pub fn finetune_messages(
 /// Writes `examples` as OpenAI chat fine-tuning JSONL, one [`FinetuneExample::jsonl_line`]
 /// per line. The file appears whole or not at all (written beside it, then renamed).
 pub fn write_jsonl(path: &Path, examples: &[FinetuneExample]) -> Result<(), FinetuneDataError> {
-    let io = |e: std::io::Error| FinetuneDataError::Io {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
     let mut text = String::new();
     for e in examples {
         text.push_str(&e.jsonl_line());
         text.push('\n');
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{}.tmp", name.unwrap_or_default()));
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
+    crate::artifact::write_atomic(path, text.as_bytes()).map_err(|e| match e {
+        crate::artifact::ArtifactError::Io { file, message } => FinetuneDataError::Io {
+            path: file,
+            message,
+        },
+        other => FinetuneDataError::Io {
+            path: path.display().to_string(),
+            message: other.to_string(),
+        },
     })
 }
 
