@@ -36,6 +36,8 @@ pub struct ScriptedLm {
     model: String,
     /// `Some`: the LM takes native tools and answers call `i` with these tool calls.
     tool_calls: Option<Mutex<VecDeque<Vec<LmToolCall>>>>,
+    /// Whether it says it enforces JSON schemas ([`ScriptedLm::with_structured_output`]).
+    structured: bool,
 }
 
 impl ScriptedLm {
@@ -47,6 +49,7 @@ impl ScriptedLm {
             requests: Mutex::new(Vec::new()),
             model: "fake/scripted".into(),
             tool_calls: None,
+            structured: false,
         }
     }
 
@@ -58,6 +61,7 @@ impl ScriptedLm {
             requests: Mutex::new(Vec::new()),
             model: "fake/scripted".into(),
             tool_calls: None,
+            structured: false,
         }
     }
 
@@ -71,7 +75,15 @@ impl ScriptedLm {
             requests: Mutex::new(Vec::new()),
             model: "fake/fn".into(),
             tool_calls: None,
+            structured: false,
         }
+    }
+
+    /// Says it enforces JSON schemas (`Lm::supports_structured_output`), as a provider
+    /// with structured output does.
+    pub fn with_structured_output(mut self) -> Self {
+        self.structured = true;
+        self
     }
 
     /// Takes native tools, and answers the calls in order with these tool calls beside
@@ -113,6 +125,10 @@ impl Lm for ScriptedLm {
 
     fn supports_native_tools(&self) -> bool {
         self.tool_calls.is_some()
+    }
+
+    fn supports_structured_output(&self) -> bool {
+        self.structured
     }
 
     async fn call(&self, request: LmRequest) -> Result<LmResponse, LmError> {

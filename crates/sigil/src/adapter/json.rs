@@ -221,28 +221,13 @@ mod tests {
         let lm = ScriptedLm::new(Vec::<String>::new());
         assert_eq!(JsonAdapter.constraint(&sig(), &lm), None);
 
-        struct Structured;
-        #[async_trait::async_trait]
-        impl Lm for Structured {
-            fn model_id(&self) -> String {
-                "fake/structured".into()
-            }
-            fn supports_structured_output(&self) -> bool {
-                true
-            }
-            async fn call(
-                &self,
-                _r: crate::lm::LmRequest,
-            ) -> Result<crate::lm::LmResponse, crate::lm::LmError> {
-                Err(crate::lm::LmError::Other("unused".into()))
-            }
-        }
+        let structured = ScriptedLm::new(Vec::<String>::new()).with_structured_output();
         let s = Signature::new(
             vec![Field::new("q", FieldType::Str)],
             vec![Field::new("a", FieldType::Int)],
         )
         .unwrap();
-        match JsonAdapter.constraint(&s, &Structured) {
+        match JsonAdapter.constraint(&s, &structured) {
             Some(OutputConstraint::JsonSchema { name, schema }) => {
                 assert_eq!(name, "DSPyProgramOutputs");
                 assert_eq!(schema, s.output_schema());

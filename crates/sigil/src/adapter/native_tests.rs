@@ -164,23 +164,11 @@ fn tool_calls_outputs_compile_to_a_grammar() {
 /// schema for a signature with a `ToolCalls` output.
 #[test]
 fn text_mode_tool_calls_get_no_json_schema() {
-    struct Structured;
-    #[async_trait::async_trait]
-    impl Lm for Structured {
-        fn model_id(&self) -> String {
-            "fake/structured".into()
-        }
-        fn supports_structured_output(&self) -> bool {
-            true
-        }
-        async fn call(&self, _r: crate::lm::LmRequest) -> Result<LmResponse, crate::lm::LmError> {
-            Err(crate::lm::LmError::Other("unused".into()))
-        }
-    }
+    let structured = ScriptedLm::new(Vec::<String>::new()).with_structured_output();
     let with_calls = Signature::parse("q, tools: list[Tool] -> a, calls: ToolCalls").unwrap();
-    assert_eq!(JsonAdapter.constraint(&with_calls, &Structured), None);
+    assert_eq!(JsonAdapter.constraint(&with_calls, &structured), None);
     let plain = Signature::parse("q -> a").unwrap();
-    assert!(JsonAdapter.constraint(&plain, &Structured).is_some());
+    assert!(JsonAdapter.constraint(&plain, &structured).is_some());
 }
 
 #[tokio::test]
