@@ -71,15 +71,20 @@ impl LocalLoraFinetuner {
         if examples.is_empty() {
             return Err(JobError::NoData);
         }
-        let local = sigil_local::Model::load(&self.model)
-            .map_err(|e| JobError::Config(format!("cannot load {}: {e}", self.model.display())))?;
+        // One read of the file: the tokenizer and template to encode the examples, and
+        // the weights to train on.
+        let cannot = |e: sigil_local::LocalError| {
+            JobError::Config(format!("cannot load {}: {e}", self.model.display()))
+        };
+        let g = sigil_local::gguf::Gguf::open(&self.model).map_err(cannot)?;
+        let (tokenizer, template) = sigil_local::engine::text_side(&g).map_err(cannot)?;
         let data = examples
             .iter()
-            .map(|ex| EncodedExample::new(ex, &local.tokenizer, &local.template, cfg.max_seq_len))
+            .map(|ex| EncodedExample::new(ex, &tokenizer, &template, cfg.max_seq_len))
             .collect::<crate::Result<Vec<_>>>()
             .map_err(fail)?;
-        drop(local);
-        let base = BaseModel::load(&self.model).map_err(fail)?;
+        let base = BaseModel::from_gguf(&g).map_err(fail)?;
+        drop(g);
 
         // The file name: what the run depends on, hashed.
         let mut h = sha2::Sha256::new();

@@ -29,7 +29,7 @@ impl Model {
         }
         let g = Gguf::open(path)?;
         let llama = Llama::from_gguf(&g)?;
-        let tokenizer = Tokenizer::from_gguf(&g)?;
+        let (tokenizer, template) = text_side(&g)?;
         if tokenizer.vocab_size() != llama.cfg.vocab {
             return Err(LocalError::Malformed(format!(
                 "tokenizer has {} tokens but the embedding has {} rows",
@@ -37,31 +37,6 @@ impl Model {
                 llama.cfg.vocab
             )));
         }
-        let tok_str = |id: Option<u32>| {
-            id.map(|i| String::from_utf8_lossy(tokenizer.token_bytes(i)).into_owned())
-                .unwrap_or_default()
-        };
-        let bos = g
-            .get("tokenizer.ggml.bos_token_id")
-            .and_then(|v| v.as_u64())
-            .and_then(|i| {
-                g.get("tokenizer.ggml.tokens")?
-                    .as_array()?
-                    .get(i as usize)?
-                    .as_str()
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| tok_str(tokenizer.bos));
-        let eos = g
-            .get("tokenizer.ggml.tokens")
-            .and_then(|t| {
-                t.as_array()?
-                    .get(tokenizer.eos as usize)?
-                    .as_str()
-                    .map(str::to_string)
-            })
-            .unwrap_or_default();
-        let template = ChatTemplate::new(g.get_str("tokenizer.chat_template"), &bos, &eos)?;
         let name = g
             .get_str("general.name")
             .map(str::to_string)
@@ -94,4 +69,36 @@ impl Model {
         }
         Ok(out)
     }
+}
+
+/// A GGUF model's tokenizer and chat template, without its weights (what a trainer
+/// needs to tokenize examples exactly as the engine renders prompts).
+pub fn text_side(g: &Gguf) -> Result<(Tokenizer, ChatTemplate)> {
+    let tokenizer = Tokenizer::from_gguf(g)?;
+    let tok_str = |id: Option<u32>| {
+        id.map(|i| String::from_utf8_lossy(tokenizer.token_bytes(i)).into_owned())
+            .unwrap_or_default()
+    };
+    let bos = g
+        .get("tokenizer.ggml.bos_token_id")
+        .and_then(|v| v.as_u64())
+        .and_then(|i| {
+            g.get("tokenizer.ggml.tokens")?
+                .as_array()?
+                .get(i as usize)?
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| tok_str(tokenizer.bos));
+    let eos = g
+        .get("tokenizer.ggml.tokens")
+        .and_then(|t| {
+            t.as_array()?
+                .get(tokenizer.eos as usize)?
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let template = ChatTemplate::new(g.get_str("tokenizer.chat_template"), &bos, &eos)?;
+    Ok((tokenizer, template))
 }
