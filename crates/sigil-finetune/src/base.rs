@@ -15,6 +15,7 @@ use sigil_local::quant::{QMatrix, to_f32_vec};
 
 use crate::error::{FinetuneError, Result};
 use crate::lora::{LoraAdapter, Target};
+use crate::ops::{causal_softmax, frozen_linear};
 
 /// One transformer block's frozen weights; matrices are `(out, in)`.
 struct Block {
@@ -91,9 +92,24 @@ fn vector(g: &Gguf, name: &str, n: usize, device: &Device) -> Result<Tensor> {
     Ok(Tensor::from_vec(v, n, device)?)
 }
 
-/// `x · wᵀ` for `x` of shape `(.., in)` and `w` of shape `(out, in)`.
+/// `x · wᵀ` for `x` of shape `(.., in)` and a trainable `w` of shape `(out, in)`.
 fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     Ok(x.broadcast_matmul(&w.t()?)?)
+}
+
+/// What every block of a forward pass over `t` positions shares: the rotary tables.
+pub struct Positions {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+/// Whether a pass builds the graph through the adapter (training) or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grad {
+    /// The adapter's matrices are tracked: the pass can be differentiated.
+    Track,
+    /// Nothing is tracked: a pass whose activations are only kept, or only read.
+    None,
 }
 
 /// RMSNorm written with differentiable primitives.
@@ -186,15 +202,88 @@ impl BaseModel {
         layer: usize,
         t: Target,
         lora: Option<&LoraAdapter>,
+        grad: Grad,
     ) -> Result<Tensor> {
-        let base = linear(x, self.blocks[layer].weight(t))?;
+        let base = frozen_linear(x, self.blocks[layer].weight(t))?;
         match lora.and_then(|l| l.pair(layer, t).map(|p| (l.scale(), p))) {
             Some((scale, (a, b))) => {
-                let delta = linear(&linear(x, a.as_tensor())?, b.as_tensor())?;
+                let (a, b) = match grad {
+                    Grad::Track => (a.as_tensor().clone(), b.as_tensor().clone()),
+                    Grad::None => (a.as_tensor().detach(), b.as_tensor().detach()),
+                };
+                let delta = linear(&linear(x, &a)?, &b)?;
                 Ok((base + (delta * scale)?)?)
             }
             None => Ok(base),
         }
+    }
+
+    /// The rotary tables of a pass over `t` positions.
+    pub fn positions(&self, t: usize) -> Result<Positions> {
+        let (cos, sin) = self.rope_tables(t)?;
+        Ok(Positions { cos, sin })
+    }
+
+    /// The token embeddings `(b, t, n_embd)` of token rows `(b, t)`.
+    pub fn embed(&self, tokens: &Tensor) -> Result<Tensor> {
+        let (b, t) = tokens.dims2()?;
+        Ok(self
+            .tok_embd
+            .index_select(&tokens.flatten_all()?, 0)?
+            .reshape((b, t, self.cfg.n_embd))?)
+    }
+
+    /// Number of transformer blocks.
+    pub fn n_layer(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Block `l` of the stack over the residual stream `x` (`(b, t, n_embd)`), causal
+    /// attention from position 0.
+    pub fn block(
+        &self,
+        l: usize,
+        x: &Tensor,
+        pos: &Positions,
+        lora: Option<&LoraAdapter>,
+        grad: Grad,
+    ) -> Result<Tensor> {
+        let c = &self.cfg;
+        let blk = &self.blocks[l];
+        let (b, t, _) = x.dims3()?;
+        let (hd, nh, nkv) = (c.head_dim, c.n_head, c.n_head_kv);
+        let eps = c.eps as f64;
+        let h = rms_norm(x, &blk.attn_norm, eps)?;
+        let heads = |y: Tensor, n: usize| -> Result<Tensor> {
+            Ok(y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
+        };
+        let q = heads(self.project(&h, l, Target::AttnQ, lora, grad)?, nh)?;
+        let k = heads(self.project(&h, l, Target::AttnK, lora, grad)?, nkv)?;
+        let v = heads(self.project(&h, l, Target::AttnV, lora, grad)?, nkv)?;
+        // The 1/sqrt(head_dim) scale on q, before the (t x t) product.
+        let q = (rope(&q, &pos.cos, &pos.sin)? / (hd as f64).sqrt())?;
+        let k = rope(&k, &pos.cos, &pos.sin)?;
+        // Grouped-query attention: query head h reads KV head h / (nh / nkv).
+        let rep = nh / nkv;
+        let expand = |y: Tensor| -> Result<Tensor> {
+            Ok(y.unsqueeze(2)?
+                .expand((b, nkv, rep, t, hd))?
+                .reshape((b, nh, t, hd))?)
+        };
+        let (k, v) = (expand(k)?, expand(v)?);
+        let att = causal_softmax(&q.matmul(&k.t()?)?)?;
+        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c.n_embd))?;
+        let x = (x + self.project(&y, l, Target::AttnOutput, lora, grad)?)?;
+        let h = rms_norm(&x, &blk.ffn_norm, eps)?;
+        let g = self.project(&h, l, Target::FfnGate, lora, grad)?;
+        let u = self.project(&h, l, Target::FfnUp, lora, grad)?;
+        let act = (candle_nn::ops::silu(&g)? * u)?;
+        Ok((&x + self.project(&act, l, Target::FfnDown, lora, grad)?)?)
+    }
+
+    /// The output norm of the last block's residual stream.
+    pub fn final_norm(&self, x: &Tensor) -> Result<Tensor> {
+        rms_norm(x, &self.out_norm, self.cfg.eps as f64)
     }
 
     fn rope_tables(&self, t: usize) -> Result<(Tensor, Tensor)> {
@@ -218,61 +307,39 @@ impl BaseModel {
     }
 
     /// The final hidden states `(b, t, n_embd)` (after the output norm) of a batch of
-    /// equal-length token rows `(b, t)`, causal attention from position 0.
+    /// equal-length token rows `(b, t)`, causal attention from position 0, with the
+    /// whole graph through the adapter kept (so it can be differentiated in one pass).
     pub fn hidden(&self, tokens: &Tensor, lora: Option<&LoraAdapter>) -> Result<Tensor> {
-        let c = &self.cfg;
-        let (b, t) = tokens.dims2()?;
-        let (hd, nh, nkv) = (c.head_dim, c.n_head, c.n_head_kv);
-        let eps = c.eps as f64;
-        let (cos, sin) = self.rope_tables(t)?;
-        let mask: Vec<f32> = (0..t)
-            .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
-            .collect();
-        let mask = Tensor::from_vec(mask, (t, t), &self.device)?;
-        let mut x = self
-            .tok_embd
-            .index_select(&tokens.flatten_all()?, 0)?
-            .reshape((b, t, c.n_embd))?;
-        for (l, blk) in self.blocks.iter().enumerate() {
-            let h = rms_norm(&x, &blk.attn_norm, eps)?;
-            let heads = |y: Tensor, n: usize| -> Result<Tensor> {
-                Ok(y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
-            };
-            let q = heads(self.project(&h, l, Target::AttnQ, lora)?, nh)?;
-            let k = heads(self.project(&h, l, Target::AttnK, lora)?, nkv)?;
-            let v = heads(self.project(&h, l, Target::AttnV, lora)?, nkv)?;
-            let q = rope(&q, &cos, &sin)?;
-            let k = rope(&k, &cos, &sin)?;
-            // Grouped-query attention: query head h reads KV head h / (nh / nkv).
-            let rep = nh / nkv;
-            let expand = |y: Tensor| -> Result<Tensor> {
-                Ok(y.unsqueeze(2)?
-                    .expand((b, nkv, rep, t, hd))?
-                    .reshape((b, nh, t, hd))?)
-            };
-            let (k, v) = (expand(k)?, expand(v)?);
-            let att = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?.broadcast_add(&mask)?;
-            let att = candle_nn::ops::softmax(&att, D::Minus1)?;
-            let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c.n_embd))?;
-            x = (x + self.project(&y, l, Target::AttnOutput, lora)?)?;
-            let h = rms_norm(&x, &blk.ffn_norm, eps)?;
-            let g = self.project(&h, l, Target::FfnGate, lora)?;
-            let u = self.project(&h, l, Target::FfnUp, lora)?;
-            let act = (candle_nn::ops::silu(&g)? * u)?;
-            x = (x + self.project(&act, l, Target::FfnDown, lora)?)?;
+        self.hidden_with(tokens, lora, Grad::Track)
+    }
+
+    fn hidden_with(
+        &self,
+        tokens: &Tensor,
+        lora: Option<&LoraAdapter>,
+        grad: Grad,
+    ) -> Result<Tensor> {
+        let (_, t) = tokens.dims2()?;
+        let pos = self.positions(t)?;
+        let mut x = self.embed(tokens)?;
+        for l in 0..self.blocks.len() {
+            x = self.block(l, &x, &pos, lora, grad)?;
         }
-        rms_norm(&x, &self.out_norm, eps)
+        self.final_norm(&x)
     }
 
     /// Vocabulary logits of hidden states `(.., n_embd)`.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
-        linear(hidden, self.output.as_ref().unwrap_or(&self.tok_embd))
+        Ok(frozen_linear(
+            hidden,
+            self.output.as_ref().unwrap_or(&self.tok_embd),
+        )?)
     }
 
     /// The logits of the last position of `tokens` (one sequence).
     pub fn last_logits(&self, tokens: &[u32], lora: Option<&LoraAdapter>) -> Result<Vec<f32>> {
         let t = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
-        let h = self.hidden(&t, lora)?;
+        let h = self.hidden_with(&t, lora, Grad::None)?;
         let last = h.narrow(1, tokens.len() - 1, 1)?.flatten_all()?;
         Ok(self
             .logits(&last.unsqueeze(0)?)?

@@ -37,16 +37,17 @@ mod data;
 mod error;
 mod finetuner;
 mod lora;
+mod ops;
 mod optim;
 mod train;
 
 pub use adapter_file::{
     CheckpointState, adapter_bytes, read_adapter, read_checkpoint, write_adapter, write_checkpoint,
 };
-pub use base::{BaseModel, argmax};
+pub use base::{BaseModel, Grad, Positions, argmax};
 pub use data::{ChatExample, EncodedExample};
 pub use error::{FinetuneError, Result};
 pub use finetuner::LocalLoraFinetuner;
 pub use lora::{LoraAdapter, LoraConfig, Target};
 pub use optim::AdamW;
-pub use train::{Progress, TrainOptions, batch_loss, steps_per_epoch, train};
+pub use train::{Progress, TrainOptions, batch_grads, batch_loss, steps_per_epoch, train};

@@ -210,6 +210,13 @@ impl LoraAdapter {
         self.pairs.iter()
     }
 
+    /// The trainable variables of block `layer`.
+    pub fn layer_vars(&self, layer: usize) -> impl Iterator<Item = &Var> {
+        self.pairs
+            .range((layer, Target::AttnQ)..=(layer, Target::FfnDown))
+            .flat_map(|(_, (a, b))| [a, b])
+    }
+
     /// The trainable variables, `A` then `B` of each pair, in [`Self::pairs`] order.
     pub fn vars(&self) -> Vec<Var> {
         self.pairs

@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use candle_core::Tensor;
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
 use candle_nn::ParamsAdamW;
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 
 use crate::adapter_file::{CheckpointState, read_checkpoint, write_checkpoint};
-use crate::base::BaseModel;
+use crate::base::{BaseModel, Grad};
 use crate::data::EncodedExample;
 use crate::error::{FinetuneError, Result};
 use crate::lora::{LoraAdapter, LoraConfig};
@@ -113,13 +114,15 @@ fn epoch_order(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
     idx
 }
 
-/// Mean cross-entropy over the reply tokens of a batch (right-padded; causal attention
-/// keeps padding out of every real position).
-pub fn batch_loss(
-    base: &BaseModel,
-    lora: Option<&LoraAdapter>,
-    batch: &[&EncodedExample],
-) -> Result<Tensor> {
+/// A batch as one right-padded token matrix, with the rows of the flattened positions
+/// that predict a reply token and the tokens they predict.
+struct Batch {
+    tokens: Tensor,
+    rows: Tensor,
+    targets: Tensor,
+}
+
+fn make_batch(base: &BaseModel, batch: &[&EncodedExample]) -> Result<Batch> {
     let t = batch.iter().map(|e| e.tokens.len()).max().unwrap_or(0);
     let mut flat = Vec::with_capacity(batch.len() * t);
     let (mut rows, mut targets) = (Vec::new(), Vec::new());
@@ -136,14 +139,89 @@ pub fn batch_loss(
         return Err(FinetuneError::Invalid("a batch has no reply tokens".into()));
     }
     let dev = base.device();
-    let tokens = Tensor::from_vec(flat, (batch.len(), t), dev)?;
-    let hidden = base.hidden(&tokens, lora)?;
-    let hidden = hidden.reshape((batch.len() * t, base.cfg.n_embd))?;
-    // Only the target positions go through the (vocabulary-wide) output head.
-    let picked = hidden.index_select(&Tensor::new(rows.as_slice(), dev)?, 0)?;
+    Ok(Batch {
+        tokens: Tensor::from_vec(flat, (batch.len(), t), dev)?,
+        rows: Tensor::new(rows.as_slice(), dev)?,
+        targets: Tensor::new(targets.as_slice(), dev)?,
+    })
+}
+
+/// The loss of the final residual stream `x` (`(b, t, n_embd)`): only the target
+/// positions go through the (vocabulary-wide) output head.
+fn head_loss(base: &BaseModel, x: &Tensor, b: &Batch) -> Result<Tensor> {
+    let (n, t, e) = x.dims3()?;
+    let hidden = base.final_norm(x)?.reshape((n * t, e))?;
+    let picked = hidden.index_select(&b.rows, 0)?;
     let logits = base.logits(&picked)?;
-    let targets = Tensor::new(targets.as_slice(), dev)?;
-    Ok(candle_nn::loss::cross_entropy(&logits, &targets)?)
+    Ok(candle_nn::loss::cross_entropy(&logits, &b.targets)?)
+}
+
+/// Mean cross-entropy over the reply tokens of a batch (right-padded; causal attention
+/// keeps padding out of every real position), with the whole graph kept: one
+/// `backward()` gives every gradient. [`batch_grads`] gives the same gradients in a
+/// fraction of the memory.
+pub fn batch_loss(
+    base: &BaseModel,
+    lora: Option<&LoraAdapter>,
+    batch: &[&EncodedExample],
+) -> Result<Tensor> {
+    let b = make_batch(base, batch)?;
+    let (_, t) = b.tokens.dims2()?;
+    let pos = base.positions(t)?;
+    let mut x = base.embed(&b.tokens)?;
+    for l in 0..base.n_layer() {
+        x = base.block(l, &x, &pos, lora, Grad::Track)?;
+    }
+    head_loss(base, &x, &b)
+}
+
+/// The loss of a batch and the gradients of the adapter's matrices, by activation
+/// checkpointing at block boundaries: a forward pass keeps only each block's input
+/// (no graph); then, from the top, each block is run again with its graph, and
+/// candle's autograd takes the gradient arriving at its output back to its input and
+/// its LoRA matrices. Only one block's graph is alive at a time, so memory grows
+/// with one block's activations, not the whole stack's: the whole-graph pass
+/// ([`batch_loss`] then `backward`) keeps every attention matrix of every block, over
+/// 20 GiB for four 488-token examples, where this keeps under 1 GiB.
+pub fn batch_grads(
+    base: &BaseModel,
+    lora: &LoraAdapter,
+    batch: &[&EncodedExample],
+) -> Result<(f32, GradStore)> {
+    let b = make_batch(base, batch)?;
+    let (_, t) = b.tokens.dims2()?;
+    let pos = base.positions(t)?;
+    let mut inputs = Vec::with_capacity(base.n_layer() + 1);
+    inputs.push(base.embed(&b.tokens)?);
+    for l in 0..base.n_layer() {
+        let x = base.block(l, &inputs[l], &pos, Some(lora), Grad::None)?;
+        inputs.push(x);
+    }
+    let top = Var::from_tensor(&inputs[base.n_layer()])?;
+    let loss = head_loss(base, top.as_tensor(), &b)?;
+    let mut grads = loss.backward()?;
+    let mut upstream = grads
+        .remove(top.as_tensor())
+        .ok_or_else(|| FinetuneError::Invalid("the loss does not depend on the model".into()))?;
+    for l in (0..base.n_layer()).rev() {
+        let x = Var::from_tensor(&inputs[l])?;
+        let y = base.block(l, x.as_tensor(), &pos, Some(lora), Grad::Track)?;
+        // d(sum(y * g))/dθ is g's vector-Jacobian product: the chain rule through
+        // block l for the gradient g that reached its output.
+        let mut g = (y * &upstream)?.sum_all()?.backward()?;
+        for var in lora.layer_vars(l) {
+            if let Some(d) = g.remove(var.as_tensor()) {
+                grads.insert(var.as_tensor(), d);
+            }
+        }
+        if l > 0 {
+            upstream = g.remove(x.as_tensor()).ok_or_else(|| {
+                FinetuneError::Invalid(format!("block {l} does not depend on its input"))
+            })?;
+        }
+        inputs.truncate(l);
+    }
+    Ok((loss.to_scalar::<f32>()?, grads))
 }
 
 /// Trains a LoRA adapter on `data` and returns it. With a checkpoint path in `opts`,
@@ -203,15 +281,14 @@ pub fn train(
         for chunk in order.chunks(cfg.batch_size) {
             let started = Instant::now();
             let batch: Vec<&EncodedExample> = chunk.iter().map(|&i| &data[i]).collect();
-            let loss = batch_loss(base, Some(&lora), &batch)?;
-            let grads = loss.backward()?;
+            let (loss, grads) = batch_grads(base, &lora, &batch)?;
             opt.step(&grads)?;
             let n_tok: usize = batch.iter().map(|e| e.tokens.len()).sum();
             (opts.on_progress)(&Progress {
                 epoch,
                 step: opt.step_count(),
                 total_steps,
-                loss: loss.to_scalar::<f32>()?,
+                loss,
                 tokens_per_s: n_tok as f64 / started.elapsed().as_secs_f64().max(1e-9),
             });
         }

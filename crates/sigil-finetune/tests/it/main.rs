@@ -5,6 +5,7 @@ mod common;
 
 mod adapter_is_deterministic;
 mod bootstrap_finetune_trains_locally;
+mod checkpointed_grads_match_whole_graph;
 mod forward_matches_sigil_local;
 mod llama_cpp_loads_adapter;
 mod resume_gives_same_adapter;
