@@ -146,7 +146,7 @@ impl CompileOutcome {
     }
 }
 
-fn checkpoint_path(name: &str) -> PathBuf {
+pub(crate) fn checkpoint_path(name: &str) -> PathBuf {
     PathBuf::from(".sigil")
         .join("checkpoints")
         .join(format!("{name}.ckpt"))
@@ -170,6 +170,16 @@ pub async fn compile(
             .with_context(|| format!("removing the old checkpoint {}", ckpt.display()))?;
     }
     let concurrency = pf.spec.lm.concurrency.unwrap_or(4);
+    if let Some(kind) = pf
+        .spec
+        .optimizer
+        .as_ref()
+        .map(|o| o.kind.get_ref().as_str())
+        && super::compile_weights::is_weights_kind(kind)
+    {
+        let _ = std::fs::remove_file(&ckpt);
+        return super::compile_weights::compile(session, opts, data, metric, concurrency).await;
+    }
     let mut config = EngineConfig::new()
         .concurrency(concurrency)
         .checkpoint(&ckpt)
@@ -238,6 +248,31 @@ pub async fn compile(
         None => None,
     };
     let wall = started.elapsed();
+    let provenance = provenance_for(session, &data, &metric, held_out.as_ref())?;
+    let adapter = session.built.ctx.adapter().clone();
+    let artifact = Artifact::build(&session.program, &compiled, adapter.as_ref(), provenance)?;
+    write_artifact(&artifact, &opts.out)?;
+    RunRecord::now(wall, &compiled.spend).save_beside(&opts.out)?;
+    let _ = std::fs::remove_file(&ckpt);
+    session.flush();
+    Ok(Some(CompileOutcome {
+        out: opts.out.clone(),
+        artifact_hash: artifact.content_hash()?,
+        compiled,
+        held_out,
+        wall_secs: wall.as_secs_f64(),
+    }))
+}
+
+/// The artifact's provenance: model, data, metric, the program file and its optimizer
+/// settings, and the held-out comparison.
+pub(crate) fn provenance_for(
+    session: &Session,
+    data: &crate::program::build::DataSets,
+    metric: &crate::program::build::SharedMetric,
+    held_out: Option<&HeldOutReport>,
+) -> anyhow::Result<Provenance> {
+    let pf = &session.file;
     let mut provenance = Provenance::new(session.built.model_id.clone())
         .lm_params(session.built.params.clone())
         .trainset(&data.train.examples)
@@ -256,25 +291,13 @@ pub async fn compile(
     if let Some(test) = &data.test {
         provenance = provenance.testset(&test.examples);
     }
-    if let Some(h) = &held_out {
+    if let Some(h) = held_out {
         provenance = provenance.held_out(h.clone());
     }
-    let adapter = session.built.ctx.adapter().clone();
-    let artifact = Artifact::build(&session.program, &compiled, adapter.as_ref(), provenance)?;
-    write_artifact(&artifact, &opts.out)?;
-    RunRecord::now(wall, &compiled.spend).save_beside(&opts.out)?;
-    let _ = std::fs::remove_file(&ckpt);
-    session.flush();
-    Ok(Some(CompileOutcome {
-        out: opts.out.clone(),
-        artifact_hash: artifact.content_hash()?,
-        compiled,
-        held_out,
-        wall_secs: wall.as_secs_f64(),
-    }))
+    Ok(provenance)
 }
 
-fn write_artifact(a: &Artifact, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn write_artifact(a: &Artifact, out: &Path) -> anyhow::Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

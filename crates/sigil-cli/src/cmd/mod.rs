@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod compile;
+pub mod compile_weights;
 pub mod diff;
 pub mod eval;
 pub mod promote;

@@ -37,6 +37,11 @@ pub struct Built {
     pub ctx: Ctx,
     pub model_id: String,
     pub params: LmParams,
+    /// The embedded model's file, when the LM is the embedded engine.
+    pub local_model: Option<PathBuf>,
+    /// The hosted LM's configuration, when it is hosted (a fine-tuned model id is
+    /// called with the same endpoint and key).
+    pub hosted: Option<LmConfig>,
 }
 
 /// Where the LM response cache lives.
@@ -52,6 +57,8 @@ pub async fn build_ctx(pf: &ProgramFile, o: &LmOverrides) -> anyhow::Result<Buil
         .clone()
         .or_else(|| spec.model.as_ref().map(|m| m.get_ref().clone()))
         .unwrap_or_else(|| "local".into());
+    let mut local_model = None;
+    let mut hosted = None;
     let lm: Arc<dyn Lm> = if model == "local" || model.starts_with("local:") {
         let explicit = model.strip_prefix("local:").map(|p| pf.resolve(p));
         let local = sigil_local::LocalLm::from_default(
@@ -60,6 +67,7 @@ pub async fn build_ctx(pf: &ProgramFile, o: &LmOverrides) -> anyhow::Result<Buil
         )
         .await
         .context("loading the embedded model")?;
+        local_model = Some(local.path().to_path_buf());
         Arc::new(local)
     } else {
         let mut c = LmConfig::new(model.clone());
@@ -80,6 +88,7 @@ pub async fn build_ctx(pf: &ProgramFile, o: &LmOverrides) -> anyhow::Result<Buil
         if let Some(n) = spec.concurrency {
             c = c.max_concurrency(n);
         }
+        hosted = Some(c.clone());
         lm_from_config(c).with_context(|| format!("the LM `{model}`"))?
     };
     let use_cache = o.cache.or(spec.cache).unwrap_or(false);
@@ -111,6 +120,8 @@ pub async fn build_ctx(pf: &ProgramFile, o: &LmOverrides) -> anyhow::Result<Buil
         ctx,
         model_id: lm.model_id().to_string(),
         params,
+        local_model,
+        hosted,
     })
 }
 

@@ -29,6 +29,7 @@ mod judge;
 mod pipeline;
 pub mod spec;
 mod validate;
+pub mod weights;
 
 pub use build::{
     Built, LmOverrides, build_ctx, build_metric, build_optimizer, build_program, load_data,

@@ -172,7 +172,8 @@ pub struct MetricSpec {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OptimizerSpec {
-    /// `labeled_few_shot`, `bootstrap_few_shot`, `random_search`, `copro` or `mipro_v2`.
+    /// `labeled_few_shot`, `bootstrap_few_shot`, `random_search`, `copro`, `mipro_v2`,
+    /// `bootstrap_finetune` or `better_together`.
     pub kind: Spanned<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
@@ -198,6 +199,56 @@ pub struct OptimizerSpec {
     pub threshold: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetSpec>,
+    /// BetterTogether: the stages in order, `p` (prompts) and `w` (weights), as
+    /// DSPy writes them: `"p -> w -> p"` (default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Spanned<String>>,
+    /// BetterTogether: the prompt stage's optimizer (default `bootstrap_few_shot`),
+    /// with this table's demo settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<Spanned<String>>,
+    /// BootstrapFinetune and BetterTogether: how the weights are trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finetune: Option<FinetuneSpec>,
+}
+
+/// How a weight stage trains: on the embedded model, a LoRA adapter on the CPU; on an
+/// `openai/` model, a fine-tuning job on that server.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate: Option<f64>,
+    /// LoRA: the rank and alpha of each update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rank: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alpha: Option<f32>,
+    /// LoRA: the adapted matrices, by GGUF name (`attn_q`, `attn_k`, `attn_v`,
+    /// `attn_output`, `ffn_gate`, `ffn_up`, `ffn_down`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Spanned<Vec<String>>>,
+    /// LoRA: longer examples are cut to this many tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seq_len: Option<usize>,
+    /// One model for every predictor (default, as DSPy) or one per predictor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multitask: Option<bool>,
+    /// What the model learns from: `teacher` (default, as DSPy: the program's own runs
+    /// that the metric accepts) or `labels` (the trainset's labels; one-predictor
+    /// programs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Spanned<String>>,
+    /// Leave the predictors' demos out of the training prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_demos: Option<bool>,
+    /// Where adapters are written (default `.sigil/adapters`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_dir: Option<String>,
 }
 
 /// Hard caps on the compile's spend; the run never exceeds them.

@@ -15,6 +15,16 @@ pub const OPTIMIZER_KINDS: &[&str] = &[
     "random_search",
     "copro",
     "mipro_v2",
+    "bootstrap_finetune",
+    "better_together",
+];
+/// The optimizers a BetterTogether prompt stage can be.
+pub const PROMPT_OPTIMIZER_KINDS: &[&str] = &[
+    "labeled_few_shot",
+    "bootstrap_few_shot",
+    "random_search",
+    "copro",
+    "mipro_v2",
 ];
 pub const INDEX_KINDS: &[&str] = &["bm25", "dense", "hybrid"];
 
@@ -343,6 +353,121 @@ pub(crate) fn validate(pf: &ProgramFile) -> Result<(), ProgramError> {
                     a.span(),
                     "optimizer.auto",
                     "use \"light\", \"medium\" or \"heavy\"",
+                ));
+            }
+        }
+        let weights = kind == "bootstrap_finetune" || kind == "better_together";
+        if let Some(st) = &o.strategy {
+            if kind != "better_together" {
+                return Err(pf.err(
+                    st.span(),
+                    "optimizer.strategy",
+                    "`strategy` is a better_together setting",
+                ));
+            }
+            let ok = st
+                .get_ref()
+                .split("->")
+                .all(|stage| matches!(stage.trim(), "p" | "w"));
+            if !ok {
+                return Err(pf.err(
+                    st.span(),
+                    "optimizer.strategy",
+                    "stages are `p` (prompts) and `w` (weights) joined by ` -> `, as \"p -> w -> p\"",
+                ));
+            }
+        }
+        if let Some(p) = &o.prompt {
+            if kind != "better_together" {
+                return Err(pf.err(
+                    p.span(),
+                    "optimizer.prompt",
+                    "`prompt` is a better_together setting",
+                ));
+            }
+            if !PROMPT_OPTIMIZER_KINDS.contains(&p.get_ref().as_str()) {
+                return Err(pf.err(
+                    p.span(),
+                    "optimizer.prompt",
+                    format!(
+                        "the prompt stage is one of {}",
+                        PROMPT_OPTIMIZER_KINDS.join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(f) = &o.finetune {
+            if !weights {
+                return Err(pf.err(
+                    o.kind.span(),
+                    "optimizer.finetune",
+                    "[optimizer.finetune] is a bootstrap_finetune / better_together setting",
+                ));
+            }
+            if let Some(t) = &f.targets {
+                if t.get_ref().is_empty() {
+                    return Err(pf.err(
+                        t.span(),
+                        "optimizer.finetune.targets",
+                        "name at least one matrix",
+                    ));
+                }
+                if let Some(bad) = t
+                    .get_ref()
+                    .iter()
+                    .find(|n| sigil_finetune::Target::from_gguf_name(n).is_none())
+                {
+                    return Err(pf.err(
+                        t.span(),
+                        "optimizer.finetune.targets",
+                        format!(
+                            "unknown matrix {bad:?}; use attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up or ffn_down"
+                        ),
+                    ));
+                }
+            }
+            if let Some(d) = &f.data {
+                if !["teacher", "labels"].contains(&d.get_ref().as_str()) {
+                    return Err(pf.err(
+                        d.span(),
+                        "optimizer.finetune.data",
+                        "use \"teacher\" (the program's accepted runs) or \"labels\" (the trainset's labels)",
+                    ));
+                }
+                if d.get_ref() == "labels" && spec.steps.len() != 1 {
+                    return Err(pf.err(
+                        d.span(),
+                        "optimizer.finetune.data",
+                        "training on labels needs a program of one step; use \"teacher\"",
+                    ));
+                }
+            }
+            if f.rank == Some(0) || f.epochs == Some(0) || f.batch_size == Some(0) {
+                return Err(pf.err(
+                    o.kind.span(),
+                    "optimizer.finetune",
+                    "rank, epochs and batch_size must be at least 1",
+                ));
+            }
+            if f.learning_rate
+                .is_some_and(|lr| !(lr > 0.0 && lr.is_finite()))
+            {
+                return Err(pf.err(
+                    o.kind.span(),
+                    "optimizer.finetune.learning_rate",
+                    "must be a positive number",
+                ));
+            }
+        }
+        if weights && let Some(m) = &spec.lm.model {
+            let id = m.get_ref();
+            if !(id == "local" || id.starts_with("local:") || id.starts_with("openai/")) {
+                return Err(pf.err(
+                    m.span(),
+                    "lm.model",
+                    format!(
+                        "{kind} trains the embedded model (\"local\") or an \"openai/\" model through its fine-tuning API; {id:?} is neither"
+                    ),
                 ));
             }
         }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::finetune::{BootstrapFinetune, FinetunedModel};
+use super::finetune::{BootstrapFinetune, FinetuneOutcome, FinetunedModel};
+use super::finetune_data::FinetuneData;
 use super::{OptimizeError, Optimizer};
 use crate::data::Example;
 use crate::evaluate::{Evaluate, Metric};
@@ -33,9 +34,21 @@ pub struct TogetherState {
     pub overlay: Overlay,
     /// Each fine-tuned model and the predictor paths that use it.
     pub models: Vec<(Vec<String>, FinetunedModel)>,
+    /// The data the last weight stage trained on (for the artifact's record of it).
+    pub finetune_data: Option<FinetuneData>,
 }
 
 impl TogetherState {
+    /// The models and their data as a [`FinetuneOutcome`] (for
+    /// [`crate::artifact::Artifact::with_finetuned`]); `None` when no weights were trained.
+    pub fn finetune_outcome(&self) -> Option<FinetuneOutcome> {
+        let data = self.finetune_data.clone()?;
+        (!self.models.is_empty()).then(|| FinetuneOutcome {
+            data,
+            models: self.models.clone(),
+        })
+    }
+
     /// `ctx` running this state: its overlay, and `lm_of(model)` for each tuned path.
     pub fn ctx(&self, ctx: &Ctx, lm_of: &dyn Fn(&FinetunedModel) -> Arc<dyn Lm>) -> Ctx {
         let with_overlay = ctx.with_overlay(Some(Arc::new(self.overlay.clone())));
@@ -136,6 +149,7 @@ impl BetterTogether {
         let mut state = TogetherState {
             overlay: ctx.overlay().cloned().unwrap_or_default(),
             models: Vec::new(),
+            finetune_data: None,
         };
         let mut candidates = vec![Candidate {
             strategy: String::new(),
@@ -153,6 +167,7 @@ impl BetterTogether {
                         .map(|c| TogetherState {
                             overlay: c.overlay,
                             models: state.models.clone(),
+                            finetune_data: state.finetune_data.clone(),
                         })
                 }
                 Stage::Weights(w) => {
@@ -167,6 +182,7 @@ impl BetterTogether {
                             TogetherState {
                                 overlay: state.overlay.clone(),
                                 models,
+                                finetune_data: Some(o.data),
                             }
                         })
                 }

@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::OptimizeError;
 use super::data::check_disjoint;
 use super::finetune_data::{
-    FinetuneData, FinetuneDataError, FinetuneDataSettings, FinetuneExample, bootstrap_finetune_data,
+    FinetuneData, FinetuneDataError, FinetuneDataSettings, FinetuneExample,
+    bootstrap_finetune_data, labeled_finetune_data,
 };
 use crate::data::Example;
 use crate::evaluate::Metric;
@@ -273,9 +274,12 @@ impl BootstrapFinetune {
         ctx: &Ctx,
     ) -> Result<FinetuneOutcome, OptimizeError> {
         check_disjoint("trainset", trainset, "valset", valset)?;
-        let data =
+        let data = if self.data.from_labels {
+            labeled_finetune_data(program, trainset, ctx, &self.data)?
+        } else {
             bootstrap_finetune_data(program, trainset, self.metric.as_ref(), ctx, &self.data)
-                .await?;
+                .await?
+        };
         if data.examples.is_empty() {
             return Err(OptimizeError::Finetune(FinetuneError::NoData));
         }

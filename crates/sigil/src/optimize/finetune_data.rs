@@ -179,6 +179,10 @@ pub struct FinetuneDataSettings {
     pub concurrency: usize,
     /// Seeds the shuffle of the examples.
     pub seed: u64,
+    /// Train on the trainset's labels instead of a teacher's accepted runs: each
+    /// example's inputs and labelled outputs are the call. Only for a program with one
+    /// predictor (whose outputs are the labels); no LM is called to collect the data.
+    pub from_labels: bool,
 }
 
 impl Default for FinetuneDataSettings {
@@ -188,8 +192,82 @@ impl Default for FinetuneDataSettings {
             exclude_demos: false,
             concurrency: 4,
             seed: 0,
+            from_labels: false,
         }
     }
+}
+
+/// The training data of a one-predictor program straight from labelled examples: each
+/// train example's inputs, and its labels for the predictor's outputs as the reply,
+/// in the messages `ctx`'s adapter sends with the predictor's instructions and demos
+/// (as `ctx`'s overlay sets them). An example without a label for every output is an
+/// error naming it.
+pub fn labeled_finetune_data(
+    program: &dyn Module,
+    trainset: &[Example],
+    ctx: &Ctx,
+    settings: &FinetuneDataSettings,
+) -> Result<FinetuneData, OptimizeError> {
+    if trainset.is_empty() {
+        return Err(OptimizeError::EmptyTrainset);
+    }
+    let predictors = program.named_predictors();
+    let (path, predict) = match predictors.as_slice() {
+        [] => return Err(OptimizeError::NoPredictors),
+        [one] => one,
+        more => {
+            return Err(OptimizeError::Config(format!(
+                "training on labels needs a program with one predictor; this one has {} ({}): use its teacher's runs",
+                more.len(),
+                more.iter()
+                    .map(|(p, _)| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    };
+    let state = ctx.overlay().and_then(|o| o.get(path));
+    let signature = match state.and_then(|s| s.instructions.as_ref()) {
+        Some(i) => predict.signature().with_instructions(i.clone()),
+        None => predict.signature().clone(),
+    };
+    let demos = match (settings.exclude_demos, state.and_then(|s| s.demos.as_ref())) {
+        (true, _) => &[][..],
+        (false, Some(d)) => d.as_slice(),
+        (false, None) => predict.demos(),
+    };
+    let adapter = ctx.adapter();
+    let mut data = FinetuneData {
+        runs: trainset.len(),
+        kept: trainset.len(),
+        ..Default::default()
+    };
+    for (i, example) in trainset.iter().enumerate() {
+        let mut outputs = crate::adapter::Fields::new();
+        for f in signature.outputs() {
+            let Some(v) = example.get(&f.name).filter(|v| !v.is_null()) else {
+                return Err(OptimizeError::FinetuneData(format!(
+                    "train example {i} has no label for the output `{}`",
+                    f.name
+                )));
+            };
+            outputs.insert(f.name.clone(), v.clone());
+        }
+        let messages = finetune_messages(
+            adapter.as_ref(),
+            &signature,
+            demos,
+            &example.inputs(),
+            &outputs,
+        )
+        .map_err(|e| OptimizeError::FinetuneData(e.to_string()))?;
+        data.examples.push(FinetuneExample {
+            path: path.clone(),
+            messages,
+        });
+    }
+    SeededRng::new(settings.seed).shuffle(&mut data.examples);
+    Ok(data)
 }
 
 /// Runs `program` (the teacher: its overlay and LMs are `ctx`'s) on every train
@@ -210,8 +288,11 @@ pub async fn bootstrap_finetune_data(
     if predictors.is_empty() {
         return Err(OptimizeError::NoPredictors);
     }
-    let runs: Vec<_> = futures::stream::iter(trainset)
-        .map(|example| async move {
+    // By index, not by reference: a stream of `&Example` closures is not `Send` for
+    // every lifetime, which a caller spawning this future needs.
+    let runs: Vec<_> = futures::stream::iter(0..trainset.len())
+        .map(|i| async move {
+            let example = &trainset[i];
             let capture = DemoCapture::new();
             let run = program
                 .call(&ctx.with_hook(capture.clone()), example.inputs())

@@ -79,7 +79,7 @@ pub use finetune::{
 };
 pub use finetune_data::{
     FinetuneData, FinetuneDataError, FinetuneDataSettings, FinetuneExample,
-    bootstrap_finetune_data, finetune_messages, write_jsonl,
+    bootstrap_finetune_data, finetune_messages, labeled_finetune_data, write_jsonl,
 };
 pub use knn::{KnnFewShot, KnnProgram};
 pub use labeled::LabeledFewShot;
@@ -89,7 +89,9 @@ pub use observer::{
     TrialEvent, TrialKind,
 };
 pub use random_search::BootstrapFewShotWithRandomSearch;
-pub use report::{HeldOutReport, held_out_report, held_out_report_with};
+pub use report::{
+    HeldOut, HeldOutReport, held_out_report, held_out_report_ctx, held_out_report_with,
+};
 
 use std::sync::Arc;
 

@@ -70,11 +70,42 @@ pub async fn held_out_report_with(
     metric: Arc<dyn Metric>,
     concurrency: usize,
 ) -> Result<HeldOutReport, OptimizeError> {
+    let against = HeldOut {
+        seen: &compiled.seen_examples,
+        seed: compiled.seed,
+        metric,
+        concurrency,
+    };
+    held_out_report_ctx(program, ctx, &compiled.ctx(ctx), testset, against).await
+}
+
+/// How a held-out comparison runs: the examples the optimizer saw (refused in the
+/// test set), the seed of its resampling, the metric and the concurrency.
+pub struct HeldOut<'a> {
+    /// Ids ([`example_id`]) of the train and val examples.
+    pub seen: &'a [String],
+    /// Seeds the evaluation and the bootstrap.
+    pub seed: u64,
+    /// Scores each prediction.
+    pub metric: Arc<dyn Metric>,
+    /// Examples run at once.
+    pub concurrency: usize,
+}
+
+/// Scores the program under `ctx` and under `compiled_ctx` (an overlay, fine-tuned
+/// LMs, both) on `testset`, with the paired difference. Errors before any LM call if
+/// the test set is empty or shares an example with the data the optimizer saw.
+pub async fn held_out_report_ctx(
+    program: &dyn Module,
+    ctx: &Ctx,
+    compiled_ctx: &Ctx,
+    testset: &[Example],
+    how: HeldOut<'_>,
+) -> Result<HeldOutReport, OptimizeError> {
     if testset.is_empty() {
         return Err(OptimizeError::Config("the test set is empty".into()));
     }
-    let seen: std::collections::HashSet<&str> =
-        compiled.seen_examples.iter().map(String::as_str).collect();
+    let seen: std::collections::HashSet<&str> = how.seen.iter().map(String::as_str).collect();
     let ids: Vec<String> = testset.iter().map(example_id).collect();
     if let Some(i) = ids.iter().position(|id| seen.contains(id.as_str())) {
         let count = ids.iter().filter(|id| seen.contains(id.as_str())).count();
@@ -87,13 +118,13 @@ pub async fn held_out_report_with(
         });
     }
     let eval = Evaluate::new(testset)
-        .metric_arc(metric)
-        .concurrency(concurrency)
+        .metric_arc(how.metric)
+        .concurrency(how.concurrency)
         .max_errors(None)
-        .seed(compiled.seed);
+        .seed(how.seed);
     let baseline = eval.run(program, ctx).await?;
-    let compiled_report = eval.run(program, &compiled.ctx(ctx)).await?;
-    let difference = paired_bootstrap(&compiled_report, &baseline, 1000, compiled.seed)?;
+    let compiled_report = eval.run(program, compiled_ctx).await?;
+    let difference = paired_bootstrap(&compiled_report, &baseline, 1000, how.seed)?;
     Ok(HeldOutReport {
         baseline,
         compiled: compiled_report,
