@@ -138,7 +138,8 @@ pub async fn compile(
             .iter()
             .find(|c| c.state == out.best)
             .map(|c| (c.strategy.clone(), c.score));
-        if !opts.quiet {
+        // The stages' scores go to stderr even with --json: they are the run's story.
+        {
             for c in &out.candidates {
                 eprintln!(
                     "  {:<14} valset {}",
@@ -169,7 +170,12 @@ pub async fn compile(
         let out = bf.compile(&session.program, train, val, &ctx).await?;
         if !opts.quiet {
             eprintln!(
-                "  teacher: {} runs, {} kept ({} failed); {} training examples",
+                "  {}: {} runs, {} kept ({} failed); {} training examples",
+                if weights.data.from_labels {
+                    "labels"
+                } else {
+                    "teacher"
+                },
                 out.data.runs,
                 out.data.kept,
                 out.data.failed,

@@ -7,6 +7,7 @@ mod ui_support;
 mod alerts_cli;
 mod cli_usage_errors;
 mod compile_eval_promote;
+mod finetune_program;
 mod program_file_errors;
 mod react_program;
 mod render;
