@@ -1,8 +1,21 @@
-//! Debug aid: training throughput on Banking77-shaped ChatAdapter examples.
-//! `cargo run -p sigil-finetune --example speed_probe -- MODEL [BATCH] [STEPS]`
+//! Training throughput on Banking77-shaped ChatAdapter examples (the benchmark's
+//! Sigil side; `bench/python/peft_throughput.py` is its PyTorch + PEFT peer).
+//! `cargo run --release -p sigil-finetune --example speed_probe -- MODEL [BATCH] [STEPS]
+//! [--no-share] [--dump TOKENS.json]`: `--no-share` runs each example whole instead of
+//! its batch's shared prompt prefix once; `--dump` writes the token ids and reply
+//! lengths so the peer trains on the same sequences.
 use sigil::prelude::*;
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let no_share = all.iter().any(|a| a == "--no-share");
+    let dump = all
+        .iter()
+        .position(|a| a == "--dump")
+        .and_then(|i| all.get(i + 1).cloned());
+    let mut args = all
+        .iter()
+        .filter(|a| !a.starts_with("--") && Some(*a) != dump.as_ref())
+        .cloned();
     let path = std::path::PathBuf::from(args.next().expect("model path"));
     let batch: usize = args.next().map(|s| s.parse().unwrap()).unwrap_or(4);
     let steps: usize = args.next().map(|s| s.parse().unwrap()).unwrap_or(3);
@@ -47,6 +60,13 @@ fn main() {
         data[0].tokens.len(),
         data[0].n_targets()
     );
+    if let Some(file) = &dump {
+        let rows: Vec<_> = data
+            .iter()
+            .map(|d| serde_json::json!({"tokens": d.tokens, "targets": d.n_targets()}))
+            .collect();
+        std::fs::write(file, serde_json::to_string(&rows).unwrap()).unwrap();
+    }
     let cfg = sigil_finetune::LoraConfig {
         rank: 8,
         targets: sigil_finetune::Target::ALL.to_vec(),
@@ -62,9 +82,16 @@ fn main() {
                 p.step, p.loss, p.tokens_per_s
             )
         }),
+        share_prefix: !no_share,
         ..Default::default()
     };
     sigil_finetune::train(&base, &cfg, &data, opts).unwrap();
     let n: usize = data.iter().map(|d| d.tokens.len()).sum();
-    println!("total {:.1} tok/s", n as f64 / t0.elapsed().as_secs_f64());
+    let secs = t0.elapsed().as_secs_f64();
+    println!("total {:.1} tok/s", n as f64 / secs);
+    println!(
+        "{}",
+        serde_json::json!({"framework": "sigil", "share_prefix": !no_share, "batch": batch,
+            "steps": steps, "tokens": n, "seconds": secs, "tokens_per_s": n as f64 / secs})
+    );
 }

@@ -248,37 +248,84 @@ impl BaseModel {
         lora: Option<&LoraAdapter>,
         grad: Grad,
     ) -> Result<Tensor> {
+        Ok(self.block_with_prefix(l, None, x, pos, lora, grad)?.1)
+    }
+
+    /// Block `l` over a shared prefix and the rows that continue it: `prefix`
+    /// (`(1, p, n_embd)`, positions `0..p`) is the start of every row of `x`
+    /// (`(b, t, n_embd)`, positions `p..p + t`). The prefix attends causally to itself;
+    /// each row attends to the whole prefix and causally to itself. This is exactly the
+    /// block over each row with the prefix in front, with the prefix computed once;
+    /// its gradient is the sum over the rows (candle's broadcast backward).
+    /// `pos` must cover `p + t` positions.
+    pub fn block_with_prefix(
+        &self,
+        l: usize,
+        prefix: Option<&Tensor>,
+        x: &Tensor,
+        pos: &Positions,
+        lora: Option<&LoraAdapter>,
+        grad: Grad,
+    ) -> Result<(Option<Tensor>, Tensor)> {
         let c = &self.cfg;
         let blk = &self.blocks[l];
-        let (b, t, _) = x.dims3()?;
         let (hd, nh, nkv) = (c.head_dim, c.n_head, c.n_head_kv);
         let eps = c.eps as f64;
-        let h = rms_norm(x, &blk.attn_norm, eps)?;
-        let heads = |y: Tensor, n: usize| -> Result<Tensor> {
-            Ok(y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
-        };
-        let q = heads(self.project(&h, l, Target::AttnQ, lora, grad)?, nh)?;
-        let k = heads(self.project(&h, l, Target::AttnK, lora, grad)?, nkv)?;
-        let v = heads(self.project(&h, l, Target::AttnV, lora, grad)?, nkv)?;
-        // The 1/sqrt(head_dim) scale on q, before the (t x t) product.
-        let q = (rope(&q, &pos.cos, &pos.sin)? / (hd as f64).sqrt())?;
-        let k = rope(&k, &pos.cos, &pos.sin)?;
-        // Grouped-query attention: query head h reads KV head h / (nh / nkv).
         let rep = nh / nkv;
+        let p = match prefix {
+            Some(px) => px.dims3()?.1,
+            None => 0,
+        };
+        // q (scaled, rotated), k (rotated) and v of a stream starting at position `at`.
+        let qkv = |x: &Tensor, at: usize| -> Result<(Tensor, Tensor, Tensor)> {
+            let (b, t, _) = x.dims3()?;
+            let h = rms_norm(x, &blk.attn_norm, eps)?;
+            let heads = |y: Tensor, n: usize| -> Result<Tensor> {
+                Ok(y.reshape((b, t, n, hd))?.transpose(1, 2)?.contiguous()?)
+            };
+            let (cos, sin) = (pos.cos.narrow(0, at, t)?, pos.sin.narrow(0, at, t)?);
+            let q = heads(self.project(&h, l, Target::AttnQ, lora, grad)?, nh)?;
+            let k = heads(self.project(&h, l, Target::AttnK, lora, grad)?, nkv)?;
+            let v = heads(self.project(&h, l, Target::AttnV, lora, grad)?, nkv)?;
+            // The 1/sqrt(head_dim) scale on q, before the (t x t) product.
+            let q = (rope(&q, &cos, &sin)? / (hd as f64).sqrt())?;
+            Ok((q, rope(&k, &cos, &sin)?, v))
+        };
+        // Grouped-query attention: query head h reads KV head h / (nh / nkv).
         let expand = |y: Tensor| -> Result<Tensor> {
+            let (b, _, t, _) = y.dims4()?;
             Ok(y.unsqueeze(2)?
                 .expand((b, nkv, rep, t, hd))?
                 .reshape((b, nh, t, hd))?)
         };
+        // Attention output, then the rest of the block, of one stream.
+        let finish = |x: &Tensor, y: Tensor| -> Result<Tensor> {
+            let (b, t, _) = x.dims3()?;
+            let y = y.transpose(1, 2)?.reshape((b, t, c.n_embd))?;
+            let x = (x + self.project(&y, l, Target::AttnOutput, lora, grad)?)?;
+            let h = rms_norm(&x, &blk.ffn_norm, eps)?;
+            let g = self.project(&h, l, Target::FfnGate, lora, grad)?;
+            let u = self.project(&h, l, Target::FfnUp, lora, grad)?;
+            let act = (candle_nn::ops::silu(&g)? * u)?;
+            Ok((&x + self.project(&act, l, Target::FfnDown, lora, grad)?)?)
+        };
+        let (b, _, _) = x.dims3()?;
+        let (q, mut k, mut v) = qkv(x, p)?;
+        let prefix_out = match prefix {
+            Some(px) => {
+                let (qp, kp, vp) = qkv(px, 0)?;
+                let (ke, ve) = (expand(kp.clone())?, expand(vp.clone())?);
+                let yp = causal_softmax(&qp.matmul(&ke.t()?)?, 0)?.matmul(&ve)?;
+                let shape = (b, nkv, p, hd);
+                k = Tensor::cat(&[kp.broadcast_as(shape)?, k], 2)?;
+                v = Tensor::cat(&[vp.broadcast_as(shape)?, v], 2)?;
+                Some(finish(px, yp)?)
+            }
+            None => None,
+        };
         let (k, v) = (expand(k)?, expand(v)?);
-        let att = causal_softmax(&q.matmul(&k.t()?)?)?;
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c.n_embd))?;
-        let x = (x + self.project(&y, l, Target::AttnOutput, lora, grad)?)?;
-        let h = rms_norm(&x, &blk.ffn_norm, eps)?;
-        let g = self.project(&h, l, Target::FfnGate, lora, grad)?;
-        let u = self.project(&h, l, Target::FfnUp, lora, grad)?;
-        let act = (candle_nn::ops::silu(&g)? * u)?;
-        Ok((&x + self.project(&act, l, Target::FfnDown, lora, grad)?)?)
+        let y = causal_softmax(&q.matmul(&k.t()?)?, p)?.matmul(&v)?;
+        Ok((prefix_out, finish(x, y)?))
     }
 
     /// The output norm of the last block's residual stream.

@@ -50,4 +50,7 @@ pub use error::{FinetuneError, Result};
 pub use finetuner::LocalLoraFinetuner;
 pub use lora::{LoraAdapter, LoraConfig, Target};
 pub use optim::AdamW;
-pub use train::{Progress, TrainOptions, batch_grads, batch_loss, steps_per_epoch, train};
+pub use train::{
+    Progress, TrainOptions, batch_grads, batch_grads_with_prefix, batch_loss, progress_bar,
+    progress_bar_callback, shared_prefix_len, steps_per_epoch, train,
+};

@@ -90,8 +90,11 @@ fn f32s<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a 
     }
 }
 
-/// Softmax of each row of `(.., t, t)` scores over its causal prefix.
-struct CausalSoftmax;
+/// Softmax of each row of `(.., rows, offset + rows)` scores over its causal prefix:
+/// row `r` sees the first `offset + r + 1` entries.
+struct CausalSoftmax {
+    offset: usize,
+}
 
 impl CustomOp1 for CausalSoftmax {
     fn name(&self) -> &'static str {
@@ -100,16 +103,26 @@ impl CustomOp1 for CausalSoftmax {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32s(s, l, "causal-softmax")?;
-        let t = *l.dims().last().unwrap_or(&0);
-        if t == 0 || l.dims().len() < 2 || l.dims()[l.dims().len() - 2] != t {
-            candle_core::bail!("causal-softmax: square (.., t, t) scores expected");
+        let dims = l.dims();
+        let t = *dims.last().unwrap_or(&0);
+        let rows = if dims.len() < 2 {
+            0
+        } else {
+            dims[dims.len() - 2]
+        };
+        if t == 0 || rows + self.offset != t {
+            candle_core::bail!(
+                "causal-softmax: (.., t, {} + t) scores expected, got {dims:?}",
+                self.offset
+            );
         }
+        let offset = self.offset;
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(t)
             .zip(x.par_chunks(t))
             .enumerate()
             .for_each(|(row, (y, x))| {
-                let n = row % t + 1;
+                let n = offset + row % rows + 1;
                 let max = x[..n].iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0f32;
                 for (yj, xj) in y[..n].iter_mut().zip(&x[..n]) {
@@ -161,10 +174,12 @@ impl CustomOp2 for SoftmaxVjp {
     }
 }
 
-/// Softmax over the last dimension of square `(.., t, t)` scores with a causal mask:
-/// entry `(i, j)` is 0 for `j > i`.
-pub(crate) fn causal_softmax(scores: &Tensor) -> candle_core::Result<Tensor> {
-    scores.contiguous()?.apply_op1(CausalSoftmax)
+/// Softmax over the last dimension of `(.., t, offset + t)` scores with a causal mask:
+/// row `i` sees the first `offset + i + 1` entries (a shared prefix of `offset`
+/// positions, then itself causally); the rest are 0. `offset = 0` is square causal
+/// attention.
+pub(crate) fn causal_softmax(scores: &Tensor, offset: usize) -> candle_core::Result<Tensor> {
+    scores.contiguous()?.apply_op1(CausalSoftmax { offset })
 }
 
 #[cfg(test)]
@@ -213,7 +228,7 @@ mod tests {
             .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
             .collect();
         let mask = Tensor::from_vec(mask, (t, t), &dev)?;
-        let ours = causal_softmax(x.as_tensor())?;
+        let ours = causal_softmax(x.as_tensor(), 0)?;
         let theirs = candle_nn::ops::softmax(&x.as_tensor().broadcast_add(&mask)?, 3)?;
         let diff = (&ours - &theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-6, "forward differs by {diff}");
@@ -234,7 +249,13 @@ mod tests {
     #[test]
     fn causal_softmax_refuses_non_square_scores() -> candle_core::Result<()> {
         let x = Tensor::zeros((2, 3), candle_core::DType::F32, &Device::Cpu)?;
-        assert!(causal_softmax(&x).is_err());
+        assert!(causal_softmax(&x, 0).is_err());
+        let y = Tensor::zeros((2, 3, 5), candle_core::DType::F32, &Device::Cpu)?;
+        assert!(
+            causal_softmax(&y, 1).is_err(),
+            "3 rows + 1 is not 5 columns"
+        );
+        assert!(causal_softmax(&y, 2).is_ok());
         Ok(())
     }
 

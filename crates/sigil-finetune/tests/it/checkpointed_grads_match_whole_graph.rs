@@ -72,3 +72,84 @@ fn checkpointed_gradients_equal_the_whole_graph_gradients() {
     }
     assert_eq!(checked, 2 * 7 * base.cfg.n_layer);
 }
+
+/// Computing the prefix the batch's examples share once (the system message and the
+/// start of the user turn) gives the same loss and gradients as running each example
+/// whole.
+#[test]
+fn a_shared_prompt_prefix_computed_once_gives_the_same_gradients() {
+    use sigil::lm::Message;
+    use sigil_finetune::{ChatExample, batch_grads_with_prefix, shared_prefix_len};
+    let base = base();
+    let cfg = LoraConfig {
+        rank: 2,
+        alpha: 4.0,
+        targets: vec![Target::AttnQ, Target::AttnV, Target::FfnDown],
+        ..LoraConfig::default()
+    };
+    let lora = LoraAdapter::init(
+        &cfg,
+        base.cfg.n_layer,
+        |t| base.target_shape(t),
+        base.device(),
+    )
+    .expect("adapter");
+    for (i, v) in lora.vars().iter().enumerate() {
+        let bumped = (v.as_tensor().ones_like().expect("ones") * (0.01 * ((i % 5) as f64 + 1.0)))
+            .expect("scaled");
+        v.set(&(v.as_tensor() + bumped).expect("add")).expect("set");
+    }
+    let system = "Classify the message into one intent: billing, lost_item or other. \
+                  Answer with the intent only.";
+    let ex = |user: &str, reply: &str| ChatExample {
+        messages: vec![Message::system(system), Message::user(user)],
+        completion: reply.to_string(),
+    };
+    let data = crate::common::encode(
+        &[
+            ex("I was charged twice this month.", "billing"),
+            ex(
+                "I left my helmet in the bike basket yesterday afternoon.",
+                "lost_item",
+            ),
+            ex("Hello!", "other"),
+        ],
+        512,
+    );
+    let batch: Vec<_> = data.iter().collect();
+    let p = shared_prefix_len(&batch);
+    assert!(p >= 20, "the system message is shared: {p} tokens");
+    let (shared_loss, shared) = batch_grads_with_prefix(&base, &lora, &batch, p).expect("shared");
+    let (whole_loss, whole) = batch_grads_with_prefix(&base, &lora, &batch, 0).expect("whole");
+    assert!(
+        (shared_loss - whole_loss).abs() < 1e-4,
+        "loss {shared_loss} vs {whole_loss}"
+    );
+    for (i, v) in lora.vars().iter().enumerate() {
+        let (a, b) = (
+            shared.get(v.as_tensor()).unwrap(),
+            whole.get(v.as_tensor()).unwrap(),
+        );
+        let scale = b
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let diff = (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(
+            diff <= 1e-3 * scale + 1e-6,
+            "gradient {i} differs by {diff} (scale {scale})"
+        );
+    }
+    // A prefix the batch does not share is refused.
+    assert!(batch_grads_with_prefix(&base, &lora, &batch, p + 40).is_err());
+}

@@ -32,6 +32,7 @@ fn interrupted_then_resumed_equals_uninterrupted() {
             checkpoint: Some(ckpt),
             stop_after_epochs: None,
             on_progress: Box::new(|p| seen.push((p.epoch, p.step, p.loss))),
+            ..TrainOptions::default()
         },
     )
     .expect("resumes");
