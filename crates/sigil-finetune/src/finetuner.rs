@@ -22,6 +22,7 @@ pub struct LocalLoraFinetuner {
     model: PathBuf,
     out_dir: PathBuf,
     config: LoraConfig,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl LocalLoraFinetuner {
@@ -32,7 +33,16 @@ impl LocalLoraFinetuner {
             model: model.into(),
             out_dir: out_dir.into(),
             config,
+            bar: None,
         }
+    }
+
+    /// Shows training on `bar` (its length is set to the run's steps): the steps done,
+    /// the epoch, the step's loss and tokens/s. [`crate::progress_bar`] makes one for
+    /// stderr; a hidden bar lets a caller read its state.
+    pub fn progress_bar(mut self, bar: indicatif::ProgressBar) -> Self {
+        self.bar = Some(bar);
+        self
     }
 
     /// The settings a job runs with: this trainer's, with the job's overrides.
@@ -112,8 +122,12 @@ impl LocalLoraFinetuner {
                 curve.push(loss);
             }
         };
+        let mut bar = self.bar.clone().map(crate::train::progress_bar_callback);
         let adapter = {
             let on_progress = |p: &Progress| {
+                if let Some(b) = bar.as_mut() {
+                    b(p);
+                }
                 if current.as_ref().is_none_or(|(e, _, _)| *e != p.epoch) {
                     close(&mut current, &mut curve);
                     progress.epoch_started(p.epoch as u64 + 1);
@@ -128,6 +142,7 @@ impl LocalLoraFinetuner {
                 checkpoint: Some(checkpoint.clone()),
                 stop_after_epochs: None,
                 on_progress: Box::new(on_progress),
+                share_prefix: true,
             };
             train(&base, &cfg, &data, opts).map_err(fail)?
         };

@@ -71,7 +71,7 @@ pub async fn compile(
         .ok_or_else(|| anyhow::anyhow!("no [optimizer] table"))?;
     let kind = o.kind.get_ref().clone();
     let seed = o.seed.unwrap_or(0);
-    let weights = build_weights(pf, &session.built, concurrency)?;
+    let weights = build_weights(pf, &session.built, concurrency, !opts.quiet)?;
     let ctx = session.ctx(ProgramInfo::uncompiled(name.clone()));
     let strategy = o
         .strategy

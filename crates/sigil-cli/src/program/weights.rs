@@ -78,6 +78,7 @@ pub fn build_weights(
     pf: &ProgramFile,
     built: &Built,
     concurrency: usize,
+    progress: bool,
 ) -> anyhow::Result<Weights> {
     let o = pf
         .spec
@@ -107,7 +108,10 @@ pub fn build_weights(
             .as_deref()
             .map(|d| pf.resolve(d))
             .unwrap_or_else(|| PathBuf::from(".sigil").join("adapters"));
-        let finetuner = LocalLoraFinetuner::new(base.clone(), out_dir, cfg);
+        let mut finetuner = LocalLoraFinetuner::new(base.clone(), out_dir, cfg);
+        if progress {
+            finetuner = finetuner.progress_bar(sigil_finetune::progress_bar(0));
+        }
         let base_path = base.clone();
         let lm_of: LmOf = Arc::new(move |m: &FinetunedModel| -> Arc<dyn Lm> {
             let config = sigil_local::LocalConfig {

@@ -23,6 +23,8 @@ fn exact(example: &Example, prediction: &Prediction) -> f64 {
 #[tokio::test]
 async fn accepted_calls_train_an_adapter_with_a_span_per_epoch() {
     let dir = tempfile::tempdir().unwrap();
+    // The bar a user sees on stderr, hidden here so the test can read its state.
+    let bar = indicatif::ProgressBar::hidden();
     let trainer = LocalLoraFinetuner::new(
         model_path(),
         dir.path(),
@@ -36,7 +38,8 @@ async fn accepted_calls_train_an_adapter_with_a_span_per_epoch() {
             seed: 11,
             max_seq_len: 256,
         },
-    );
+    )
+    .progress_bar(bar.clone());
     let train: Vec<Example> = ["Name a fruit.", "Say a word.", "Pick a snack."]
         .iter()
         .map(|q| {
@@ -62,6 +65,18 @@ async fn accepted_calls_train_an_adapter_with_a_span_per_epoch() {
         .unwrap();
     let (paths, model) = &outcome.models[0];
     assert_eq!(paths, &[String::new()]);
+    // 3 examples in one batch, 2 epochs: 2 steps, the bar full and showing the last
+    // step's loss and speed.
+    assert_eq!((bar.position(), bar.length()), (2, Some(2)));
+    assert!(bar.is_finished());
+    let msg = bar.message();
+    let loss: f64 = msg
+        .strip_prefix("loss ")
+        .and_then(|m| m.split_whitespace().next())
+        .and_then(|l| l.parse().ok())
+        .unwrap_or_else(|| panic!("the bar shows the loss: {msg:?}"));
+    assert!(loss.is_finite() && loss > 0.0, "{msg}");
+    assert!(msg.ends_with(" tok/s"), "the bar shows tokens/s: {msg:?}");
     assert_eq!(model.examples, 3);
     assert!(model.model_id.starts_with("lora-") && model.model_id.ends_with(".gguf"));
     let adapter = model.adapter.as_ref().unwrap();
