@@ -38,6 +38,20 @@ pub struct CompileRunView {
     pub spend: Spend,
     pub trials: Vec<TrialView>,
     pub grid: Grid,
+    /// The fine-tuning epochs of the run (a weight optimizer's `epoch` spans), in order:
+    /// the page's loss curve.
+    pub loss_curve: Vec<EpochPoint>,
+}
+
+/// One training epoch: its mean step loss and speed.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct EpochPoint {
+    /// The epoch, from 1.
+    pub epoch: i64,
+    pub loss: Option<f64>,
+    pub tokens_per_s: Option<f64>,
+    /// The `finetune` span it belongs to (one per trained model).
+    pub finetune_span: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -293,7 +307,23 @@ pub fn compile_run_view_at(trace_id: &str, spans: &[Span], now_ns: u64) -> Optio
         spend,
         grid: grid(spans, &trials),
         trials: trial_views,
+        loss_curve: loss_curve(spans),
     })
+}
+
+/// The run's `epoch` spans as points, by training job then epoch.
+fn loss_curve(spans: &[Span]) -> Vec<EpochPoint> {
+    let mut epochs: Vec<&Span> = spans.iter().filter(|s| s.kind == SpanKind::Epoch).collect();
+    epochs.sort_by_key(|s| s.start_ns);
+    epochs
+        .into_iter()
+        .map(|s| EpochPoint {
+            epoch: int(s, keys::EPOCH_INDEX).unwrap_or(0),
+            loss: float(s, keys::EPOCH_LOSS),
+            tokens_per_s: float(s, keys::EPOCH_TOKENS_PER_S),
+            finetune_span: s.parent_id.map(|p| p.to_hex()),
+        })
+        .collect()
 }
 
 impl Store {
@@ -457,6 +487,32 @@ mod tests {
             s.attributes.insert(k.to_string(), v);
         }
         s
+    }
+
+    #[test]
+    fn a_fine_tuning_run_has_its_epochs_as_the_loss_curve() {
+        let t = TraceId::new();
+        let compile = span(t, None, SpanKind::Compile, 1);
+        let job = span(t, Some(compile.span_id), SpanKind::Finetune, 2);
+        let mut spans = vec![compile, job.clone()];
+        for (i, loss) in [(1, 2.5), (2, 0.75)] {
+            let mut e = span(t, Some(job.span_id), SpanKind::Epoch, 2 + i as u64);
+            e.attributes
+                .insert(keys::EPOCH_INDEX.into(), AttrValue::Int(i));
+            e.attributes
+                .insert(keys::EPOCH_LOSS.into(), AttrValue::Float(loss));
+            e.attributes
+                .insert(keys::EPOCH_TOKENS_PER_S.into(), AttrValue::Float(50.0));
+            spans.push(e);
+        }
+        let v = compile_run_view_at(&t.to_hex(), &spans, 10).unwrap();
+        let curve: Vec<_> = v.loss_curve.iter().map(|p| (p.epoch, p.loss)).collect();
+        assert_eq!(curve, [(1, Some(2.5)), (2, Some(0.75))]);
+        assert_eq!(v.loss_curve[0].tokens_per_s, Some(50.0));
+        assert_eq!(
+            v.loss_curve[1].finetune_span.as_deref(),
+            Some(job.span_id.to_hex().as_str())
+        );
     }
 
     #[test]

@@ -24,7 +24,9 @@ use crate::data::Example;
 use crate::evaluate::Metric;
 use crate::lm::Lm;
 use crate::module::{Ctx, Module};
-use crate::trace::{EndData, EpochSummary, ErrorInfo, FinetuneSummary, SpanGuard, StartData};
+use crate::trace::{
+    CompileSummary, EndData, EpochSummary, ErrorInfo, FinetuneSummary, SpanGuard, StartData,
+};
 
 /// Training settings a [`Finetuner`] passes on (`None`: the trainer's default).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -266,7 +268,47 @@ impl BootstrapFinetune {
 
     /// Collects the data with `ctx` as the teacher, then trains. `valset` is only
     /// checked to share no example with the trainset (score the result on it after).
+    ///
+    /// The run is a `compile` span (so stores and the UI list it with the other
+    /// compiles) holding the teacher's runs and a `finetune` span per trained model,
+    /// with an `epoch` span per epoch under it.
     pub async fn compile(
+        &self,
+        program: &dyn Module,
+        trainset: &[Example],
+        valset: &[Example],
+        ctx: &Ctx,
+    ) -> Result<FinetuneOutcome, OptimizeError> {
+        let span = ctx.start_span("compile BootstrapFinetune", || StartData::Compile {
+            optimizer: Arc::from("BootstrapFinetune"),
+            program: Arc::from(program.name()),
+            trainset: trainset.len(),
+            valset: valset.len(),
+            config: Arc::new(serde_json::json!({
+                "trainer": self.finetuner.name(),
+                "base_model": self.base_model,
+                "multitask": self.multitask,
+                "from_labels": self.data.from_labels,
+                "exclude_demos": self.data.exclude_demos,
+                "settings": self.train,
+            })),
+        });
+        let result = self.run(program, trainset, valset, &ctx.child(&span)).await;
+        match &result {
+            Ok(_) => span.end(EndData::Compile(Ok(CompileSummary {
+                best_score: None,
+                artifact_hash: None,
+                trials: 0,
+            }))),
+            Err(e) => span.end(EndData::Compile(Err(ErrorInfo::new(
+                "finetune",
+                e.to_string(),
+            )))),
+        }
+        result
+    }
+
+    async fn run(
         &self,
         program: &dyn Module,
         trainset: &[Example],
