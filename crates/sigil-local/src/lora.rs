@@ -7,9 +7,10 @@
 //! does. Only the low-rank product is added, so the quantized matrix and its kernels
 //! stay as they are, and a model without an adapter runs exactly as before.
 //!
-//! Supported targets: `attn_q`, `attn_k`, `attn_v`, `attn_output` and `ffn_down`. The
-//! FFN's gate and up projections run fused with SwiGLU here, so an adapter on them is
-//! refused with a clear error rather than applied wrongly.
+//! Every projection can be adapted: `attn_q`, `attn_k`, `attn_v`, `attn_output`,
+//! `ffn_gate`, `ffn_up` and `ffn_down`. The FFN's gate and up projections normally run
+//! fused with SwiGLU; a layer whose gate or up is adapted computes them apart, adds the
+//! low-rank products, then applies SwiGLU.
 
 use std::path::Path;
 
@@ -62,6 +63,8 @@ pub(crate) struct LayerLora {
     pub(crate) k: Option<LoraPair>,
     pub(crate) v: Option<LoraPair>,
     pub(crate) o: Option<LoraPair>,
+    pub(crate) gate: Option<LoraPair>,
+    pub(crate) up: Option<LoraPair>,
     pub(crate) down: Option<LoraPair>,
 }
 
@@ -72,7 +75,15 @@ pub struct LoraAdapter {
     pub(crate) scale: f32,
 }
 
-const SUPPORTED: [&str; 5] = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_down"];
+const SUPPORTED: [&str; 7] = [
+    "attn_q",
+    "attn_k",
+    "attn_v",
+    "attn_output",
+    "ffn_gate",
+    "ffn_up",
+    "ffn_down",
+];
 
 impl LoraAdapter {
     /// Reads a GGUF LoRA adapter for a model of `n_layer` blocks. `dims(name)` gives the
@@ -163,6 +174,8 @@ impl LoraAdapter {
                 "attn_k" => &mut l.k,
                 "attn_v" => &mut l.v,
                 "attn_output" => &mut l.o,
+                "ffn_gate" => &mut l.gate,
+                "ffn_up" => &mut l.up,
                 _ => &mut l.down,
             };
             *slot = Some(pair);
@@ -229,6 +242,9 @@ mod tests {
         let a = LoraAdapter::load(&p, 1, |_| (2, 3)).unwrap();
         assert_eq!(a.scale, 2.0, "alpha / rank");
         let pair = a.layers[0].q.as_ref().unwrap();
+        let gate = adapter(dir.path(), "g.gguf", &[("ffn_gate", 3, 2), ("ffn_up", 3, 2)], true);
+        let g = LoraAdapter::load(&gate, 1, |_| (2, 3)).unwrap();
+        assert!(g.layers[0].gate.is_some() && g.layers[0].up.is_some());
         // x = [1, 0, 2]: A x = 1 + 6 = 7; scaled 14; B = [1, -1].
         let mut out = vec![10.0, 20.0, 30.0];
         pair.add(&[1.0, 0.0, 2.0], 1, a.scale, &mut out, 3, 1);
@@ -243,8 +259,8 @@ mod tests {
         };
         let model = adapter(dir.path(), "m.gguf", &[("attn_q", 3, 2)], false);
         assert!(err(&model, (2, 3)).contains("not a LoRA adapter"));
-        let gate = adapter(dir.path(), "g.gguf", &[("ffn_gate", 3, 2)], true);
-        assert!(err(&gate, (2, 3)).contains("ffn_gate is adapted"));
+        let norm = adapter(dir.path(), "n.gguf", &[("attn_norm", 3, 2)], true);
+        assert!(err(&norm, (2, 3)).contains("attn_norm is adapted"));
         let q = adapter(dir.path(), "q.gguf", &[("attn_q", 3, 2)], true);
         let shape = err(&q, (4, 3));
         assert!(

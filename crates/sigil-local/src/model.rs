@@ -111,6 +111,31 @@ impl GateUp {
         }
     }
 
+    /// `gate[t] = gate · x[t]` and `up[t] = up · x[t]`, apart (for adapters on them).
+    fn apart(&self, x: &[f32], n_tok: usize, gate: &mut [f32], up: &mut [f32]) {
+        match self {
+            GateUp::Paired(m) => {
+                // The interleaved matrix's rows: per group, PAIR_ROWS of gate then
+                // PAIR_ROWS of up.
+                let p = crate::quant::PAIR_ROWS;
+                let ff = gate.len() / n_tok.max(1);
+                let mut both = vec![0f32; 2 * gate.len()];
+                m.matmul(x, n_tok, &mut both);
+                for (t, row) in both.chunks_exact(2 * ff).enumerate() {
+                    for (g, pair) in row.chunks_exact(2 * p).enumerate() {
+                        let at = t * ff + g * p;
+                        gate[at..at + p].copy_from_slice(&pair[..p]);
+                        up[at..at + p].copy_from_slice(&pair[p..]);
+                    }
+                }
+            }
+            GateUp::Apart(g, u) => {
+                g.matmul(x, n_tok, gate);
+                u.matmul(x, n_tok, up);
+            }
+        }
+    }
+
     /// `out[t] = swiglu(gate · x[t], up · x[t])`.
     fn swiglu(&self, x: &[f32], n_tok: usize, out: &mut [f32]) {
         let f = |g: &mut [f32], u: &[f32]| {
@@ -331,6 +356,7 @@ impl Llama {
         let adapter = crate::lora::LoraAdapter::load(path, c.n_layer, |target| match target {
             "attn_k" | "attn_v" => (kv, d),
             "ffn_down" => (d, ff),
+            "ffn_gate" | "ffn_up" => (ff, d),
             _ => (d, d),
         })?;
         self.lora = Some(adapter);
@@ -515,7 +541,23 @@ impl Llama {
                 *a += b;
             }
             rms_norm(&mut x, &l.ffn_norm, c.eps, &mut xn);
-            l.gate_up.swiglu(&xn, t_n, &mut gate);
+            match lora {
+                Some((ll, s)) if ll.gate.is_some() || ll.up.is_some() => {
+                    let mut up = vec![0f32; gate.len()];
+                    l.gate_up.apart(&xn, t_n, &mut gate, &mut up);
+                    for (p, out) in [(&ll.gate, &mut gate), (&ll.up, &mut up)] {
+                        if let Some(p) = p {
+                            p.add(&xn, t_n, s, out, c.n_ff, 0);
+                        }
+                    }
+                    crate::simd::with_fma(|| {
+                        for (g, u) in gate.iter_mut().zip(&up) {
+                            *g = crate::quant::swiglu(*g, *u);
+                        }
+                    });
+                }
+                _ => l.gate_up.swiglu(&xn, t_n, &mut gate),
+            }
             l.w_down.matmul(&gate, t_n, &mut o);
             if let Some((ll, s)) = lora
                 && let Some(p) = &ll.down

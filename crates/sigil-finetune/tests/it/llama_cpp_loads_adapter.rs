@@ -57,7 +57,9 @@ fn trained_adapter_steers_llama_cpp() {
     let cfg = LoraConfig {
         rank: 4,
         alpha: 8.0,
-        targets: vec![Target::AttnQ, Target::AttnV, Target::AttnOutput],
+        // Every projection, the FFN's gate and up included: llama.cpp and the embedded
+        // engine must apply each the same way.
+        targets: Target::ALL.to_vec(),
         learning_rate: 3e-3,
         epochs: 6,
         batch_size: 4,
