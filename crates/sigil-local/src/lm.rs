@@ -172,14 +172,18 @@ fn to_lm_error(e: LocalError) -> LmError {
 
 #[async_trait]
 impl Lm for LocalLm {
+    /// `local/<model file>`, and `+<adapter file>` with an adapter: traces, caches and
+    /// artifacts tell the fine-tuned model from its base.
     fn model_id(&self) -> String {
-        format!(
-            "local/{}",
-            self.path
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| self.shared.model.name.clone())
-        )
+        let base = self
+            .path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.shared.model.name.clone());
+        match self.shared.config.lora.as_ref().and_then(|p| p.file_name()) {
+            Some(a) => format!("local/{base}+{}", a.to_string_lossy()),
+            None => format!("local/{base}"),
+        }
     }
 
     fn supports_constraint(&self, constraint: &OutputConstraint) -> bool {

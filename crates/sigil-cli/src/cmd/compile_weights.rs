@@ -85,8 +85,21 @@ pub async fn compile(
         } else {
             "bootstrap_finetune".to_string()
         };
+        let from_labels = o
+            .finetune
+            .as_ref()
+            .and_then(|f| f.data.as_ref())
+            .is_some_and(|d| d.get_ref() == "labels");
+        let data_from = if from_labels && kind != "better_together" {
+            "it trains on the labelled examples (no teacher runs)".to_string()
+        } else {
+            format!(
+                "the teacher runs the trainset once (about {} LM calls), then trains",
+                data.train.len() * predictors
+            )
+        };
         eprintln!(
-            "compile {name} with {what} on {} ({}): train {}, val {}{}; the teacher runs the trainset once (about {} LM calls), then trains; the valset is scored before and after",
+            "compile {name} with {what} on {} ({}): train {}, val {}{}; {data_from}; the valset is scored before and after",
             weights.base_model,
             weights.trainer(),
             data.train.len(),
@@ -95,7 +108,6 @@ pub async fn compile(
                 .as_ref()
                 .map(|t| format!(", test {}", t.len()))
                 .unwrap_or_default(),
-            data.train.len() * predictors,
         );
     }
     if opts.dry_run {
@@ -235,6 +247,23 @@ pub async fn compile(
         ),
         None => None,
     };
+    // A trained model that fails on every held-out example (an adapter the engine
+    // cannot load, a model id the server does not know) is a failed compile: no
+    // artifact is written.
+    if let Some(h) = &held_out
+        && !h.compiled.results.is_empty()
+        && h.compiled.errors == h.compiled.results.len()
+    {
+        let why = h.compiled.results[0]
+            .error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .unwrap_or_default();
+        anyhow::bail!(
+            "the trained model failed on all {} held-out examples, so no artifact was written; the first error: {why}",
+            h.compiled.results.len()
+        );
+    }
     let wall = started.elapsed();
     let provenance = provenance_for(session, &data, &metric, held_out.as_ref())?;
     let adapter = session.built.ctx.adapter().clone();

@@ -32,7 +32,6 @@ data = "labels"
 epochs = 1
 batch_size = 4
 rank = 2
-targets = ["attn_q", "attn_v"]
 learning_rate = 0.001
 out_dir = "adapters"
 "#;
@@ -64,6 +63,9 @@ fn bootstrap_finetune_trains_an_adapter_that_the_artifact_records_and_eval_loads
     let summary: serde_json::Value = serde_json::from_str(&o.stdout).expect("--json output");
     assert_eq!(summary["optimizer"], "BootstrapFinetune", "{summary}");
     assert!(summary["held_out"]["compiled"].is_object(), "{summary}");
+    // The trained model ran: every held-out example was answered (an adapter the
+    // engine cannot apply fails every call).
+    assert_eq!(summary["held_out"]["compiled"]["errors"], 0, "{summary}");
 
     let art = std::fs::read_to_string(d.join("ft.sigil.toml")).unwrap();
     let v: toml::Value = toml::from_str(&art).unwrap();
@@ -90,6 +92,8 @@ fn bootstrap_finetune_trains_an_adapter_that_the_artifact_records_and_eval_loads
         &["eval", "ft.toml", "--artifact", "ft.sigil.toml", "--json"],
     );
     assert!(o.status.success(), "{o}");
+    let report: serde_json::Value = serde_json::from_str(&o.stdout).expect("--json output");
+    assert_eq!(report["errors"], 0, "{report}");
 
     // A changed adapter file is refused, naming what the artifact expects.
     let adapter_path = if Path::new(adapter).is_absolute() {
