@@ -84,6 +84,7 @@ fn click_through_the_ui_in_headless_chromium() {
         "03-compile-random-search",
         "03b-run-as-trace",
         "04-compile-copro",
+        "04b-compile-finetune",
         "05-artifact-diff",
         "06-live-running",
         "07-live-finished",

@@ -177,6 +177,18 @@ try {
   check(found, "a COPRO candidate's instruction is shown as a word diff against the baseline");
   await shot("04-compile-copro");
 
+  // ---- compile runs: a fine-tune's loss curve
+  step("finetune");
+  await page.click("#nav-compile");
+  await page.locator("tr.run-row", { hasText: "BootstrapFinetune" }).click();
+  await page.waitForSelector("#loss-chart");
+  const epochs = await page.locator("#loss-chart circle.loss-point").count();
+  check(epochs === 3, `three epochs on the loss curve: ${epochs}`);
+  const ys = await page.locator("#loss-chart circle.loss-point").evaluateAll((cs) => cs.map((c) => Number(c.getAttribute("cy"))));
+  check(ys[0] < ys[1] && ys[1] < ys[2], `the falling loss is drawn falling: ${ys}`);
+  check((await text("#loss-legend")).includes("last loss 0.6000"), "the legend gives the last loss");
+  await shot("04b-compile-finetune");
+
   // ---- artifacts: one shown, two diffed
   step("artifacts");
   await page.click("#nav-artifacts");

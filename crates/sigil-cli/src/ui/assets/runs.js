@@ -109,6 +109,37 @@ function scoreChart(trials) {
       svg("title", {}, `trial ${t.index} (${t.label}): ${fmtScore(t.score)}`))));
 }
 
+// The training loss by epoch of a weight optimizer's fine-tuning jobs: one line per job.
+function lossChart(points) {
+  const W = 720, H = 220, L = 56, R = 16, T = 16, B = 36;
+  const scored = points.filter((p) => p.loss !== null && p.loss !== undefined);
+  const xs = points.map((_, i) => i + 1);
+  let lo = Math.min(...scored.map((p) => p.loss)), hi = Math.max(...scored.map((p) => p.loss));
+  lo = Math.min(0, lo);
+  if (!(hi > lo)) hi = lo + 1;
+  const x1 = Math.max(...xs, 2);
+  const px = (x) => L + ((x - 1) / (x1 - 1)) * (W - L - R);
+  const py = (y) => T + (1 - (y - lo) / (hi - lo)) * (H - T - B);
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => lo + f * (hi - lo));
+  const jobs = [...new Set(points.map((p) => p.finetune_span))];
+  const lines = jobs.map((job) => {
+    let d = "";
+    points.forEach((p, i) => {
+      if (p.finetune_span !== job || p.loss === null || p.loss === undefined) return;
+      d += `${d ? "L" : "M"}${px(i + 1).toFixed(1)} ${py(p.loss).toFixed(1)} `;
+    });
+    return svg("path", { d, class: "best-line loss-line" });
+  });
+  return svg("svg", { id: "loss-chart", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img", "aria-label": "training loss by epoch" },
+    ticks.map((v) => [svg("line", { x1: L, x2: W - R, y1: py(v), y2: py(v), class: "gridline" }),
+      svg("text", { x: L - 6, y: py(v) + 4, "text-anchor": "end", class: "axis" }, v.toFixed(3))]),
+    svg("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle", class: "axis" }, "epoch"),
+    points.map((p, i) => svg("text", { x: px(i + 1), y: H - B + 16, "text-anchor": "middle", class: "axis" }, String(p.epoch))),
+    lines,
+    scored.map((p) => svg("circle", { cx: px(points.indexOf(p) + 1), cy: py(p.loss), r: 5, class: "point full loss-point", "data-epoch": p.epoch },
+      svg("title", {}, `epoch ${p.epoch}: loss ${p.loss.toFixed(4)}${p.tokens_per_s ? `, ${Math.round(p.tokens_per_s)} tokens/s` : ""}`))));
+}
+
 function candidateDiff(trial, baseline) {
   const base = new Map((baseline ? baseline.predictors : []).map((p) => [p.path, p]));
   const paths = [...new Set([...base.keys(), ...trial.predictors.map((p) => p.path)])];
@@ -197,7 +228,10 @@ async function compileRunPage(traceId, query) {
       h("td", { class: "num" }, fmtScore(t.best_so_far)), h("td", { class: "num" }, fmtInt(t.examples)), h("td", { class: "num" }, fmtInt(t.errors)),
       h("td", { class: "num" }, fmtInt(t.lm_calls)), h("td", { class: "num" }, `${fmtInt(t.input_tokens)} / ${fmtInt(t.output_tokens)}`),
       h("td", { class: "num" }, fmtCost(t.cost_usd)), h("td", { class: "num" }, fmtMs(t.duration_ms))))));
+  const losses = run.loss_curve || [];
   return [header,
+    losses.length ? [h("h2", {}, "Training loss"), h("div", { class: "chart-legend muted small", id: "loss-legend" },
+      `${losses.length} epoch${losses.length === 1 ? "" : "s"} · last loss ${losses[losses.length - 1].loss?.toFixed(4) ?? "?"}`), lossChart(losses)] : "",
     h("h2", {}, "Scores by trial"), h("div", { class: "chart-legend muted small" }, "● full valset  ○ minibatch  — best so far"), scoreChart(run.trials),
     h("h2", {}, "Candidates"), table,
     chosen ? candidateDiff(chosen, baseline) : "",

@@ -183,7 +183,52 @@ pub fn build_store(store: &Path, artifacts: &Path) {
             .unwrap();
         collector.flush();
         save_artifact(&program, &compiled, &artifacts.join("copro.sigil.toml"));
+
+        // A weight optimizer: BootstrapFinetune with a trainer that reports three epochs.
+        let (ctx, collector) = traced_ctx(task_lm(Duration::ZERO), store);
+        sigil::optimize::BootstrapFinetune::new(
+            sigil::evaluate::ExactMatch::new("answer"),
+            Arc::new(EpochTrainer),
+            "smollm2",
+        )
+        .data_settings(sigil::optimize::FinetuneDataSettings {
+            from_labels: true,
+            ..Default::default()
+        })
+        .compile(&program, &dataset(0..6), &[], &ctx)
+        .await
+        .unwrap();
+        collector.flush();
     });
+}
+
+/// A trainer that "trains" at once and reports three epochs of falling loss.
+struct EpochTrainer;
+
+#[async_trait::async_trait]
+impl sigil::optimize::Finetuner for EpochTrainer {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    async fn finetune(
+        &self,
+        job: sigil::optimize::FinetuneJob<'_>,
+    ) -> Result<sigil::optimize::FinetunedModel, sigil::optimize::FinetuneError> {
+        let losses = [2.4, 1.1, 0.6];
+        for (i, loss) in losses.iter().enumerate() {
+            job.progress.epoch_started(i as u64 + 1);
+            job.progress.epoch_ended(i as u64 + 1, *loss, 50.0);
+        }
+        Ok(sigil::optimize::FinetunedModel {
+            model_id: "scripted-model".into(),
+            base_model: job.base_model.into(),
+            adapter: None,
+            job_id: None,
+            trained_tokens: None,
+            examples: job.examples.len(),
+            loss_curve: losses.to_vec(),
+        })
+    }
 }
 
 fn save_artifact(program: &Predict, compiled: &sigil::optimize::Compiled, path: &Path) {
