@@ -135,5 +135,7 @@ pub fn score_json(r: &EvalReport) -> serde_json::Value {
         "input_tokens": r.usage.input_tokens,
         "output_tokens": r.usage.output_tokens,
         "wall_time_s": r.wall_time.as_secs_f64(),
+        // Per example, in dataset order: for paired comparisons outside Sigil.
+        "scores": r.scores(),
     })
 }
