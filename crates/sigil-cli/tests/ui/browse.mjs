@@ -56,7 +56,7 @@ try {
   await page.goto(url);
   await page.waitForSelector("#traces-table tbody tr.trace-row");
   const all = await page.locator("tr.trace-row").count();
-  check(all === 7, `7 traces (4 program calls, an agent run, 2 compile runs), saw ${all}`);
+  check(all === 8, `8 traces (4 program calls, an agent run, 3 compile runs), saw ${all}`);
   await page.selectOption("#filter-compiled", "compiled");
   await page.click("#filter-apply");
   await page.waitForFunction(() => document.querySelectorAll("tr.trace-row").length === 1);
@@ -121,7 +121,7 @@ try {
   step("compile runs");
   await page.click("#nav-compile");
   await page.waitForSelector("#runs-table tr.run-row");
-  check((await page.locator("tr.run-row").count()) === 2, "two compile runs");
+  check((await page.locator("tr.run-row").count()) === 3, "three compile runs (random search, COPRO, a fine-tune)");
   await page.locator("tr.run-row", { hasText: "BootstrapFewShotWithRandomSearch" }).click();
   await page.waitForSelector("#score-chart");
   const points = await page.locator("#score-chart circle.point").count();
