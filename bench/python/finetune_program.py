@@ -2,9 +2,11 @@
 
     finetune_program.py SPLIT.json OUT_DIR EPOCHS LR RANK BATCH
 
-OUT_DIR gets train.jsonl, val.jsonl, test.jsonl and finetune.toml: the compile
-benchmark's task (first 10 intents, the same instructions) on the embedded SmolLM2,
-compiled with kind = "bootstrap_finetune" on the trainset's labels (LoRA on the CPU).
+OUT_DIR gets train.jsonl, val.jsonl, test.jsonl, finetune.toml and prompt.toml: the
+compile benchmark's task (first 10 intents, the same instructions) on the embedded
+SmolLM2, compiled with kind = "bootstrap_finetune" on the trainset's labels (LoRA on the
+CPU), and the same task compiled for its prompt (BootstrapFewShotWithRandomSearch,
+3 candidates of up to 3 demos, at most 200 LM calls), scored on the same test messages.
 """
 import json
 import os
@@ -50,6 +52,16 @@ out_dir = "adapters"
 '''
     with open(os.path.join(out, "finetune.toml"), "w") as f:
         f.write(program)
+    head = program[: program.index("[optimizer]")].replace("banking77_finetune", "banking77_prompt")
+    with open(os.path.join(out, "prompt.toml"), "w") as f:
+        f.write(head + """[optimizer]
+kind = "random_search"
+seed = 0
+num_candidates = 3
+max_bootstrapped_demos = 3
+max_labeled_demos = 3
+budget = { max_calls = 200 }
+""")
 
 
 if __name__ == "__main__":
