@@ -54,13 +54,17 @@ fn put_adapter(w: &mut GgufWriter, adapter: &LoraAdapter, arch: &str) -> Result<
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    // Write then rename, so an interrupted run never leaves half a file under `path`.
+    // Write then rename, so an interrupted run or a full disk never leaves half a file
+    // under `path` (what was there stays); the partial file is removed on failure.
     let tmp = path.with_extension("partial");
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|source| FinetuneError::Io {
-            path: path.to_path_buf(),
-            source,
+        .map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            FinetuneError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         })
 }
 
@@ -213,4 +217,54 @@ pub fn read_checkpoint(path: &Path) -> Result<(LoraAdapter, CheckpointState)> {
             .to_string(),
     };
     Ok((adapter, state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lora::{LoraConfig, Target};
+
+    fn adapter(seed: u64) -> LoraAdapter {
+        let cfg = LoraConfig {
+            rank: 2,
+            targets: vec![Target::AttnQ],
+            seed,
+            ..LoraConfig::default()
+        };
+        LoraAdapter::init(&cfg, 1, |_| (8, 8), &Device::Cpu).unwrap()
+    }
+
+    /// A full disk while writing (the partial file goes to /dev/full, which fails every
+    /// write with ENOSPC) is an I/O error naming the file; the adapter already there is
+    /// untouched and no partial file is left.
+    #[test]
+    fn a_full_disk_leaves_the_previous_adapter_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lora.gguf");
+        write_adapter(&path, &adapter(1), "llama").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let partial = path.with_extension("partial");
+        std::os::unix::fs::symlink("/dev/full", &partial).unwrap();
+        let err = write_adapter(&path, &adapter(2), "llama").unwrap_err();
+        match &err {
+            FinetuneError::Io { path: p, source } => {
+                assert_eq!(p, &path);
+                assert_eq!(source.raw_os_error(), Some(28), "ENOSPC: {source}");
+            }
+            other => panic!("expected an I/O error, got {other:?}"),
+        }
+        assert!(err.to_string().contains("lora.gguf"), "{err}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the previous adapter"
+        );
+        assert!(
+            !partial.exists() && partial.symlink_metadata().is_err(),
+            "no partial file left"
+        );
+        // With room again the write goes through.
+        write_adapter(&path, &adapter(2), "llama").unwrap();
+        assert_ne!(std::fs::read(&path).unwrap(), before);
+    }
 }

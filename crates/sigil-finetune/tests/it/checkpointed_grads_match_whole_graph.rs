@@ -7,13 +7,13 @@ use sigil_finetune::{LoraAdapter, LoraConfig, Target, batch_grads, batch_loss};
 
 use crate::common::{base, tiny_data};
 
-#[test]
-fn checkpointed_gradients_equal_the_whole_graph_gradients() {
-    let base = base();
+/// A rank-2 adapter on `targets` with B moved off zero, so gradients reach A and the
+/// paths through every update.
+fn bumped_adapter(base: &sigil_finetune::BaseModel, targets: Vec<Target>) -> LoraAdapter {
     let cfg = LoraConfig {
         rank: 2,
         alpha: 4.0,
-        targets: Target::ALL.to_vec(),
+        targets,
         ..LoraConfig::default()
     };
     let lora = LoraAdapter::init(
@@ -23,12 +23,18 @@ fn checkpointed_gradients_equal_the_whole_graph_gradients() {
         base.device(),
     )
     .expect("adapter");
-    // Move B off zero, so gradients reach A and the paths through every update.
     for (i, v) in lora.vars().iter().enumerate() {
         let bumped = (v.as_tensor().ones_like().expect("ones") * (0.01 * ((i % 5) as f64 + 1.0)))
             .expect("scaled");
         v.set(&(v.as_tensor() + bumped).expect("add")).expect("set");
     }
+    lora
+}
+
+#[test]
+fn checkpointed_gradients_equal_the_whole_graph_gradients() {
+    let base = base();
+    let lora = bumped_adapter(&base, Target::ALL.to_vec());
     let data = tiny_data();
     let batch: Vec<_> = data.iter().take(2).collect();
     let (loss, grads) = batch_grads(&base, &lora, &batch).expect("checkpointed step");
@@ -81,24 +87,7 @@ fn a_shared_prompt_prefix_computed_once_gives_the_same_gradients() {
     use sigil::lm::Message;
     use sigil_finetune::{ChatExample, batch_grads_with_prefix, shared_prefix_len};
     let base = base();
-    let cfg = LoraConfig {
-        rank: 2,
-        alpha: 4.0,
-        targets: vec![Target::AttnQ, Target::AttnV, Target::FfnDown],
-        ..LoraConfig::default()
-    };
-    let lora = LoraAdapter::init(
-        &cfg,
-        base.cfg.n_layer,
-        |t| base.target_shape(t),
-        base.device(),
-    )
-    .expect("adapter");
-    for (i, v) in lora.vars().iter().enumerate() {
-        let bumped = (v.as_tensor().ones_like().expect("ones") * (0.01 * ((i % 5) as f64 + 1.0)))
-            .expect("scaled");
-        v.set(&(v.as_tensor() + bumped).expect("add")).expect("set");
-    }
+    let lora = bumped_adapter(&base, vec![Target::AttnQ, Target::AttnV, Target::FfnDown]);
     let system = "Classify the message into one intent: billing, lost_item or other. \
                   Answer with the intent only.";
     let ex = |user: &str, reply: &str| ChatExample {
