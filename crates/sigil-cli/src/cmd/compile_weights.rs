@@ -85,12 +85,7 @@ pub async fn compile(
         } else {
             "bootstrap_finetune".to_string()
         };
-        let from_labels = o
-            .finetune
-            .as_ref()
-            .and_then(|f| f.data.as_ref())
-            .is_some_and(|d| d.get_ref() == "labels");
-        let data_from = if from_labels && kind != "better_together" {
+        let data_from = if weights.data.from_labels && kind != "better_together" {
             "it trains on the labelled examples (no teacher runs)".to_string()
         } else {
             format!(

@@ -120,13 +120,7 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
         data.val.len()
     );
     let out = args.dir.join("classify.sigil.toml");
-    let opts = CompileOptions {
-        out: out.clone(),
-        resume: false,
-        dry_run: false,
-        max_calls: None,
-        quiet: false,
-    };
+    let opts = compile_to(out.clone());
     let prompt = compile(&session, &opts).await?.context("the compile ran")?;
     prompt.print_summary();
     session.flush();
@@ -144,13 +138,7 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
         ft_path.display()
     );
     let ft_out = args.dir.join("classify_finetune.sigil.toml");
-    let ft_opts = CompileOptions {
-        out: ft_out.clone(),
-        resume: false,
-        dry_run: false,
-        max_calls: None,
-        quiet: false,
-    };
+    let ft_opts = compile_to(ft_out.clone());
     let tuned = compile(&ft_session, &ft_opts)
         .await?
         .context("the fine-tune ran")?;
@@ -197,6 +185,17 @@ async fn run_async(args: &Args) -> anyhow::Result<()> {
         ft_out.display()
     );
     Ok(())
+}
+
+/// A fresh compile, with its progress shown, writing the artifact to `out`.
+fn compile_to(out: PathBuf) -> CompileOptions {
+    CompileOptions {
+        out,
+        resume: false,
+        dry_run: false,
+        max_calls: None,
+        quiet: false,
+    }
 }
 
 /// One paired difference (A - B) on the same held-out messages, with its 95% CI.

@@ -119,21 +119,8 @@ fn a_shared_prompt_prefix_computed_once_gives_the_same_gradients() {
             shared.get(v.as_tensor()).unwrap(),
             whole.get(v.as_tensor()).unwrap(),
         );
-        let scale = b
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        let diff = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let scale = max_abs(b);
+        let diff = max_abs(&(a - b).unwrap());
         assert!(
             diff <= 1e-3 * scale + 1e-6,
             "gradient {i} differs by {diff} (scale {scale})"
@@ -141,4 +128,12 @@ fn a_shared_prompt_prefix_computed_once_gives_the_same_gradients() {
     }
     // A prefix the batch does not share is refused.
     assert!(batch_grads_with_prefix(&base, &lora, &batch, p + 40).is_err());
+}
+
+/// The largest absolute entry of `t`.
+fn max_abs(t: &candle_core::Tensor) -> f32 {
+    t.abs()
+        .and_then(|a| a.max_all())
+        .and_then(|m| m.to_scalar::<f32>())
+        .expect("a finite f32 tensor")
 }
